@@ -1,0 +1,103 @@
+// Server settings, read once from the environment. Every variable is listed in the
+// README ("Configuration"); AWS endpoints are not here on purpose: the SDK reads
+// AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS itself.
+import { type ChannelConfig, ChannelConfigError, parseChannelsJson } from "./channels.js";
+
+export interface Settings {
+  host: string;
+  port: number;
+  tableName: string;
+  channels: ChannelConfig[];
+  /** channel → queue URL; channels missing here are resolved by queue name. */
+  queueUrls: Record<string, string>;
+  queuePrefix: string;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  sweepIntervalMs: number;
+  /** A task still marked "not yet sent" this long after it was queued is re-sent. */
+  sweepAfterMs: number;
+  drainTimeoutMs: number;
+  healthIntervalMs: number;
+  maxCreditsPerStream: number;
+  logLevel: string;
+}
+
+export const DEFAULTS = {
+  host: "0.0.0.0",
+  port: 50051,
+  tableName: "queues-tasks",
+  queuePrefix: "queues",
+  retryBaseMs: 1_000,
+  retryMaxMs: 15 * 60_000,
+  sweepIntervalMs: 10_000,
+  sweepAfterMs: 60_000,
+  drainTimeoutMs: 25_000,
+  healthIntervalMs: 5_000,
+  maxCreditsPerStream: 1_000,
+  logLevel: "info",
+} as const;
+
+export class SettingsError extends Error {}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
+  const channelsJson = env.QUEUES_CHANNELS;
+  if (!channelsJson) {
+    throw new SettingsError(
+      'QUEUES_CHANNELS is not set: give the channel list as JSON, e.g. ["default", {"name": "emails", "visibilityTimeoutSeconds": 60}]',
+    );
+  }
+  let channels: ChannelConfig[];
+  try {
+    channels = parseChannelsJson(channelsJson, "QUEUES_CHANNELS");
+  } catch (error) {
+    if (error instanceof ChannelConfigError) throw new SettingsError(error.message);
+    throw error;
+  }
+  return {
+    host: env.HOST || DEFAULTS.host,
+    port: intFromEnv(env, "PORT", DEFAULTS.port, 0, 65_535),
+    tableName: env.QUEUES_TABLE || DEFAULTS.tableName,
+    channels,
+    queueUrls: queueUrlsFromEnv(env.QUEUES_QUEUE_URLS, channels),
+    queuePrefix: env.QUEUES_QUEUE_PREFIX || DEFAULTS.queuePrefix,
+    retryBaseMs: intFromEnv(env, "QUEUES_RETRY_BASE_MS", DEFAULTS.retryBaseMs, 0, 43_200_000),
+    retryMaxMs: intFromEnv(env, "QUEUES_RETRY_MAX_MS", DEFAULTS.retryMaxMs, 0, 43_200_000),
+    sweepIntervalMs: intFromEnv(env, "QUEUES_SWEEP_INTERVAL_MS", DEFAULTS.sweepIntervalMs, 50, 3_600_000),
+    sweepAfterMs: intFromEnv(env, "QUEUES_SWEEP_AFTER_MS", DEFAULTS.sweepAfterMs, 0, 86_400_000),
+    drainTimeoutMs: intFromEnv(env, "QUEUES_DRAIN_TIMEOUT_MS", DEFAULTS.drainTimeoutMs, 0, 600_000),
+    healthIntervalMs: intFromEnv(env, "QUEUES_HEALTH_INTERVAL_MS", DEFAULTS.healthIntervalMs, 50, 600_000),
+    maxCreditsPerStream: intFromEnv(env, "QUEUES_MAX_CREDITS_PER_STREAM", DEFAULTS.maxCreditsPerStream, 1, 1_000_000),
+    logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
+  };
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new SettingsError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function queueUrlsFromEnv(raw: string | undefined, channels: ChannelConfig[]): Record<string, string> {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new SettingsError(`QUEUES_QUEUE_URLS is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new SettingsError('QUEUES_QUEUE_URLS must be a JSON object {"<channel>": "<queue URL>"}');
+  }
+  const known = new Set(channels.map((channel) => channel.name));
+  const urls: Record<string, string> = {};
+  for (const [channel, url] of Object.entries(parsed)) {
+    if (!known.has(channel)) throw new SettingsError(`QUEUES_QUEUE_URLS names "${channel}", which is not in QUEUES_CHANNELS`);
+    if (typeof url !== "string" || url === "") throw new SettingsError(`QUEUES_QUEUE_URLS["${channel}"] must be a URL string`);
+    urls[channel] = url;
+  }
+  return urls;
+}

@@ -1,0 +1,113 @@
+// Chain follow-ups. When a task with a Next becomes final, its transition also set
+// its outbox marker; the follow-up then queues the successor (SUCCESS, piping the
+// Output into an empty Input) or cancels the rest of the chain (FAILURE, CANCEL),
+// and clears the marker last. A crash anywhere in between leaves the marker set, so
+// the sweeper runs the follow-up again; every step is idempotent.
+import type { CoreContext } from "./context.js";
+import type { StoredTask } from "../store/item-codec.js";
+import { StaleTask } from "../store/task-store.js";
+import { followUp, decideCancel } from "../tasks/state-machine.js";
+import { isFinal } from "../tasks/task.js";
+import { Rejection } from "../tasks/status.js";
+import { withLatest } from "./optimistic.js";
+import { bestEffort } from "./best-effort.js";
+
+/**
+ * Runs the follow-up a final task owes its chain and clears its outbox marker.
+ * Returns the tasks cancelled on the way (in chain order).
+ */
+export async function runFollowUp(ctx: CoreContext, task: StoredTask): Promise<StoredTask[]> {
+  let cancelled: StoredTask[] = [];
+  switch (followUp(task)) {
+    case "queueNext":
+      await queueSuccessor(ctx, task);
+      break;
+    case "cancelNext":
+      cancelled = await cancelChainFrom(ctx, task.next);
+      break;
+    case "none":
+      break;
+  }
+  if (task.outbox) {
+    try {
+      await ctx.store.clearOutbox(task);
+    } catch (error) {
+      // Someone (a sweeper) moved the marker: it will run this idempotent follow-up again.
+      if (!(error instanceof StaleTask)) throw error;
+    }
+  }
+  return cancelled;
+}
+
+async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void> {
+  const piped = prior.nextTakesOutput ? (await ctx.store.withPayloads(prior)).output : undefined;
+  const outbox = { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 };
+  const successor = await ctx.store.queueSuccessor(prior.next, piped, outbox);
+  if (!successor) return; // already queued by an earlier run, or cancelled
+  ctx.log.info({ taskId: String(successor.id), prior: String(prior.id) }, "queued the next task of a chain");
+  await bestEffort(ctx.log, "send of a queued successor", { taskId: String(successor.id) }, async () =>
+    ctx.channels.get(successor.channel).send(successor.id),
+  );
+}
+
+/**
+ * Cancels every task from `startId` along Next that is not final yet. Tasks already
+ * final are stepped over (an earlier, interrupted run may have cancelled them).
+ */
+export async function cancelChainFrom(ctx: CoreContext, startId: bigint): Promise<StoredTask[]> {
+  const cancelled: StoredTask[] = [];
+  const seen = new Set<bigint>();
+  let id = startId;
+  while (id !== 0n && !seen.has(id)) {
+    seen.add(id);
+    const task = await withLatest(
+      () => ctx.store.getTask(id),
+      async (current) => {
+        if (!current || isFinal(current.state)) return current;
+        const done = await ctx.store.transition(current, "cancel", { outbox: null });
+        cancelled.push(done);
+        await releaseMessage(ctx, current);
+        return done;
+      },
+    );
+    if (!task) break;
+    id = task.next;
+  }
+  return cancelled;
+}
+
+/**
+ * Cancels one task (CancelTaskByID) and then the rest of its chain. The task's own
+ * write sets its outbox marker when it has a Next, so an interrupted cascade resumes.
+ */
+export async function cancelTask(ctx: CoreContext, id: bigint): Promise<StoredTask[]> {
+  const head = await withLatest(
+    () => ctx.store.getTask(id),
+    async (current) => {
+      try {
+        decideCancel(current, id);
+      } catch (error) {
+        // The 409 answer carries the final task, with its payloads.
+        if (error instanceof Rejection && current) throw new Rejection(error.status, error.message, [await ctx.store.withPayloads(current)]);
+        throw error;
+      }
+      const task = current as StoredTask;
+      const outbox = task.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null;
+      const done = await ctx.store.transition(task, "cancel", { outbox });
+      await releaseMessage(ctx, task);
+      return done;
+    },
+  );
+  ctx.log.info({ taskId: String(id) }, "task cancelled");
+  const rest = await runFollowUp(ctx, head);
+  return [head, ...rest];
+}
+
+/** A cancelled task's message, if we hold its receipt handle, is deleted; otherwise it is dropped when received. */
+async function releaseMessage(ctx: CoreContext, task: StoredTask): Promise<void> {
+  const handle = task.lease?.receiptHandle;
+  if (!handle) return;
+  await bestEffort(ctx.log, "delete of a cancelled task's message", { taskId: String(task.id) }, async () =>
+    ctx.channels.get(task.channel).delete(handle),
+  );
+}

@@ -1,0 +1,102 @@
+// Turning SQS messages into deliveries. A message becomes a delivery only after the
+// conditional WAITING → PROCEEDING write succeeds; everything else a message can
+// mean (duplicate, cancelled or missing task, expired lease) is handled here and
+// never reaches a worker.
+import type { CoreContext } from "./context.js";
+import type { ChannelQueue, ReceivedMessage } from "../queue/channel-queue.js";
+import type { DeliveryHandler } from "../queue/channel-poller.js";
+import type { StoredTask } from "../store/item-codec.js";
+import type { TaskRecord } from "../tasks/task.js";
+import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
+import { withLatest } from "./optimistic.js";
+import { bestEffort } from "./best-effort.js";
+import { runFollowUp } from "./chains.js";
+
+export class Delivery implements DeliveryHandler {
+  constructor(private readonly ctx: CoreContext) {}
+
+  async lease(queue: ChannelQueue, message: ReceivedMessage): Promise<TaskRecord | undefined> {
+    const { ctx } = this;
+    const taskId = message.taskId;
+    if (taskId === undefined) {
+      await this.drop(queue, message, "the message body is not a task ID");
+      return undefined;
+    }
+    let finished: StoredTask | undefined;
+    const leased = await withLatest(
+      () => ctx.store.getTask(taskId),
+      async (task): Promise<StoredTask | undefined> => {
+        const decision = decideDelivery(task, message.messageId, ctx.now());
+        const current = task as StoredTask;
+        switch (decision.action) {
+          case "drop":
+            await this.drop(queue, message, decision.reason);
+            return undefined;
+          case "lease":
+            return ctx.store.transition(current, "lease", {
+              lease: {
+                token: (current.lease?.token ?? 0n) + 1n,
+                messageId: message.messageId,
+                receiptHandle: message.receiptHandle,
+                expiresAtMs: ctx.now() + queue.leaseMs,
+              },
+              outbox: current.outbox ? null : undefined,
+            });
+          case "renew":
+            await ctx.store.renewReceiptHandle(current, message.receiptHandle);
+            await bestEffort(ctx.log, "lease renewal", { taskId: String(taskId) }, () =>
+              queue.changeVisibility(message.receiptHandle, decision.remainingMs / 1000),
+            );
+            return undefined;
+          case "expire": {
+            // The worker neither reported nor heartbeated in time: a failed attempt.
+            const attempt = afterFailedAttempt(current, ctx.retry);
+            ctx.log.warn({ taskId: String(taskId), retryCount: String(attempt.retryCount) }, "lease expired without a report");
+            if (attempt.transition === "fail") {
+              finished = await ctx.store.transition(current, "fail", {
+                retryCount: attempt.retryCount,
+                receiptHandle: message.receiptHandle,
+                outbox: current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null,
+              });
+              await bestEffort(ctx.log, "delete of a failed task's message", { taskId: String(taskId) }, () =>
+                queue.delete(message.receiptHandle),
+              );
+              return undefined;
+            }
+            await ctx.store.transition(current, "retry", {
+              retryCount: attempt.retryCount,
+              notBeforeMs: ctx.now() + attempt.backoffMs,
+              receiptHandle: message.receiptHandle,
+            });
+            await bestEffort(ctx.log, "retry backoff", { taskId: String(taskId) }, () =>
+              queue.changeVisibility(message.receiptHandle, attempt.backoffMs / 1000),
+            );
+            return undefined;
+          }
+        }
+      },
+    );
+    if (finished?.outbox) await runFollowUp(ctx, finished);
+    if (!leased) return undefined;
+    return ctx.store.withPayloads(leased);
+  }
+
+  async handBack(queue: ChannelQueue, task: TaskRecord): Promise<void> {
+    const { ctx } = this;
+    const stored = task as StoredTask;
+    try {
+      await ctx.store.transition(stored, "handBack");
+    } catch (error) {
+      // Leave it: the lease expires and SQS redelivers (counted as an attempt).
+      ctx.log.warn({ err: error, taskId: String(task.id) }, "could not hand a leased task back");
+      return;
+    }
+    const handle = task.lease?.receiptHandle;
+    if (handle) await bestEffort(ctx.log, "release of an undelivered message", { taskId: String(task.id) }, () => queue.changeVisibility(handle, 0));
+  }
+
+  private async drop(queue: ChannelQueue, message: ReceivedMessage, reason: string): Promise<void> {
+    this.ctx.log.info({ taskId: message.taskId?.toString(), messageId: message.messageId, reason }, "dropped a message");
+    await bestEffort(this.ctx.log, "delete of a dropped message", { messageId: message.messageId }, () => queue.delete(message.receiptHandle));
+  }
+}

@@ -1,0 +1,71 @@
+// ReportTaskResult: one worker result for one task. The state machine decides, the
+// store writes conditionally (two racing reports produce exactly one final state),
+// then SQS is told: delete on a final state, a new visibility on a heartbeat or retry.
+import type { CoreContext } from "./context.js";
+import type { StoredTask } from "../store/item-codec.js";
+import { decideReport } from "../tasks/state-machine.js";
+import type { ReportKind } from "../tasks/rules.js";
+import { withLatest } from "./optimistic.js";
+import { bestEffort } from "./best-effort.js";
+import { runFollowUp } from "./chains.js";
+
+export interface ReportOutcome {
+  task: StoredTask;
+  /** What happened, for the response Message. */
+  message: string;
+}
+
+export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string): Promise<ReportOutcome> {
+  let finished: StoredTask | undefined;
+  const outcome = await withLatest(
+    () => ctx.store.getTask(id),
+    async (task): Promise<ReportOutcome> => {
+      const decision = decideReport(task, id, kind, ctx.retry);
+      const current = task as StoredTask;
+      const queue = ctx.channels.get(current.channel);
+      const handle = current.lease?.receiptHandle ?? "";
+      const fields = { taskId: String(id) };
+      const chainOutbox = current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null;
+      switch (decision.transition) {
+        case "heartbeat": {
+          const updated = await ctx.store.transition(current, "heartbeat", {
+            leaseExpiresAtMs: ctx.now() + queue.leaseMs,
+            output: output === "" ? undefined : output,
+          });
+          await bestEffort(ctx.log, "lease extension", fields, () => queue.changeVisibility(handle, queue.config.visibilityTimeoutSeconds));
+          return { task: updated, message: `Lease extended by ${queue.config.visibilityTimeoutSeconds} s` };
+        }
+        case "succeed": {
+          finished = await ctx.store.transition(current, "succeed", { output, outbox: chainOutbox });
+          await bestEffort(ctx.log, "delete of a finished task's message", fields, () => queue.delete(handle));
+          return { task: finished, message: "Task succeeded" };
+        }
+        case "giveUp": {
+          finished = await ctx.store.transition(current, "giveUp", { output, outbox: chainOutbox });
+          await bestEffort(ctx.log, "delete of a finished task's message", fields, () => queue.delete(handle));
+          return { task: finished, message: "Task cancelled by its worker; it will not be retried" };
+        }
+        case "fail": {
+          finished = await ctx.store.transition(current, "fail", { output, retryCount: decision.retryCount, outbox: chainOutbox });
+          await bestEffort(ctx.log, "delete of a finished task's message", fields, () => queue.delete(handle));
+          return { task: finished, message: `Task failed after ${decision.retryCount} attempt(s); no attempts remain` };
+        }
+        case "retry": {
+          const updated = await ctx.store.transition(current, "retry", {
+            output,
+            retryCount: decision.retryCount,
+            notBeforeMs: ctx.now() + decision.backoffMs,
+          });
+          await bestEffort(ctx.log, "retry backoff", fields, () => queue.changeVisibility(handle, decision.backoffMs / 1000));
+          const left = current.retryMaxLimit + 1n - decision.retryCount;
+          return { task: updated, message: `Attempt failed; retrying in ${(decision.backoffMs / 1000).toFixed(1)} s (${left} attempt(s) left)` };
+        }
+      }
+    },
+  );
+  if (finished) {
+    ctx.log.info({ taskId: String(id), state: finished.state }, "task finished");
+    if (finished.outbox) await runFollowUp(ctx, finished);
+  }
+  return outcome;
+}

@@ -1,0 +1,107 @@
+// The producer-facing operations: create, the three queries, cancel, queue length.
+import type { CoreContext } from "./context.js";
+import type { StoredTask } from "../store/item-codec.js";
+import { DuplicateHashCode, IdTaken, StaleTask } from "../store/task-store.js";
+import { generateHashCode } from "../tasks/ids.js";
+import { decideLink } from "../tasks/state-machine.js";
+import { conflict, notFound, Rejection, Status } from "../tasks/status.js";
+import type { NewTask, Page } from "../tasks/rules.js";
+import type { TaskRecord } from "../tasks/task.js";
+import { bestEffort } from "./best-effort.js";
+import { cancelTask } from "./chains.js";
+
+const MAX_CREATE_ROUNDS = 8;
+
+export class TaskService {
+  constructor(private readonly ctx: CoreContext) {}
+
+  /**
+   * Writes the task (and its chain link) in one transaction, then sends its SQS
+   * message. The task item carries an outbox marker from the start, so if this
+   * replica dies before the send, the sweeper sends it. Returns the HashCode.
+   */
+  async create(request: NewTask): Promise<string> {
+    const { ctx } = this;
+    ctx.channels.get(request.channel);
+    const hashCode = request.hashCode || generateHashCode();
+    // A retried create of a chained task must still answer "duplicate HashCode",
+    // not "the Prior already has a Next" (the first attempt linked it).
+    if (request.hashCode && request.prior !== 0n && (await ctx.store.findIdByHashCode(hashCode)) !== undefined) {
+      throw duplicate(hashCode);
+    }
+    for (let round = 1; round <= MAX_CREATE_ROUNDS; round++) {
+      const prior = request.prior === 0n ? undefined : await ctx.store.getTask(request.prior);
+      const link = request.prior === 0n ? undefined : decideLink(prior, request.prior);
+      let input = request.input;
+      if (link === "queueNow" && input === "") input = (await ctx.store.withPayloads(prior as StoredTask)).output;
+      const queued = link !== "awaitPrior";
+      const now = new Date(ctx.now()).toISOString();
+      const task: TaskRecord = {
+        id: ctx.ids.next(),
+        owner: request.owner,
+        channel: request.channel,
+        state: "WAITING",
+        hashCode,
+        input,
+        output: "",
+        retryCount: 0n,
+        retryMaxLimit: request.retryMaxLimit,
+        prior: request.prior,
+        next: 0n,
+        createTime: now,
+        updateTime: now,
+        awaitsPrior: !queued,
+        nextTakesOutput: false,
+        notBeforeMs: 0,
+        lease: undefined,
+        outbox: queued ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : undefined,
+      };
+      try {
+        await ctx.store.create(task, prior ? { prior, takesOutput: request.input === "" } : undefined);
+      } catch (error) {
+        if (error instanceof DuplicateHashCode) throw duplicate(hashCode);
+        if (error instanceof IdTaken || error instanceof StaleTask) continue; // fresh ID / the Prior changed: decide again
+        throw error;
+      }
+      ctx.log.info({ taskId: String(task.id), channel: task.channel, prior: String(task.prior) }, queued ? "task created" : "task created; waits for its Prior");
+      if (queued) {
+        await bestEffort(ctx.log, "send of a new task", { taskId: String(task.id) }, () => ctx.channels.get(task.channel).send(task.id));
+      }
+      return hashCode;
+    }
+    throw new Rejection(Status.UNAVAILABLE, "The Prior task kept changing while the task was being created; retry");
+  }
+
+  async getById(id: bigint): Promise<StoredTask> {
+    const task = await this.ctx.store.getTask(id, true);
+    if (!task) throw notFound(`Task ${id} does not exist`);
+    return task;
+  }
+
+  /** A consistent read of the HashCode guard item, then of the task: finds a task the moment CreateTask answered. */
+  async getByHashCode(hashCode: string): Promise<StoredTask> {
+    const id = await this.ctx.store.findIdByHashCode(hashCode);
+    const task = id === undefined ? undefined : await this.ctx.store.getTask(id, true);
+    if (!task) throw notFound(`No task has HashCode "${hashCode.slice(0, 128)}"`);
+    return task;
+  }
+
+  async listByOwner(owner: bigint, page: Page): Promise<{ total: bigint; tasks: StoredTask[] }> {
+    const total = await this.ctx.store.countOwnerTasks(owner);
+    if (page.offset >= total) return { total, tasks: [] };
+    const ids = await this.ctx.store.ownerTaskIds(owner, page.offset, page.limit);
+    return { total, tasks: await this.ctx.store.getTasks(ids) };
+  }
+
+  /** Cancels the task and the rest of its chain; returns them in chain order, as they are now. */
+  async cancel(id: bigint): Promise<StoredTask[]> {
+    const cancelled = await cancelTask(this.ctx, id);
+    return this.ctx.store.getTasks(cancelled.map((task) => task.id));
+  }
+
+  async length(channel: string): Promise<bigint> {
+    return this.ctx.channels.get(channel).length();
+  }
+}
+
+const duplicate = (hashCode: string) => conflict(`A task with HashCode "${hashCode}" already exists; nothing was created`, hashCode);

@@ -1,0 +1,90 @@
+// What every RPC shares: a request id (taken from `x-request-id` metadata or made
+// up, echoed back in response metadata and in every log line), the mapping from
+// errors to response States, and the call's deadline.
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { backendFailure } from "../core/backend-errors.js";
+import { Rejection, Status, type StatusCode } from "../tasks/status.js";
+
+export interface Answer {
+  state: StatusCode;
+  message: string;
+  data?: unknown;
+}
+
+export function requestIdOf(metadata: grpc.Metadata): string {
+  const given = metadata.get("x-request-id")[0];
+  return typeof given === "string" && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
+}
+
+export function echoRequestId(call: { sendMetadata(metadata: grpc.Metadata): void }, requestId: string): void {
+  const metadata = new grpc.Metadata();
+  metadata.set("x-request-id", requestId);
+  call.sendMetadata(metadata);
+}
+
+/** Any error → the State and Message the caller gets. 500s are bugs: logged with the request id. */
+export function toAnswer(error: unknown, log: Logger, requestId: string): Answer {
+  if (error instanceof Rejection) return { state: error.status, message: error.message, data: error.data };
+  const failure = backendFailure(error);
+  if (failure) {
+    log.warn({ requestId, err: error }, `${failure.backend} unavailable`);
+    return { state: Status.UNAVAILABLE, message: `${failure.backend} is unavailable or throttling (${failure.reason}); safe to retry` };
+  }
+  log.error({ requestId, err: error }, "unexpected server error");
+  return { state: Status.INTERNAL, message: `Unexpected server error; it was logged with request id ${requestId}` };
+}
+
+/** Milliseconds left before the call's deadline (Infinity when it has none). */
+export function timeLeftMs(deadline: grpc.Deadline): number {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? at - Date.now() : Infinity;
+}
+
+/**
+ * Settles with a 503 shortly before the call's deadline, so a caller always gets
+ * an answer it can act on instead of DEADLINE_EXCEEDED when a backend hangs.
+ */
+export function beforeDeadline(deadline: grpc.Deadline): { promise: Promise<never>; clear: () => void } {
+  const left = timeLeftMs(deadline);
+  if (!Number.isFinite(left)) return { promise: new Promise<never>(() => {}), clear: () => {} };
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Rejection(Status.UNAVAILABLE, "The backends did not answer before the call's deadline; safe to retry")),
+      Math.max(0, left - 25),
+    );
+  });
+  return { promise, clear: () => clearTimeout(timer) };
+}
+
+export interface UnaryResponse {
+  State?: number | string;
+  Message?: string;
+}
+
+/**
+ * Wraps a unary RPC: the handler returns the 200 response or throws; whatever it
+ * throws becomes a response with a State (unary RPCs always end with gRPC OK).
+ */
+export function unary<Req, Res extends UnaryResponse>(
+  method: string,
+  log: Logger,
+  handle: (request: NoInfer<Req>, requestId: string) => Promise<NoInfer<Res>>,
+  failed: (answer: Answer) => NoInfer<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const requestId = requestIdOf(call.metadata);
+    const started = performance.now();
+    echoRequestId(call, requestId);
+    const deadline = beforeDeadline(call.getDeadline());
+    Promise.race([handle(call.request, requestId), deadline.promise])
+      .catch((error: unknown) => failed(toAnswer(error, log, requestId)))
+      .then((response) => {
+        deadline.clear();
+        log.info({ requestId, method, state: Number(response.State), ms: Math.round(performance.now() - started) }, "call");
+        callback(null, response);
+      });
+  };
+}

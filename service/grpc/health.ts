@@ -1,0 +1,65 @@
+// grpc.health.v1.Health: NOT_SERVING until both DynamoDB and SQS answer, re-checked
+// every few seconds (so an outage shows, and recovery too), NOT_SERVING for good
+// once the server starts draining.
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import type { Logger } from "pino";
+
+export const QUEUES_SERVICE_NAME = "standard.Queues";
+
+export class BackendHealth {
+  readonly implementation = new HealthImplementation({ "": "NOT_SERVING", [QUEUES_SERVICE_NAME]: "NOT_SERVING" });
+  private status: ServingStatus = "NOT_SERVING";
+  private timer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private checking: Promise<void> | undefined;
+
+  constructor(
+    /** Resolves when every backend answered; rejects otherwise. */
+    private readonly probe: () => Promise<void>,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  get serving(): boolean {
+    return this.status === "SERVING";
+  }
+
+  start(): void {
+    void this.check();
+  }
+
+  /** Runs one probe now (also used by tests and at startup). */
+  check(): Promise<void> {
+    this.checking ??= this.probe()
+      .then(
+        () => this.set("SERVING"),
+        (error: unknown) => {
+          if (this.status !== "NOT_SERVING" || !this.timer) this.log.warn({ err: error }, "a backend does not answer");
+          this.set("NOT_SERVING");
+        },
+      )
+      .finally(() => {
+        this.checking = undefined;
+        clearTimeout(this.timer);
+        if (!this.draining) {
+          this.timer = setTimeout(() => void this.check(), this.intervalMs);
+          this.timer.unref();
+        }
+      });
+    return this.checking;
+  }
+
+  markDraining(): void {
+    this.draining = true;
+    clearTimeout(this.timer);
+    this.set("NOT_SERVING");
+  }
+
+  private set(status: ServingStatus): void {
+    if (this.draining) status = "NOT_SERVING";
+    if (status !== this.status) this.log.info({ status }, "health changed");
+    this.status = status;
+    this.implementation.setStatus("", status);
+    this.implementation.setStatus(QUEUES_SERVICE_NAME, status);
+  }
+}

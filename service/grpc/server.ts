@@ -1,0 +1,38 @@
+// The gRPC server: the Queues service plus health and reflection, with the
+// transport settings SPEC §4 asks for.
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import type { QueuesHandlers } from "../generated/standard/Queues.js";
+import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
+import type { BackendHealth } from "./health.js";
+import { loadQueuesPackage, PROTO_LOADER_OPTIONS } from "./proto.js";
+
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  // Ping idle connections every 30 s: far below the NLB's 350 s idle timeout.
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  // Room for a 256 KiB payload and its envelope, and enough headroom that an
+  // oversized Input or Output still gets a readable 400 rather than a transport error.
+  "grpc.max_receive_message_length": 4 * MAX_PAYLOAD_BYTES,
+};
+
+export function createGrpcServer(handlers: QueuesHandlers, health: BackendHealth): grpc.Server {
+  const { definition, proto } = loadQueuesPackage();
+  const server = new grpc.Server(SERVER_OPTIONS);
+  server.addService(proto.standard.Queues.service, handlers);
+  health.implementation.addToServer(server);
+  const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
+  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
+  return server;
+}
+
+export function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
+      error ? reject(error) : resolve(boundPort),
+    );
+  });
+}

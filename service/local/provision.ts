@@ -1,0 +1,63 @@
+// Creates the table and the channel queues where they are missing, from the shared
+// definitions: used for the embedded emulators and for LocalStack. (In AWS the CDK
+// stack creates them from the same definitions.)
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  waitUntilTableExists,
+} from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { ChannelConfig } from "../config/channels.js";
+import { deadLetterAttributes, queueAttributes, queueNames } from "../queue/queue-definition.js";
+import { createTableInput } from "../store/table-definition.js";
+
+export async function ensureTable(db: DynamoDBClient, tableName: string): Promise<"created" | "exists"> {
+  try {
+    await db.send(new DescribeTableCommand({ TableName: tableName }));
+    return "exists";
+  } catch (error) {
+    if ((error as Error).name !== "ResourceNotFoundException") throw error;
+  }
+  try {
+    await db.send(new CreateTableCommand(createTableInput(tableName)));
+  } catch (error) {
+    if ((error as Error).name !== "ResourceInUseException") throw error;
+  }
+  await waitUntilTableExists({ client: db, maxWaitTime: 120, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
+  return "created";
+}
+
+/** Creates (or updates the attributes of) each channel's queue and dead-letter queue; returns channel → queue URL. */
+export async function ensureChannelQueues(sqs: SQSClient, prefix: string, channels: ChannelConfig[]): Promise<Record<string, string>> {
+  const urls: Record<string, string> = {};
+  for (const channel of channels) {
+    const names = queueNames(prefix, channel.name);
+    const deadLetterUrl = await ensureQueue(sqs, names.deadLetter, deadLetterAttributes());
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterUrl, AttributeNames: ["QueueArn"] }));
+    const deadLetterArn = Attributes?.QueueArn;
+    if (!deadLetterArn) throw new Error(`no ARN for queue ${names.deadLetter}`);
+    urls[channel.name] = await ensureQueue(sqs, names.queue, queueAttributes(channel, deadLetterArn));
+  }
+  return urls;
+}
+
+async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+  try {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    if (QueueUrl) return QueueUrl;
+  } catch (error) {
+    // The queue exists with other attributes (a changed channel config): bring it up to date.
+    if (!/QueueAlreadyExists|QueueNameExists/.test((error as Error).name)) throw error;
+  }
+  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+  if (!QueueUrl) throw new Error(`no URL for queue ${name}`);
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+  return QueueUrl;
+}

@@ -1,0 +1,170 @@
+// The shared long poll of one channel inside one replica. Every credit of every
+// worker stream on this channel waits here; one ReceiveMessage long poll serves
+// them all, so SQS calls follow the task rate, not the number of workers (an idle
+// channel costs 3 calls a minute). When a poll comes back full there is a backlog,
+// and up to MAX_PARALLEL_POLLS polls run at once until it is drained.
+import type { Logger } from "pino";
+import type { TaskRecord } from "../tasks/task.js";
+import type { ChannelQueue, ReceivedMessage } from "./channel-queue.js";
+import { LONG_POLL_SECONDS } from "./queue-definition.js";
+
+/** A worker stream waiting for tasks; it holds one entry in the poller per credit. */
+export interface Consumer {
+  readonly open: boolean;
+  /** Hands a leased task to the worker; false if the worker is gone. */
+  deliver(task: TaskRecord): boolean;
+}
+
+/** How a message becomes a delivery; implemented by the task service. */
+export interface DeliveryHandler {
+  /** Leases the message's task (WAITING → PROCEEDING), or handles and drops the message: undefined. */
+  lease(queue: ChannelQueue, message: ReceivedMessage): Promise<TaskRecord | undefined>;
+  /** Undoes a lease whose worker left before the task was handed over, and releases the message. */
+  handBack(queue: ChannelQueue, task: TaskRecord): Promise<void>;
+}
+
+const MAX_BATCH = 10;
+const MAX_PARALLEL_POLLS = 4;
+const MAX_ERROR_BACKOFF_MS = 10_000;
+
+export class ChannelPoller {
+  /** One entry per outstanding credit, oldest first. */
+  private readonly waiting: Consumer[] = [];
+  /** Messages asked for by the polls in flight (so parallel polls never over-receive). */
+  private requested = 0;
+  private polls = 0;
+  /** Deliveries and releases not yet finished (stop waits for them). */
+  private inFlight = 0;
+  private backlog = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private settled: (() => void) | undefined;
+
+  constructor(
+    readonly queue: ChannelQueue,
+    private readonly handler: DeliveryHandler,
+    private readonly log: Logger,
+  ) {}
+
+  get outstandingCredits(): number {
+    return this.waiting.length;
+  }
+
+  addCredit(consumer: Consumer): void {
+    this.waiting.push(consumer);
+    this.pump();
+  }
+
+  /** The consumer's stream closed: forget its credits (tasks in flight to it are handed back). */
+  dropConsumer(consumer: Consumer): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) if (this.waiting[i] === consumer) this.waiting.splice(i, 1);
+  }
+
+  /** Stops polling; resolves when in-flight polls and deliveries are done and their leftovers released. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (this.polls === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => (this.settled = resolve));
+  }
+
+  private pump(): void {
+    if (this.stopped || this.retryTimer) return;
+    const desired = this.backlog ? MAX_PARALLEL_POLLS : 1;
+    while (this.polls < desired) {
+      const free = this.waiting.length - this.requested;
+      if (free <= 0) return;
+      const max = Math.min(MAX_BATCH, free);
+      this.requested += max;
+      this.polls += 1;
+      void this.poll(max);
+    }
+  }
+
+  private async poll(max: number): Promise<void> {
+    let messages: ReceivedMessage[] = [];
+    try {
+      messages = await this.queue.receive(max, LONG_POLL_SECONDS);
+      this.failures = 0;
+      this.backlog = messages.length === max;
+    } catch (error) {
+      this.failures += 1;
+      this.backlog = false;
+      const delay = Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** this.failures);
+      if (this.failures === 1 || this.failures % 20 === 0) {
+        this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, "SQS receive failed; retrying");
+      }
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        this.pump();
+      }, delay);
+    } finally {
+      this.requested -= max;
+      this.polls -= 1;
+    }
+    for (const message of messages) {
+      const consumer = this.stopped ? undefined : this.takeCredit();
+      this.track(consumer ? this.dispatch(message, consumer) : this.release(message));
+    }
+    this.pump();
+    this.checkSettled();
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight += 1;
+    void work.finally(() => {
+      this.inFlight -= 1;
+      this.checkSettled();
+    });
+  }
+
+  private async dispatch(message: ReceivedMessage, consumer: Consumer): Promise<void> {
+    try {
+      let task: TaskRecord | undefined;
+      try {
+        task = await this.handler.lease(this.queue, message);
+      } catch (error) {
+        // The message stays hidden until its visibility timeout, then comes back:
+        // a backend outage does not turn into a hot loop of receives.
+        this.log.warn({ err: error, channel: this.queue.name, messageId: message.messageId }, "could not lease a message's task");
+      }
+      if (!task) {
+        if (consumer.open && !this.stopped) this.waiting.unshift(consumer);
+        this.pump();
+        return;
+      }
+      if (consumer.deliver(task)) return;
+      const other = this.stopped ? undefined : this.takeCredit();
+      if (other?.deliver(task)) return;
+      await this.handler.handBack(this.queue, task);
+    } catch (error) {
+      this.log.error({ err: error, channel: this.queue.name, messageId: message.messageId }, "delivery failed");
+    }
+  }
+
+  /** A message nobody is waiting for any more: make it visible again at once. */
+  private async release(message: ReceivedMessage): Promise<void> {
+    try {
+      await this.queue.changeVisibility(message.receiptHandle, 0);
+    } catch (error) {
+      this.log.warn({ err: error, channel: this.queue.name, messageId: message.messageId }, "could not release a message");
+    }
+  }
+
+  private takeCredit(): Consumer | undefined {
+    while (this.waiting.length > 0) {
+      const consumer = this.waiting.shift() as Consumer;
+      if (consumer.open) return consumer;
+    }
+    return undefined;
+  }
+
+  private checkSettled(): void {
+    if (this.stopped && this.polls === 0 && this.inFlight === 0 && this.settled) {
+      const settled = this.settled;
+      this.settled = undefined;
+      settled();
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Task item ↔ TaskRecord. Numbers are read as bigint (the document client is set
+// up with wrapNumbers → BigInt), so IDs and owners above 2^53 stay exact.
+import type { TaskRecord, TaskState } from "../tasks/task.js";
+import { TaskStates } from "../tasks/task.js";
+import { INLINE_PAYLOAD_MAX_BYTES, itemKey } from "./table-definition.js";
+
+export type Item = Record<string, unknown>;
+
+/** Attribute names of the task item, in one place. */
+export const A = {
+  pk: "pk",
+  version: "version",
+  id: "id",
+  owner: "owner",
+  channel: "channel",
+  state: "state",
+  hashCode: "hashCode",
+  retryCount: "retryCount",
+  retryMaxLimit: "retryMaxLimit",
+  prior: "prior",
+  next: "next",
+  createTime: "createTime",
+  updateTime: "updateTime",
+  input: "input",
+  inputExternal: "inputExternal",
+  output: "output",
+  outputExternal: "outputExternal",
+  awaitsPrior: "awaitsPrior",
+  nextTakesOutput: "nextTakesOutput",
+  notBeforeAt: "notBeforeAt",
+  leaseToken: "leaseToken",
+  messageId: "messageId",
+  receiptHandle: "receiptHandle",
+  leaseExpiresAt: "leaseExpiresAt",
+  outboxShard: "outboxShard",
+  outboxDueAt: "outboxDueAt",
+  outboxSweeps: "outboxSweeps",
+  data: "data",
+} as const;
+
+/** A task item plus the version it was read at: every write is conditioned on it. */
+export interface StoredTask extends TaskRecord {
+  version: bigint;
+  inputExternal: boolean;
+  outputExternal: boolean;
+}
+
+export function isInline(payload: string): boolean {
+  return payload.length <= INLINE_PAYLOAD_MAX_BYTES && Buffer.byteLength(payload, "utf8") <= INLINE_PAYLOAD_MAX_BYTES;
+}
+
+export function decodeTask(item: Item): StoredTask {
+  const state = item[A.state] as string;
+  if (!(TaskStates as readonly string[]).includes(state)) throw new Error(`task item ${String(item[A.pk])} has unknown state ${state}`);
+  const leaseToken = optionalBig(item[A.leaseToken]);
+  const outboxDueAt = optionalBig(item[A.outboxDueAt]);
+  return {
+    version: big(item[A.version]),
+    id: big(item[A.id]),
+    owner: big(item[A.owner]),
+    channel: item[A.channel] as string,
+    state: state as TaskState,
+    hashCode: item[A.hashCode] as string,
+    input: (item[A.input] as string | undefined) ?? "",
+    output: (item[A.output] as string | undefined) ?? "",
+    inputExternal: item[A.inputExternal] === true,
+    outputExternal: item[A.outputExternal] === true,
+    retryCount: big(item[A.retryCount]),
+    retryMaxLimit: big(item[A.retryMaxLimit]),
+    prior: optionalBig(item[A.prior]) ?? 0n,
+    next: optionalBig(item[A.next]) ?? 0n,
+    createTime: item[A.createTime] as string,
+    updateTime: item[A.updateTime] as string,
+    awaitsPrior: item[A.awaitsPrior] === true,
+    nextTakesOutput: item[A.nextTakesOutput] === true,
+    notBeforeMs: Number(optionalBig(item[A.notBeforeAt]) ?? 0n),
+    lease:
+      leaseToken === undefined
+        ? undefined
+        : {
+            token: leaseToken,
+            messageId: item[A.messageId] as string,
+            receiptHandle: item[A.receiptHandle] as string,
+            expiresAtMs: Number(optionalBig(item[A.leaseExpiresAt]) ?? 0n),
+          },
+    outbox:
+      outboxDueAt === undefined
+        ? undefined
+        : { dueAtMs: Number(outboxDueAt), sweeps: Number(optionalBig(item[A.outboxSweeps]) ?? 0n) },
+  };
+}
+
+/** The item of a new task. Payloads that are too big for the task item go to their own items. */
+export function encodeNewTask(task: TaskRecord, outboxShard: number): Item {
+  const item: Item = {
+    [A.pk]: itemKey.task(task.id),
+    [A.version]: 1n,
+    [A.id]: task.id,
+    [A.owner]: task.owner,
+    [A.channel]: task.channel,
+    [A.state]: task.state,
+    [A.hashCode]: task.hashCode,
+    [A.retryCount]: task.retryCount,
+    [A.retryMaxLimit]: task.retryMaxLimit,
+    [A.createTime]: task.createTime,
+    [A.updateTime]: task.updateTime,
+  };
+  if (task.prior !== 0n) item[A.prior] = task.prior;
+  if (task.awaitsPrior) item[A.awaitsPrior] = true;
+  if (task.input !== "") {
+    if (isInline(task.input)) item[A.input] = task.input;
+    else item[A.inputExternal] = true;
+  }
+  if (task.outbox) {
+    item[A.outboxShard] = outboxShard;
+    item[A.outboxDueAt] = task.outbox.dueAtMs;
+    item[A.outboxSweeps] = task.outbox.sweeps;
+  }
+  return item;
+}
+
+function big(value: unknown): bigint {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);
+  throw new Error(`expected a number attribute, got ${typeof value}`);
+}
+
+function optionalBig(value: unknown): bigint | undefined {
+  return value === undefined || value === null ? undefined : big(value);
+}

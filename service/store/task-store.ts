@@ -1,0 +1,446 @@
+// The DynamoDB store of tasks. Every write to a task item is conditional on the
+// `version` it was read at (optimistic concurrency across replicas; no locks), and
+// every state change goes through `transition`, which enforces the state machine's
+// `from` states. Creates and links are one TransactWriteItems.
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { randomInt } from "node:crypto";
+import type { Lease, Outbox, TaskRecord } from "../tasks/task.js";
+import { TRANSITIONS, type TransitionName } from "../tasks/state-machine.js";
+import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
+import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
+import { UpdateBuilder } from "./update-builder.js";
+
+/** The task changed since it was read; `current` is how it is now (undefined: gone). */
+export class StaleTask extends Error {
+  constructor(readonly current: StoredTask | undefined) {
+    super("task changed since it was read");
+  }
+}
+export class DuplicateHashCode extends Error {}
+export class IdTaken extends Error {}
+
+/** Fields a transition may change besides the state; undefined leaves a field as it is. */
+export interface TaskChange {
+  output?: string;
+  retryCount?: bigint;
+  notBeforeMs?: number;
+  lease?: Lease;
+  leaseExpiresAtMs?: number;
+  receiptHandle?: string;
+  /** null removes the outbox marker. */
+  outbox?: Outbox | null;
+}
+
+export interface Link {
+  prior: StoredTask;
+  /** The new task has an empty Input and will receive the Prior's Output. */
+  takesOutput: boolean;
+}
+
+const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
+const CONFLICT_RETRIES = 6;
+
+export class TaskStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  // ----- reads (all task reads are strongly consistent) -----
+
+  async getTask(id: bigint, withPayloads = false): Promise<StoredTask | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: itemKey.task(id) }, ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    const task = decodeTask(Item);
+    return withPayloads ? this.withPayloads(task) : task;
+  }
+
+  /** Fills in Input / Output that live in their own items. */
+  async withPayloads(task: StoredTask): Promise<StoredTask> {
+    const [input, output] = await Promise.all([
+      task.inputExternal ? this.getPayload(itemKey.input(task.id)) : task.input,
+      task.outputExternal ? this.getPayload(itemKey.output(task.id)) : task.output,
+    ]);
+    return { ...task, input, output };
+  }
+
+  async findIdByHashCode(hashCode: string): Promise<bigint | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: itemKey.hashCode(hashCode) }, ConsistentRead: true }),
+    );
+    return Item ? (Item[A.id] as bigint) : undefined;
+  }
+
+  /** Exact number of the owner's tasks: the sum of a fixed number of counter shards. */
+  async countOwnerTasks(owner: bigint): Promise<bigint> {
+    const keys = Array.from({ length: OWNER_COUNTER_SHARDS }, (_, shard) => itemKey.ownerCounter(owner, shard));
+    const items = await this.batchGet(keys);
+    let total = 0n;
+    for (const item of items.values()) total += (item.count as bigint | undefined) ?? 0n;
+    return total;
+  }
+
+  /** IDs of the owner's tasks, newest first, skipping `offset` (reads offset + limit index keys). */
+  async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]> {
+    const wanted = Number(offset + limit);
+    const ids: bigint[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEXES.byOwner.name,
+          KeyConditionExpression: "#owner = :owner",
+          ExpressionAttributeNames: { "#owner": A.owner },
+          ExpressionAttributeValues: { ":owner": owner },
+          ScanIndexForward: false,
+          Limit: Math.min(wanted - ids.length, 1000),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) ids.push(item[A.id] as bigint);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && ids.length < wanted);
+    return ids.slice(Number(offset), wanted);
+  }
+
+  /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
+  async getTasks(ids: bigint[]): Promise<StoredTask[]> {
+    const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
+    const tasks = ids.flatMap((id) => {
+      const item = items.get(itemKey.task(id));
+      return item ? [decodeTask(item)] : [];
+    });
+    const payloadKeys = tasks.flatMap((task) => [
+      ...(task.inputExternal ? [itemKey.input(task.id)] : []),
+      ...(task.outputExternal ? [itemKey.output(task.id)] : []),
+    ]);
+    if (payloadKeys.length === 0) return tasks;
+    const payloads = await this.batchGet(payloadKeys);
+    const text = (key: string) => (payloads.get(key)?.[A.data] as string | undefined) ?? "";
+    return tasks.map((task) => ({
+      ...task,
+      input: task.inputExternal ? text(itemKey.input(task.id)) : task.input,
+      output: task.outputExternal ? text(itemKey.output(task.id)) : task.output,
+    }));
+  }
+
+  /** Task IDs whose outbox marker is due, from the sparse index (eventually consistent: re-read before acting). */
+  async dueOutboxTaskIds(limitPerShard: number): Promise<bigint[]> {
+    const now = this.now();
+    const pages = await Promise.all(
+      Array.from({ length: OUTBOX_SHARDS }, (_, shard) =>
+        this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: INDEXES.byOutboxDue.name,
+            KeyConditionExpression: "#shard = :shard AND #due <= :now",
+            ExpressionAttributeNames: { "#shard": A.outboxShard, "#due": A.outboxDueAt },
+            ExpressionAttributeValues: { ":shard": shard, ":now": now },
+            Limit: limitPerShard,
+          }),
+        ),
+      ),
+    );
+    return pages.flatMap((page) => (page.Items ?? []).map((item) => BigInt(String(item[PARTITION_KEY]).slice(2))));
+  }
+
+  // ----- writes -----
+
+  /**
+   * Writes a new task atomically with its HashCode guard, its owner counter, an
+   * external Input and (for a chain) the link on its Prior. The Prior's version is
+   * part of the condition, so the decision "wait for the Prior or queue now" was made
+   * on the Prior's current state.
+   */
+  async create(task: TaskRecord, link?: Link): Promise<void> {
+    const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: encodeNewTask(task, randomInt(OUTBOX_SHARDS)),
+          ConditionExpression: "attribute_not_exists(#pk)",
+          ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { [PARTITION_KEY]: itemKey.hashCode(task.hashCode), [A.id]: task.id },
+          ConditionExpression: "attribute_not_exists(#pk)",
+          ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: itemKey.ownerCounter(task.owner, randomInt(OWNER_COUNTER_SHARDS)) },
+          UpdateExpression: "ADD #count :one",
+          ExpressionAttributeNames: { "#count": "count" },
+          ExpressionAttributeValues: { ":one": 1n },
+        },
+      },
+    ];
+    if (task.input !== "" && !isInline(task.input)) {
+      items.push({ Put: { TableName: this.tableName, Item: { [PARTITION_KEY]: itemKey.input(task.id), [A.data]: task.input } } });
+    }
+    if (link) {
+      const update = new UpdateBuilder()
+        .set(A.next, task.id)
+        .set(A.nextTakesOutput, link.takesOutput)
+        .set(A.updateTime, new Date(this.now()).toISOString())
+        .increment(A.version)
+        .when((b) => `${b.name(A.version)} = ${b.value(link.prior.version)}`);
+      items.push({
+        Update: {
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: itemKey.task(link.prior.id) },
+          ...update.expression(),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        },
+      });
+    }
+    const priorIndex = link ? items.length - 1 : -1;
+    try {
+      await this.withConflictRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items })));
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) throw error;
+      if (reasons[1]?.Code === "ConditionalCheckFailed") throw new DuplicateHashCode();
+      if (reasons[0]?.Code === "ConditionalCheckFailed") throw new IdTaken();
+      if (priorIndex >= 0 && reasons[priorIndex]?.Code === "ConditionalCheckFailed") {
+        throw new StaleTask(decodeOptional(reasons[priorIndex]?.Item));
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Applies a transition of the state machine to a task as it was read: the write
+   * succeeds only if the task still has that version. Returns the task as written.
+   */
+  async transition(task: StoredTask, name: TransitionName, change: TaskChange = {}): Promise<StoredTask> {
+    const rule = TRANSITIONS[name];
+    if (!(rule.from as readonly string[]).includes(task.state)) {
+      throw new Error(`transition ${name} is not allowed from ${task.state} (task ${task.id})`);
+    }
+    const updateTime = new Date(this.now()).toISOString();
+    const update = new UpdateBuilder().set(A.state, rule.to).set(A.updateTime, updateTime).increment(A.version);
+    update.when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
+    const extraPuts: Item[] = [];
+    let outputExternal = task.outputExternal;
+    if (change.output !== undefined) {
+      if (isInline(change.output)) {
+        if (change.output === "") update.remove(A.output);
+        else update.set(A.output, change.output);
+        if (task.outputExternal) update.remove(A.outputExternal);
+        outputExternal = false;
+      } else {
+        update.remove(A.output).set(A.outputExternal, true);
+        extraPuts.push({ [PARTITION_KEY]: itemKey.output(task.id), [A.data]: change.output });
+        outputExternal = true;
+      }
+    }
+    if (change.retryCount !== undefined) update.set(A.retryCount, change.retryCount);
+    if (change.notBeforeMs !== undefined) update.set(A.notBeforeAt, change.notBeforeMs);
+    if (change.lease) {
+      update
+        .set(A.leaseToken, change.lease.token)
+        .set(A.messageId, change.lease.messageId)
+        .set(A.receiptHandle, change.lease.receiptHandle)
+        .set(A.leaseExpiresAt, change.lease.expiresAtMs);
+    }
+    if (change.leaseExpiresAtMs !== undefined) update.set(A.leaseExpiresAt, change.leaseExpiresAtMs);
+    if (change.receiptHandle !== undefined) update.set(A.receiptHandle, change.receiptHandle);
+    if (change.outbox === null) update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
+    else if (change.outbox) this.setOutbox(update, change.outbox);
+
+    await this.writeTaskUpdate(task.id, update, extraPuts);
+
+    let lease = task.lease;
+    if (change.lease) lease = change.lease;
+    else if (lease && (change.leaseExpiresAtMs !== undefined || change.receiptHandle !== undefined)) {
+      lease = {
+        ...lease,
+        expiresAtMs: change.leaseExpiresAtMs ?? lease.expiresAtMs,
+        receiptHandle: change.receiptHandle ?? lease.receiptHandle,
+      };
+    }
+    return {
+      ...task,
+      version: task.version + 1n,
+      state: rule.to,
+      updateTime,
+      output: change.output ?? task.output,
+      outputExternal,
+      retryCount: change.retryCount ?? task.retryCount,
+      notBeforeMs: change.notBeforeMs ?? task.notBeforeMs,
+      lease,
+      outbox: change.outbox === null ? undefined : (change.outbox ?? task.outbox),
+    };
+  }
+
+  /**
+   * The `queue` transition for a successor whose Prior succeeded. It is conditioned
+   * on the successor still waiting for its Prior (not on a version), so a repeated
+   * follow-up after a crash is harmless. Returns undefined when there was nothing to do.
+   */
+  async queueSuccessor(id: bigint, pipedInput: string | undefined, outbox: Outbox): Promise<StoredTask | undefined> {
+    const update = new UpdateBuilder()
+      .set(A.updateTime, new Date(this.now()).toISOString())
+      .increment(A.version)
+      .remove(A.awaitsPrior)
+      .when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.queue.from[0])} AND attribute_exists(${b.name(A.awaitsPrior)})`);
+    this.setOutbox(update, outbox);
+    const extraPuts: Item[] = [];
+    if (pipedInput !== undefined && pipedInput !== "") {
+      if (isInline(pipedInput)) update.setIfAbsent(A.input, pipedInput);
+      else {
+        update.set(A.inputExternal, true);
+        extraPuts.push({ [PARTITION_KEY]: itemKey.input(id), [A.data]: pipedInput });
+      }
+    }
+    try {
+      await this.writeTaskUpdate(id, update, extraPuts);
+    } catch (error) {
+      if (error instanceof StaleTask) return undefined;
+      throw error;
+    }
+    return this.getTask(id);
+  }
+
+  /** Moves the outbox marker forward so that only one sweeper acts on it now. */
+  claimOutbox(task: StoredTask, dueAtMs: number): Promise<StoredTask> {
+    return this.touch(task, (update) => this.setOutbox(update, { dueAtMs, sweeps: (task.outbox?.sweeps ?? 0) + 1 }), {
+      outbox: { dueAtMs, sweeps: (task.outbox?.sweeps ?? 0) + 1 },
+    });
+  }
+
+  clearOutbox(task: StoredTask): Promise<StoredTask> {
+    return this.touch(task, (update) => update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps), {
+      outbox: undefined,
+    });
+  }
+
+  /** A redelivered message of a lease that is still valid: keep the lease, take the new receipt handle. */
+  renewReceiptHandle(task: StoredTask, receiptHandle: string): Promise<StoredTask> {
+    return this.touch(task, (update) => update.set(A.receiptHandle, receiptHandle), {
+      lease: task.lease && { ...task.lease, receiptHandle },
+    });
+  }
+
+  // ----- internals -----
+
+  /** A version-checked write that changes no state. */
+  private async touch(task: StoredTask, apply: (update: UpdateBuilder) => void, patch: Partial<StoredTask>): Promise<StoredTask> {
+    const update = new UpdateBuilder().increment(A.version).when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
+    apply(update);
+    await this.writeTaskUpdate(task.id, update, []);
+    return { ...task, ...patch, version: task.version + 1n };
+  }
+
+  private setOutbox(update: UpdateBuilder, outbox: Outbox): void {
+    update.set(A.outboxShard, randomInt(OUTBOX_SHARDS)).set(A.outboxDueAt, outbox.dueAtMs).set(A.outboxSweeps, outbox.sweeps);
+  }
+
+  /** UpdateItem on the task item, or a transaction when a payload item is written with it. */
+  private async writeTaskUpdate(id: bigint, update: UpdateBuilder, extraPuts: Item[]): Promise<void> {
+    const key = { [PARTITION_KEY]: itemKey.task(id) };
+    try {
+      if (extraPuts.length === 0) {
+        await this.withConflictRetry(() =>
+          this.db.send(
+            new UpdateCommand({ TableName: this.tableName, Key: key, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" }),
+          ),
+        );
+        return;
+      }
+      await this.withConflictRetry(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: { TableName: this.tableName, Key: key, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" } },
+              ...extraPuts.map((Item) => ({ Put: { TableName: this.tableName, Item } })),
+            ],
+          }),
+        ),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) throw new StaleTask(decodeOptional((error as { Item?: Record<string, AttributeValue> }).Item));
+      const reasons = cancellationReasons(error);
+      if (reasons?.[0]?.Code === "ConditionalCheckFailed") throw new StaleTask(decodeOptional(reasons[0].Item));
+      throw error;
+    }
+  }
+
+  private async getPayload(key: string): Promise<string> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: key }, ConsistentRead: true }));
+    return (Item?.[A.data] as string | undefined) ?? "";
+  }
+
+  /** Consistent BatchGetItem of up to any number of keys, retrying unprocessed ones. */
+  private async batchGet(keys: string[]): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
+    for (let start = 0; start < keys.length; start += 100) {
+      let pending: Record<string, unknown>[] = keys.slice(start, start + 100).map((key) => ({ [PARTITION_KEY]: key }));
+      for (let round = 0; pending.length > 0; round++) {
+        if (round > 0) await sleep(Math.min(1000, 20 * 2 ** round));
+        const result = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) found.set(item[PARTITION_KEY] as string, item);
+        pending = (result.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+        if (round > 10 && pending.length > 0) throw new Error("BatchGetItem left keys unprocessed after 10 rounds");
+      }
+    }
+    return found;
+  }
+
+  /** DynamoDB cancels writes that collide with a concurrent transaction on the same item; retry those. */
+  private async withConflictRetry<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= CONFLICT_RETRIES || !isTransactionConflict(error)) throw error;
+        await sleep(randomInt(5, 20 * attempt));
+      }
+    }
+  }
+}
+
+interface CancellationReason {
+  Code?: string;
+  Item?: Record<string, AttributeValue>;
+}
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  if ((error as { name?: string })?.name !== "TransactionCanceledException") return undefined;
+  return (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as { name?: string })?.name === "ConditionalCheckFailedException";
+}
+
+function isTransactionConflict(error: unknown): boolean {
+  const name = (error as { name?: string })?.name;
+  if (name === "TransactionConflictException") return true;
+  const reasons = cancellationReasons(error);
+  return !!reasons && reasons.some((reason) => reason.Code === "TransactionConflict") && !reasons.some((r) => r.Code === "ConditionalCheckFailed");
+}
+
+function decodeOptional(item: Record<string, AttributeValue> | undefined): StoredTask | undefined {
+  if (!item || Object.keys(item).length === 0) return undefined;
+  return decodeTask(unmarshall(item, unmarshallOptions) as Item);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,153 @@
+// The task state machine: every state, every transition, and the rules that pick
+// one. Pure: no I/O. The DynamoDB store turns each transition into a conditional
+// write whose condition is the `from` states below (plus the lease token it read),
+// so concurrent replicas can never apply two transitions to the same observation.
+//
+//              create (Prior unfinished: waits unqueued)
+//                 |
+//                 v          queue (Prior succeeded)
+//   +--------> WAITING  <-------------------------------- (unqueued WAITING)
+//   |             |    \
+//   |  retry      | lease  \ cancel
+//   |  handBack   v         \
+//   +------ PROCEEDING ----> CANCEL  (cancel, giveUp)
+//            |    |   \
+//  heartbeat-+    |    \ fail (no attempts left)
+//         succeed |     \
+//                 v      v
+//              SUCCESS  FAILURE
+//
+// SUCCESS, FAILURE and CANCEL are final: no transition leaves them.
+import type { TaskRecord, TaskState } from "./task.js";
+import { isFinal } from "./task.js";
+import { conflict, notFound } from "./status.js";
+import type { ReportKind } from "./rules.js";
+
+interface TransitionRule {
+  from: readonly TaskState[];
+  to: TaskState;
+  /** Why it happens; shown in logs. */
+  what: string;
+}
+
+export const TRANSITIONS = {
+  queue: { from: ["WAITING"], to: "WAITING", what: "its Prior succeeded: the task is queued" },
+  lease: { from: ["WAITING"], to: "PROCEEDING", what: "delivered to a worker" },
+  handBack: { from: ["PROCEEDING"], to: "WAITING", what: "leased but its worker left before delivery: no attempt counted" },
+  heartbeat: { from: ["PROCEEDING"], to: "PROCEEDING", what: "worker heartbeat: lease extended" },
+  succeed: { from: ["PROCEEDING"], to: "SUCCESS", what: "worker reported SUCCESS" },
+  retry: { from: ["PROCEEDING"], to: "WAITING", what: "attempt failed (report or lease expiry); retried after a backoff" },
+  fail: { from: ["PROCEEDING"], to: "FAILURE", what: "attempt failed and no attempts remain" },
+  giveUp: { from: ["PROCEEDING"], to: "CANCEL", what: "worker reported CANCEL: do not retry" },
+  cancel: { from: ["WAITING", "PROCEEDING"], to: "CANCEL", what: "cancelled by CancelTaskByID or by its chain" },
+} as const satisfies Record<string, TransitionRule>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+export interface RetryPolicy {
+  /** Backoff before retry n (n = 1, 2, ...) is baseMs * 2^(n-1), capped at maxMs, with jitter. */
+  baseMs: number;
+  maxMs: number;
+}
+
+export type FailedAttempt =
+  | { transition: "retry"; retryCount: bigint; backoffMs: number }
+  | { transition: "fail"; retryCount: bigint };
+
+/**
+ * A failed attempt (FAILURE report or lease expiry): RetryCount + 1, then retry if
+ * attempts remain. A task is attempted at most 1 + RetryMaxLimit times, so after the
+ * last one RetryCount = 1 + RetryMaxLimit.
+ */
+export function afterFailedAttempt(task: TaskRecord, policy: RetryPolicy, random: () => number = Math.random): FailedAttempt {
+  const retryCount = task.retryCount + 1n;
+  if (retryCount > task.retryMaxLimit) return { transition: "fail", retryCount };
+  return { transition: "retry", retryCount, backoffMs: backoffMs(retryCount, policy, random) };
+}
+
+/** Exponential backoff with "equal jitter": a random point in the upper half of the step. */
+export function backoffMs(retry: bigint, policy: RetryPolicy, random: () => number = Math.random): number {
+  const exponent = Math.min(Number(retry > 64n ? 64n : retry) - 1, 40);
+  const step = Math.min(policy.maxMs, policy.baseMs * 2 ** exponent);
+  return Math.round(step / 2 + random() * (step / 2));
+}
+
+export type ReportDecision = { transition: "succeed" | "giveUp" | "heartbeat" } | FailedAttempt;
+
+/** ReportTaskResult on a task: only a PROCEEDING task takes reports (404 / 409 otherwise). */
+export function decideReport(task: TaskRecord | undefined, id: bigint, kind: ReportKind, policy: RetryPolicy): ReportDecision {
+  if (!task) throw notFound(`Task ${id} does not exist`);
+  if (task.state !== "PROCEEDING") throw conflict(notProceedingMessage(task));
+  switch (kind) {
+    case "SUCCESS":
+      return { transition: "succeed" };
+    case "CANCEL":
+      return { transition: "giveUp" };
+    case "PROCEEDING":
+      return { transition: "heartbeat" };
+    case "FAILURE":
+      return afterFailedAttempt(task, policy);
+  }
+}
+
+export function notProceedingMessage(task: TaskRecord): string {
+  if (task.state === "CANCEL") return `Task ${task.id} was cancelled; stop working on it`;
+  if (isFinal(task.state)) return `Task ${task.id} is already ${task.state}; a final task never changes`;
+  return `Task ${task.id} is not leased (WAITING): its lease expired or it was never delivered`;
+}
+
+export type DeliveryDecision =
+  /** Hand the task to a worker: WAITING → PROCEEDING. */
+  | { action: "lease" }
+  /** Delete the message; it must never reach a worker. */
+  | { action: "drop"; reason: string }
+  /** SQS redelivered the leased message: the lease ran out without a report. */
+  | { action: "expire" }
+  /** Redelivered although our lease is still valid (a heartbeat raced the timeout): keep the lease. */
+  | { action: "renew"; remainingMs: number };
+
+/**
+ * What to do with an SQS message for a task. Only a conditional WAITING → PROCEEDING
+ * update makes a delivery, so duplicates, cancelled and missing tasks are dropped.
+ */
+export function decideDelivery(task: TaskRecord | undefined, messageId: string, nowMs: number): DeliveryDecision {
+  if (!task) return { action: "drop", reason: "no such task" };
+  if (isFinal(task.state)) return { action: "drop", reason: `task is ${task.state}` };
+  if (task.awaitsPrior) return { action: "drop", reason: "task waits for its Prior" };
+  const ourMessage = task.lease?.messageId === messageId;
+  if (task.state === "PROCEEDING") {
+    if (!ourMessage) return { action: "drop", reason: "duplicate message of a leased task" };
+    const remainingMs = (task.lease?.expiresAtMs ?? 0) - nowMs;
+    return remainingMs > 0 ? { action: "renew", remainingMs } : { action: "expire" };
+  }
+  // WAITING and queued. A second copy (sent by the sweeper) must not cut a retry backoff short.
+  if (!ourMessage && task.lease && task.notBeforeMs > nowMs) return { action: "drop", reason: "duplicate message during a retry backoff" };
+  return { action: "lease" };
+}
+
+export type LinkDecision = "awaitPrior" | "queueNow";
+
+/** CreateTask with a Prior: the Prior must exist, have no Next, and be able to succeed. */
+export function decideLink(prior: TaskRecord | undefined, priorId: bigint): LinkDecision {
+  if (!prior) throw notFound(`Prior task ${priorId} does not exist`);
+  if (prior.next !== 0n) throw conflict(`Prior task ${priorId} already has a Next (${prior.next}); chains are linear`);
+  if (prior.state === "FAILURE" || prior.state === "CANCEL") {
+    throw conflict(`Prior task ${priorId} is ${prior.state}; a task after it could never run`);
+  }
+  return prior.state === "SUCCESS" ? "queueNow" : "awaitPrior";
+}
+
+/** CancelTaskByID: only a task that is not final can be cancelled. */
+export function decideCancel(task: TaskRecord | undefined, id: bigint): "cancel" {
+  if (!task) throw notFound(`Task ${id} does not exist`);
+  if (isFinal(task.state)) throw conflict(`Task ${id} is already ${task.state}; a final task cannot be cancelled`, [task]);
+  return "cancel";
+}
+
+export type FollowUp = "queueNext" | "cancelNext" | "none";
+
+/** What a final task owes its successor: SUCCESS queues it, FAILURE and CANCEL cancel the rest of the chain. */
+export function followUp(task: TaskRecord): FollowUp {
+  if (task.next === 0n || !isFinal(task.state)) return "none";
+  return task.state === "SUCCESS" ? "queueNext" : "cancelNext";
+}

@@ -1,0 +1,56 @@
+// The task as the server sees it. uint64 values are bigint, never number (SPEC §2).
+
+export const TaskStates = ["WAITING", "PROCEEDING", "SUCCESS", "FAILURE", "CANCEL"] as const;
+export type TaskState = (typeof TaskStates)[number];
+
+export const FINAL_STATES: ReadonlySet<TaskState> = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
+
+export function isFinal(state: TaskState): boolean {
+  return FINAL_STATES.has(state);
+}
+
+/** The lease a worker holds while the task is PROCEEDING (kept after it ends, for acks). */
+export interface Lease {
+  /** Increases with every delivery; conditional writes compare it to fence out stale actors. */
+  token: bigint;
+  messageId: string;
+  receiptHandle: string;
+  expiresAtMs: number;
+}
+
+/**
+ * The transactional-outbox marker (SPEC §4): present while the task has a side effect
+ * that a crash could have skipped. For a queued WAITING task: its SQS message may not
+ * have been sent. For a final task with a successor: the chain follow-up (queue the
+ * successor, or cancel the rest of the chain) may not have happened.
+ */
+export interface Outbox {
+  /** When the sweeper should look at the task (epoch ms). */
+  dueAtMs: number;
+  /** How many times the sweeper has already acted; spaces out repeated re-sends. */
+  sweeps: number;
+}
+
+export interface TaskRecord {
+  id: bigint;
+  owner: bigint;
+  channel: string;
+  state: TaskState;
+  hashCode: string;
+  input: string;
+  output: string;
+  retryCount: bigint;
+  retryMaxLimit: bigint;
+  prior: bigint;
+  next: bigint;
+  createTime: string;
+  updateTime: string;
+  /** WAITING for its Prior to succeed: not queued, never leased. */
+  awaitsPrior: boolean;
+  /** The successor was created with an empty Input and takes this task's Output. */
+  nextTakesOutput: boolean;
+  /** End of a retry backoff (epoch ms); an earlier stray copy of the message is ignored. */
+  notBeforeMs: number;
+  lease: Lease | undefined;
+  outbox: Outbox | undefined;
+}
