@@ -1,0 +1,185 @@
+// A real gRPC client of the Queues service for tests, typed with the generated
+// types: promise-returning unary calls, a worker's receive stream and a report stream.
+import * as grpc from "@grpc/grpc-js";
+import { loadQueuesPackage } from "../../service/grpc/proto.js";
+import type { QueuesClient } from "../../service/generated/standard/Queues.js";
+import type { Task, Task__Output } from "../../service/generated/standard/Task.js";
+import type { CreateTaskResponse__Output } from "../../service/generated/standard/CreateTaskResponse.js";
+import type { QueryTaskByIDResponse__Output } from "../../service/generated/standard/QueryTaskByIDResponse.js";
+import type { QueryTaskByHashCodeResponse__Output } from "../../service/generated/standard/QueryTaskByHashCodeResponse.js";
+import type { QueryTaskByOwnerResponse__Output } from "../../service/generated/standard/QueryTaskByOwnerResponse.js";
+import type { CancelTaskByIDResponse__Output } from "../../service/generated/standard/CancelTaskByIDResponse.js";
+import type { QueryLengthByChannelResponse__Output } from "../../service/generated/standard/QueryLengthByChannelResponse.js";
+import type { ReceiveQueueByChannelRequest } from "../../service/generated/standard/ReceiveQueueByChannelRequest.js";
+import type { ReceiveQueueByChannelResponse__Output } from "../../service/generated/standard/ReceiveQueueByChannelResponse.js";
+import type { ReportTaskResultRequest } from "../../service/generated/standard/ReportTaskResultRequest.js";
+import type { ReportTaskResultResponse__Output } from "../../service/generated/standard/ReportTaskResultResponse.js";
+
+export type WireTask = Task__Output;
+
+export function createRawClient(address: string): QueuesClient {
+  const { proto } = loadQueuesPackage();
+  return new proto.standard.Queues(address, grpc.credentials.createInsecure());
+}
+
+type Callback<T> = (error: grpc.ServiceError | null, value?: T) => void;
+
+function promisify<Req, Res>(
+  invoke: (request: Req, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<Res>) => unknown,
+  request: Req,
+  deadlineMs: number,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    invoke(request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (error, value) =>
+      error ? reject(error) : resolve(value as Res),
+    );
+  });
+}
+
+/** Unary calls of the Queues API. uint64 values are passed and returned as decimal strings. */
+export class Api {
+  readonly raw: QueuesClient;
+
+  constructor(readonly address: string) {
+    this.raw = createRawClient(address);
+  }
+
+  createTask(task: Task | null, deadlineMs = 10_000): Promise<CreateTaskResponse__Output> {
+    return promisify(this.raw.CreateTask.bind(this.raw), task === null ? {} : { Task: task }, deadlineMs);
+  }
+
+  queryById(ID: string, deadlineMs = 10_000): Promise<QueryTaskByIDResponse__Output> {
+    return promisify(this.raw.QueryTaskByID.bind(this.raw), { ID }, deadlineMs);
+  }
+
+  queryByHashCode(HashCode: string, deadlineMs = 10_000): Promise<QueryTaskByHashCodeResponse__Output> {
+    return promisify(this.raw.QueryTaskByHashCode.bind(this.raw), { HashCode }, deadlineMs);
+  }
+
+  queryByOwner(Owner: string, Limit = "0", Offset = "0", deadlineMs = 10_000): Promise<QueryTaskByOwnerResponse__Output> {
+    return promisify(this.raw.QueryTaskByOwner.bind(this.raw), { Owner, Limit, Offset }, deadlineMs);
+  }
+
+  cancel(ID: string, deadlineMs = 10_000): Promise<CancelTaskByIDResponse__Output> {
+    return promisify(this.raw.CancelTaskByID.bind(this.raw), { ID }, deadlineMs);
+  }
+
+  length(Channel: string, deadlineMs = 10_000): Promise<QueryLengthByChannelResponse__Output> {
+    return promisify(this.raw.QueryLengthByChannel.bind(this.raw), { Channel }, deadlineMs);
+  }
+
+  /** Creates a task and returns it as stored (so tests get its ID). */
+  async create(task: Task): Promise<WireTask> {
+    const created = await this.createTask(task);
+    if (created.State !== "200") throw new Error(`CreateTask answered ${created.State}: ${created.Message}`);
+    const found = await this.queryByHashCode(created.Data);
+    if (!found.Data) throw new Error("created task not found by HashCode");
+    return found.Data;
+  }
+
+  async get(ID: string): Promise<WireTask> {
+    const found = await this.queryById(ID);
+    if (!found.Data) throw new Error(`QueryTaskByID ${ID} answered ${found.State}: ${found.Message}`);
+    return found.Data;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** One ReceiveQueueByChannel stream: send credits, take tasks as they arrive. */
+export class ReceiveStream {
+  readonly call: grpc.ClientDuplexStream<ReceiveQueueByChannelRequest, ReceiveQueueByChannelResponse__Output>;
+  private readonly received: WireTask[] = [];
+  private readonly waiters: ((task: WireTask) => void)[] = [];
+  readonly status: Promise<grpc.StatusObject>;
+  ended = false;
+
+  constructor(api: Api, private readonly channel = "default") {
+    this.call = api.raw.ReceiveQueueByChannel();
+    this.call.on("data", (response: ReceiveQueueByChannelResponse__Output) => {
+      const task = response.Tasks as WireTask;
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(task);
+      else this.received.push(task);
+    });
+    this.call.on("error", () => {});
+    this.status = new Promise((resolve) => this.call.on("status", (status: grpc.StatusObject) => ((this.ended = true), resolve(status))));
+  }
+
+  credit(count = 1, channel = this.channel): this {
+    for (let i = 0; i < count; i++) this.call.write({ Channel: channel });
+    return this;
+  }
+
+  /** The next task delivered on this stream; rejects after `timeoutMs`. */
+  next(timeoutMs = 10_000): Promise<WireTask> {
+    const ready = this.received.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const waiter = (task: WireTask) => {
+        clearTimeout(timer);
+        resolve(task);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`no task delivered within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Resolves true if no task arrives within `ms`. */
+  async nothingWithin(ms: number): Promise<boolean> {
+    try {
+      const task = await this.next(ms);
+      this.received.unshift(task);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  get buffered(): number {
+    return this.received.length;
+  }
+
+  /** Half-closes: the client sends no more credits. */
+  end(): void {
+    this.call.end();
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
+/** One ReportTaskResult stream; responses come back in request order. */
+export class ReportStream {
+  readonly call: grpc.ClientDuplexStream<ReportTaskResultRequest, ReportTaskResultResponse__Output>;
+  private readonly pending: { resolve: (r: ReportTaskResultResponse__Output) => void; reject: (e: Error) => void }[] = [];
+  readonly status: Promise<grpc.StatusObject>;
+
+  constructor(api: Api) {
+    this.call = api.raw.ReportTaskResult();
+    this.call.on("data", (response: ReportTaskResultResponse__Output) => this.pending.shift()?.resolve(response));
+    this.call.on("error", (error: Error) => {
+      for (const waiter of this.pending.splice(0)) waiter.reject(error);
+    });
+    this.status = new Promise((resolve) => this.call.on("status", resolve));
+  }
+
+  report(ID: string, State: number | string, Output = ""): Promise<ReportTaskResultResponse__Output> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.call.write({ ID, State: String(State), Output });
+    });
+  }
+
+  end(): void {
+    this.call.end();
+  }
+}
+
+export const ReportState = { SUCCESS: 1, FAILURE: 2, CANCEL: 4, PROCEEDING: 6 } as const;

@@ -1,0 +1,203 @@
+// A real Queues server (QueuesApp, real gRPC port) on the shared emulators, with
+// its own table and queues, so test files never see each other's tasks. AWS SDK
+// middleware is used only to inject faults and to count calls.
+import { randomBytes } from "node:crypto";
+import { SQSClient, GetQueueAttributesCommand, SendMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { pino, type Logger } from "pino";
+import { QueuesApp } from "../../service/app.js";
+import { parseChannels, type ChannelEntry } from "../../service/config/channels.js";
+import { DEFAULTS, type Settings } from "../../service/config/settings.js";
+import { provision } from "../../service/local/backends.js";
+import { createSqsClients, type SqsClients } from "../../service/queue/sqs-client.js";
+import { createDocumentClient } from "../../service/store/dynamo-client.js";
+import { Api } from "./client.js";
+
+/** Fails or counts chosen AWS SDK commands (by name, e.g. "SendMessageCommand"). */
+export class Faults {
+  private readonly rules: { command: string; remaining: number; error: () => Error }[] = [];
+  readonly calls = new Map<string, number>();
+  /** Runs before a command is sent; may throw to fail it (or wait to delay it). */
+  hook: ((command: string, input: unknown) => Promise<void> | void) | undefined;
+
+  /** Fails the next `times` calls of the command with a network error (or the given one). */
+  fail(command: string, times = 1, error: () => Error = connectionRefused): this {
+    this.rules.push({ command, remaining: times, error });
+    return this;
+  }
+
+  /** Fails every call of the command until clear(). */
+  failAlways(command: string, error: () => Error = connectionRefused): this {
+    return this.fail(command, Number.POSITIVE_INFINITY, error);
+  }
+
+  clear(): void {
+    this.rules.length = 0;
+    this.hook = undefined;
+  }
+
+  count(command: string): number {
+    return this.calls.get(command) ?? 0;
+  }
+
+  attach(client: { middlewareStack: { add(middleware: unknown, options: object): void } }): void {
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: unknown }) => {
+        const command = context.commandName ?? "unknown";
+        this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
+        await this.hook?.(command, args.input);
+        const rule = this.rules.find((r) => r.command === command && r.remaining > 0);
+        if (rule) {
+          rule.remaining -= 1;
+          throw rule.error();
+        }
+        return next(args);
+      },
+      { step: "initialize", priority: "low", name: "testFaults" },
+    );
+  }
+}
+
+export function connectionRefused(): Error {
+  return Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1 (injected)"), { code: "ECONNREFUSED" });
+}
+
+export interface TestServerOptions {
+  /** Channels (SPEC §5 format). Default: "default" (30 s lease) and "other". */
+  channels?: ChannelEntry[];
+  settings?: Partial<Settings>;
+  /** Start another replica on the same table and queues as this server. */
+  replicaOf?: TestServer;
+  logLevel?: string;
+}
+
+export interface TestServer {
+  app: QueuesApp;
+  address: string;
+  settings: Settings;
+  queueUrls: Record<string, string>;
+  api: Api;
+  faults: Faults;
+  /** Clients of the server itself (faults attach to them). */
+  dynamo: DynamoDBDocumentClient;
+  sqsClients: SqsClients;
+  /** A separate SQS client for the test to look at queues. */
+  sqs: SQSClient;
+  stop(): Promise<void>;
+}
+
+export const TEST_SETTINGS: Partial<Settings> = {
+  retryBaseMs: 200,
+  retryMaxMs: 2_000,
+  sweepIntervalMs: 500,
+  sweepAfterMs: 30_000,
+  drainTimeoutMs: 5_000,
+  healthIntervalMs: 250,
+};
+
+export function testLogger(level = process.env.TEST_LOG_LEVEL ?? "silent"): Logger {
+  return pino({ level });
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const base = options.replicaOf;
+  const channels = parseChannels(options.channels ?? base?.settings.channels ?? [{ name: "default" }, "other"], "test channels");
+  const id = randomBytes(4).toString("hex");
+  const tableName = base?.settings.tableName ?? `t-${id}`;
+  const queuePrefix = base?.settings.queuePrefix ?? `t${id}`;
+  const { queueUrls } = base ? { queueUrls: base.queueUrls } : await provision(tableName, queuePrefix, channels);
+  const settings: Settings = {
+    ...DEFAULTS,
+    ...TEST_SETTINGS,
+    ...options.settings,
+    host: "127.0.0.1",
+    port: 0,
+    tableName,
+    channels,
+    queueUrls,
+    queuePrefix,
+  };
+  const faults = new Faults();
+  const dynamo = createDocumentClient();
+  const sqsClients = createSqsClients();
+  faults.attach(dynamo);
+  faults.attach(sqsClients.sqs);
+  faults.attach(sqsClients.poll);
+  const app = new QueuesApp({ settings, logger: testLogger(options.logLevel), dynamo, sqs: sqsClients });
+  const port = await app.start();
+  await app.health.check();
+  const address = `127.0.0.1:${port}`;
+  const api = new Api(address);
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  let stopped = false;
+  return {
+    app,
+    address,
+    settings,
+    queueUrls,
+    api,
+    faults,
+    dynamo,
+    sqsClients,
+    sqs,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      api.close();
+      faults.clear();
+      await app.shutdown();
+      sqs.destroy();
+      dynamo.destroy();
+      sqsClients.sqs.destroy();
+      sqsClients.poll.destroy();
+    },
+  };
+}
+
+/** Visible, in-flight and delayed message counts of a channel's queue. */
+export async function queueCounts(server: TestServer, channel = "default"): Promise<{ visible: number; inFlight: number; delayed: number }> {
+  const { Attributes } = await server.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: server.queueUrls[channel],
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
+/** Puts a message on a channel's queue directly, bypassing the server (e.g. a duplicate delivery). */
+export async function sendRawMessage(server: TestServer, body: string, channel = "default"): Promise<void> {
+  await server.sqs.send(new SendMessageCommand({ QueueUrl: server.queueUrls[channel], MessageBody: body }));
+}
+
+/** Takes messages off a channel's queue directly (the test plays a crashed replica). */
+export async function receiveRawMessages(server: TestServer, channel = "default", visibilitySeconds = 30) {
+  const { Messages } = await server.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: server.queueUrls[channel], MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: visibilitySeconds }),
+  );
+  return Messages ?? [];
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns a truthy value or the time is up. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await sleep(everyMs);
+  }
+}
