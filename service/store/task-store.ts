@@ -191,10 +191,10 @@ export class TaskStore {
       items.push({ Put: { TableName: this.tableName, Item: { [PARTITION_KEY]: itemKey.input(task.id), [A.data]: task.input } } });
     }
     if (link) {
+      // Only Next changes on the Prior (its State and UpdateTime do not: a final Prior stays as it was).
       const update = new UpdateBuilder()
         .set(A.next, task.id)
         .set(A.nextTakesOutput, link.takesOutput)
-        .set(A.updateTime, new Date(this.now()).toISOString())
         .increment(A.version)
         .when((b) => `${b.name(A.version)} = ${b.value(link.prior.version)}`);
       items.push({
