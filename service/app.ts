@@ -105,18 +105,21 @@ export class QueuesApp {
     this.health.markDraining();
     this.streams.draining = true;
     const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const pollers = this.ctx.channels.activePollers();
     const work = (async () => {
-      await Promise.all(this.ctx.channels.activePollers().map((poller) => poller.stop()));
+      // Pollers stop taking credits at once; their long polls in flight (up to 20 s)
+      // finish in the background and release whatever they bring back.
+      const pollersStopped = Promise.all(pollers.map((poller) => poller.stop()));
       await this.streams.shutdownAll();
-      await this.sweeper.stop();
-      await closed;
+      await Promise.all([pollersStopped, this.sweeper.stop(), closed]);
     })();
     const timedOut = await Promise.race([
       work.then(() => false),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(true), this.options.settings.drainTimeoutMs).unref()),
     ]);
     if (timedOut) {
-      this.log.warn("drain timeout reached; closing the remaining calls");
+      this.log.warn("drain timeout reached; abandoning long polls and closing the remaining calls");
+      for (const poller of pollers) poller.abortPolls();
       this.server.forceShutdown();
     }
     this.log.info({ ms: Date.now() - started }, "stopped");

@@ -39,6 +39,20 @@ export async function runFollowUp(ctx: CoreContext, task: StoredTask): Promise<S
   return cancelled;
 }
 
+/**
+ * The follow-up right after a final write. The final state is already committed, so
+ * the caller's answer must not turn into an error (a worker told to retry a report
+ * that took effect would only get 409): if the follow-up fails, the outbox marker
+ * written with the final state makes the sweeper run it again.
+ */
+export async function followUpOrLeaveToSweeper(ctx: CoreContext, task: StoredTask): Promise<void> {
+  try {
+    await runFollowUp(ctx, task);
+  } catch (error) {
+    ctx.log.warn({ err: error, taskId: String(task.id) }, "chain follow-up failed; the sweeper will finish it");
+  }
+}
+
 async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void> {
   const piped = prior.nextTakesOutput ? (await ctx.store.withPayloads(prior)).output : undefined;
   const outbox = { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 };

@@ -10,7 +10,7 @@ import type { TaskRecord } from "../tasks/task.js";
 import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
 import { withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
-import { runFollowUp } from "./chains.js";
+import { followUpOrLeaveToSweeper } from "./chains.js";
 
 export class Delivery implements DeliveryHandler {
   constructor(private readonly ctx: CoreContext) {}
@@ -76,7 +76,7 @@ export class Delivery implements DeliveryHandler {
         }
       },
     );
-    if (finished?.outbox) await runFollowUp(ctx, finished);
+    if (finished?.outbox) await followUpOrLeaveToSweeper(ctx, finished);
     if (!leased) return undefined;
     return ctx.store.withPayloads(leased);
   }

@@ -7,7 +7,7 @@ import { decideReport } from "../tasks/state-machine.js";
 import type { ReportKind } from "../tasks/rules.js";
 import { withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
-import { runFollowUp } from "./chains.js";
+import { followUpOrLeaveToSweeper } from "./chains.js";
 
 export interface ReportOutcome {
   task: StoredTask;
@@ -65,7 +65,7 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
   );
   if (finished) {
     ctx.log.info({ taskId: String(id), state: finished.state }, "task finished");
-    if (finished.outbox) await runFollowUp(ctx, finished);
+    if (finished.outbox) await followUpOrLeaveToSweeper(ctx, finished);
   }
   return outcome;
 }

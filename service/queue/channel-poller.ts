@@ -40,6 +40,7 @@ export class ChannelPoller {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private settled: (() => void) | undefined;
+  private readonly polling = new AbortController();
 
   constructor(
     readonly queue: ChannelQueue,
@@ -61,12 +62,24 @@ export class ChannelPoller {
     for (let i = this.waiting.length - 1; i >= 0; i--) if (this.waiting[i] === consumer) this.waiting.splice(i, 1);
   }
 
-  /** Stops polling; resolves when in-flight polls and deliveries are done and their leftovers released. */
+  /**
+   * Stops polling at once (no new polls, no new credits served); resolves when the
+   * polls in flight have returned and their messages were delivered or released.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     if (this.polls === 0 && this.inFlight === 0) return;
     await new Promise<void>((resolve) => (this.settled = resolve));
+  }
+
+  /**
+   * Abandons the long polls in flight (a shutdown that ran out of time). A message
+   * SQS handed out in that instant stays hidden until its visibility timeout and then
+   * comes back: delayed, never lost.
+   */
+  abortPolls(): void {
+    this.polling.abort();
   }
 
   private pump(): void {
@@ -85,20 +98,11 @@ export class ChannelPoller {
   private async poll(max: number): Promise<void> {
     let messages: ReceivedMessage[] = [];
     try {
-      messages = await this.queue.receive(max, LONG_POLL_SECONDS);
+      messages = await this.queue.receive(max, LONG_POLL_SECONDS, this.polling.signal);
       this.failures = 0;
       this.backlog = messages.length === max;
     } catch (error) {
-      this.failures += 1;
-      this.backlog = false;
-      const delay = Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** this.failures);
-      if (this.failures === 1 || this.failures % 20 === 0) {
-        this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, "SQS receive failed; retrying");
-      }
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = undefined;
-        this.pump();
-      }, delay);
+      if (!this.stopped) this.backOffAfter(error);
     } finally {
       this.requested -= max;
       this.polls -= 1;
@@ -109,6 +113,20 @@ export class ChannelPoller {
     }
     this.pump();
     this.checkSettled();
+  }
+
+  /** A failed receive: the next poll waits (exponentially longer), so an outage is not a hot loop. */
+  private backOffAfter(error: unknown): void {
+    this.failures += 1;
+    this.backlog = false;
+    const delay = Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** this.failures);
+    if (this.failures === 1 || this.failures % 20 === 0) {
+      this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, "SQS receive failed; retrying");
+    }
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, delay);
   }
 
   private track(work: Promise<void>): void {

@@ -57,7 +57,8 @@ export class ChannelQueue {
     );
   }
 
-  async receive(max: number, waitSeconds: number): Promise<ReceivedMessage[]> {
+  /** A long poll; `signal` abandons it (only when a shutdown runs out of time). */
+  async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<ReceivedMessage[]> {
     const { Messages } = await this.clients.poll.send(
       new ReceiveMessageCommand({
         QueueUrl: await this.url(),
@@ -65,6 +66,7 @@ export class ChannelQueue {
         WaitTimeSeconds: waitSeconds,
         VisibilityTimeout: this.config.visibilityTimeoutSeconds,
       }),
+      { abortSignal: signal },
     );
     return (Messages ?? []).map((message) => ({
       messageId: message.MessageId ?? "",

@@ -1,0 +1,313 @@
+// SPEC §4 "No task is lost": a replica may die at any instant — between the
+// DynamoDB write and the SQS send, between a final write and the chain follow-up,
+// between receive and lease, between report and ack. The outbox marker on the task
+// item plus the sweeper finish what was left undone; duplicates are harmless
+// because only a conditional WAITING → PROCEEDING write makes a delivery.
+// A crash is simulated by failing the one AWS call that would have come next.
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
+import { connectionRefused, eventually, queueCounts, receiveRawMessages, startTestServer, type TestServer } from "./support/harness.js";
+
+const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend"];
+
+/** The sweeper acts within a fraction of a second. */
+let server: TestServer;
+/** The default test sweeper (30 s): nothing is re-sent during a test, so every delivery comes from the message we watch. */
+let calm: TestServer;
+const open: { end(): void }[] = [];
+
+function worker(channel: string, on: TestServer = server): ReceiveStream {
+  const stream = new ReceiveStream(on.api, channel);
+  open.push({ end: () => stream.cancel() });
+  return stream;
+}
+
+function reporter(on: TestServer = server): ReportStream {
+  const stream = new ReportStream(on.api);
+  open.push(stream);
+  return stream;
+}
+
+async function createOn(channel: string, Input = "", extra: { Prior?: string } = {}, on: TestServer = server): Promise<WireTask> {
+  return on.api.create({ Channel: channel, Input, ...extra });
+}
+
+async function emptyQueue(channel: string, on: TestServer = server): Promise<void> {
+  await eventually(async () => {
+    const counts = await queueCounts(on, channel);
+    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
+  });
+}
+
+/** The task item as stored, read directly (consistent). */
+async function taskItem(id: string, on: TestServer = server): Promise<Record<string, unknown>> {
+  const { Item } = await on.dynamo.send(new GetCommand({ TableName: on.settings.tableName, Key: { pk: `T#${id}` }, ConsistentRead: true }));
+  if (!Item) throw new Error(`no item T#${id}`);
+  return Item;
+}
+
+async function outboxCleared(id: string, on: TestServer = server): Promise<boolean> {
+  const item = await taskItem(id, on);
+  return item.outboxDueAt === undefined && item.outboxShard === undefined;
+}
+
+/** The `pk` of an UpdateItem's key, whether the input is still native or already marshalled. */
+function updateKey(input: unknown): string | undefined {
+  const pk = (input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk;
+  if (typeof pk === "string") return pk;
+  return (pk as { S?: string } | undefined)?.S;
+}
+
+function queueUrlOf(input: unknown): string | undefined {
+  return (input as { QueueUrl?: string } | undefined)?.QueueUrl;
+}
+
+/**
+ * Watches the server's AWS calls: counts SendMessage calls per queue, and fails
+ * (as a crash would) the first call that `crashOn` picks, once.
+ */
+function watchCalls(crashOn?: (command: string, input: unknown) => boolean) {
+  const sends = new Map<string, number>();
+  let crashed = 0;
+  server.faults.hook = (command, input) => {
+    if (command === "SendMessageCommand") {
+      const url = queueUrlOf(input) ?? "";
+      sends.set(url, (sends.get(url) ?? 0) + 1);
+    }
+    if (crashed === 0 && crashOn?.(command, input)) {
+      crashed += 1;
+      throw connectionRefused();
+    }
+  };
+  return {
+    sendsTo: (channel: string) => sends.get(server.queueUrls[channel] ?? "") ?? 0,
+    crashed: () => crashed,
+  };
+}
+
+const sendTo = (channel: string) => (command: string, input: unknown) =>
+  command === "SendMessageCommand" && queueUrlOf(input) === server.queueUrls[channel];
+
+const updateOf = (id: string) => (command: string, input: unknown) => command === "UpdateItemCommand" && updateKey(input) === `T#${id}`;
+
+beforeAll(async () => {
+  [server, calm] = await Promise.all([
+    startTestServer({
+      channels: [{ name: "default" }, "other", ...FAST_CHANNELS.filter((c) => c !== "lostAck"), { name: "lostAck", visibilityTimeoutSeconds: 2 }],
+      settings: { sweepAfterMs: 300, sweepIntervalMs: 200 },
+    }),
+    startTestServer({ channels: [{ name: "default" }, { name: "crashLease" }] }),
+  ]);
+});
+
+afterEach(async () => {
+  server.faults.clear();
+  calm.faults.clear();
+  for (const stream of open.splice(0)) stream.end();
+  await eventually(() => server.app.streams.size === 0 && calm.app.streams.size === 0);
+});
+
+afterAll(async () => {
+  await Promise.all([server?.stop(), calm?.stop()]);
+});
+
+describe("the outbox marker", () => {
+  it("is set on a queued task and cleared once the task is leased", async () => {
+    const task = await createOn("marker", "marked");
+    // Written with the task, before the SQS send: a crash right after the write still leaves it.
+    const before = await taskItem(task.ID);
+    expect(before.state).toBe("WAITING");
+    expect(before.outboxDueAt).toBeDefined();
+    const w = worker("marker").credit();
+    expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING" });
+    expect(await outboxCleared(task.ID)).toBe(true);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await outboxCleared(task.ID)).toBe(true);
+  });
+
+  it("is not set on a successor that waits for its Prior, and is cleared on the Prior once its chain follow-up is done", async () => {
+    const a = await createOn("marker", "a");
+    const b = await createOn("marker", "", { Prior: a.ID });
+    // B waits unqueued: nothing for the sweeper to send.
+    expect(await outboxCleared(b.ID)).toBe(true);
+    const w = worker("marker").credit(2);
+    expect((await w.next()).ID).toBe(a.ID);
+    expect((await reporter().report(a.ID, ReportState.SUCCESS, "a out")).State).toBe("200");
+    expect(await w.next()).toMatchObject({ ID: b.ID, Input: "a out" });
+    await eventually(() => outboxCleared(a.ID), 5_000);
+    expect(await outboxCleared(b.ID)).toBe(true);
+    expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
+    await eventually(() => outboxCleared(b.ID), 5_000);
+  });
+});
+
+describe("crash between the DynamoDB write and the SQS send", () => {
+  it("still answers CreateTask 200, and the sweeper delivers the task exactly once", async () => {
+    const w = worker("lostSend").credit(2);
+    const calls = watchCalls(sendTo("lostSend"));
+    const created = await server.api.createTask({ Channel: "lostSend", Input: "sent late" });
+    expect(created.State).toBe("200");
+    expect(calls.crashed()).toBe(1);
+
+    const task = await w.next(10_000);
+    expect(task).toMatchObject({ HashCode: created.Data, Input: "sent late", State: "PROCEEDING", RetryCount: "0" });
+    // The delivery came from the sweeper's send: the server's own send was the one that failed.
+    expect(calls.sendsTo("lostSend")).toBeGreaterThanOrEqual(2);
+    expect(await outboxCleared(task.ID)).toBe(true);
+    // Exactly once: the second credit gets nothing.
+    expect(await w.nothingWithin(2_000)).toBe(true);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostSend");
+  });
+
+  it("still queues a chain successor whose SQS send failed after its Prior succeeded, with the Prior's Output piped", async () => {
+    const a = await createOn("lostNextSend", "a");
+    const b = await createOn("lostNextSend", "", { Prior: a.ID });
+    const w = worker("lostNextSend").credit(2);
+    expect((await w.next()).ID).toBe(a.ID);
+
+    const calls = watchCalls(sendTo("lostNextSend"));
+    const answer = await reporter().report(a.ID, ReportState.SUCCESS, "piped through the sweeper");
+    expect(answer.State).toBe("200");
+    expect(calls.crashed()).toBe(1);
+
+    const task = await w.next(10_000);
+    expect(task).toMatchObject({ ID: b.ID, Prior: a.ID, Input: "piped through the sweeper", RetryCount: "0" });
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    expect(await outboxCleared(a.ID)).toBe(true);
+    expect(await outboxCleared(b.ID)).toBe(true);
+    expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostNextSend");
+  });
+
+  it("still queues a task whose Prior had already succeeded when its SQS send failed", async () => {
+    const a = await createOn("priorDoneSend", "a");
+    const w = worker("priorDoneSend").credit();
+    expect((await w.next()).ID).toBe(a.ID);
+    expect((await reporter().report(a.ID, ReportState.SUCCESS, "ready")).State).toBe("200");
+
+    const calls = watchCalls(sendTo("priorDoneSend"));
+    const created = await server.api.createTask({ Channel: "priorDoneSend", Prior: a.ID });
+    expect(created.State).toBe("200");
+    expect(calls.crashed()).toBe(1);
+    w.credit(2);
+    const task = await w.next(10_000);
+    expect(task).toMatchObject({ HashCode: created.Data, Input: "ready", Prior: a.ID });
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+  });
+});
+
+describe("crash between a final write and the chain follow-up", () => {
+  it("answers the report 200, and the sweeper later queues and delivers the successor", async () => {
+    const a = await createOn("lostFollowUp", "a");
+    const b = await createOn("lostFollowUp", "", { Prior: a.ID });
+    const w = worker("lostFollowUp").credit(2);
+    expect((await w.next()).ID).toBe(a.ID);
+
+    // The follow-up's first write (queueing B) never happens.
+    const calls = watchCalls(updateOf(b.ID));
+    const answer = await reporter().report(a.ID, ReportState.SUCCESS, "a is done");
+    expect(calls.crashed()).toBe(1);
+    expect(await server.api.get(a.ID)).toMatchObject({ State: "SUCCESS", Output: "a is done", Next: b.ID });
+    // The SUCCESS was written: the worker must not be told to retry (503) a report that took
+    // effect (its retry would only get 409).
+    expect(answer).toMatchObject({ State: "200", Data: a.ID });
+
+    const task = await w.next(10_000);
+    expect(task).toMatchObject({ ID: b.ID, Input: "a is done", State: "PROCEEDING", RetryCount: "0" });
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    await eventually(() => outboxCleared(a.ID), 5_000);
+    expect(await outboxCleared(b.ID)).toBe(true);
+    expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostFollowUp");
+  });
+
+  it("finishes an interrupted cancel cascade: the successor becomes CANCEL", async () => {
+    const a = await createOn("cascade", "a");
+    const b = await createOn("cascade", "", { Prior: a.ID });
+    const c = await createOn("cascade", "", { Prior: b.ID });
+
+    const calls = watchCalls(updateOf(b.ID));
+    const answer = await server.api.cancel(a.ID);
+    expect(calls.crashed()).toBe(1);
+    // The cancel of A was written; whether the answer is 200 or 503 depends on where the cascade broke.
+    expect(["200", "503"]).toContain(answer.State);
+    if (answer.State === "200") expect(answer.Data[0]).toMatchObject({ ID: a.ID, State: "CANCEL" });
+    expect((await server.api.get(a.ID)).State).toBe("CANCEL");
+
+    await eventually(async () => (await server.api.get(b.ID)).State === "CANCEL" && (await server.api.get(c.ID)).State === "CANCEL", 10_000);
+    await eventually(() => outboxCleared(a.ID), 5_000);
+    const w = worker("cascade").credit(3);
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    await emptyQueue("cascade");
+  });
+});
+
+describe("crash between receive and lease", () => {
+  it("delivers the task after the message's visibility expires, with RetryCount 0 (it was never leased)", async () => {
+    const task = await createOn("crashLease", "orphaned", {}, calm);
+    // A replica receives the message and dies before leasing it.
+    const taken = await eventually(async () => {
+      const messages = await receiveRawMessages(calm, "crashLease", 2);
+      return messages.length > 0 ? messages : undefined;
+    });
+    expect(taken).toHaveLength(1);
+    expect(taken[0]?.Body).toBe(task.ID);
+    expect(await calm.api.get(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "0" });
+    const counts = await queueCounts(calm, "crashLease");
+    expect(counts).toMatchObject({ visible: 0, inFlight: 1 });
+
+    const w = worker("crashLease", calm).credit(2);
+    const delivered = await w.next(15_000);
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0", Input: "orphaned" });
+    // It is the orphaned message that was leased (the calm sweeper sent no other).
+    expect((await taskItem(task.ID, calm)).messageId).toBe(taken[0]?.MessageId);
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    expect((await reporter(calm).report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await calm.api.get(task.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "0" });
+    await emptyQueue("crashLease", calm);
+  });
+});
+
+describe("duplicate messages", () => {
+  it("delivers a task the sweeper sent twice exactly once and drops the extra message", async () => {
+    const calls = watchCalls();
+    const task = await createOn("dupSend", "twice sent");
+    // Nobody takes it for a while: the sweeper re-sends it.
+    await eventually(() => calls.sendsTo("dupSend") >= 2, 10_000);
+    await eventually(async () => (await queueCounts(server, "dupSend")).visible >= 2, 5_000);
+
+    const w = worker("dupSend").credit(3);
+    const delivered = await w.next();
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
+    expect(await w.nothingWithin(2_000)).toBe(true);
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "PROCEEDING", RetryCount: "0" });
+    expect((await reporter().report(task.ID, ReportState.SUCCESS, "once")).State).toBe("200");
+    await emptyQueue("dupSend");
+    expect(await w.nothingWithin(500)).toBe(true);
+  });
+});
+
+describe("crash between report and ack", () => {
+  it("keeps the final state when the DeleteMessage after SUCCESS fails; the message that comes back is dropped", async () => {
+    const task = await createOn("lostAck", "ack me");
+    const w = worker("lostAck").credit();
+    expect((await w.next()).ID).toBe(task.ID);
+    const calls = watchCalls(
+      (command, input) => command === "DeleteMessageCommand" && queueUrlOf(input) === server.queueUrls.lostAck,
+    );
+    const answer = await reporter().report(task.ID, ReportState.SUCCESS, "done");
+    expect(answer.State).toBe("200");
+    expect(calls.crashed()).toBe(1);
+    // The message comes back after its 2 s visibility and is dropped, not delivered.
+    w.credit();
+    await eventually(async () => {
+      const counts = await queueCounts(server, "lostAck");
+      return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
+    }, 15_000);
+    expect(await w.nothingWithin(1_000)).toBe(true);
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done", RetryCount: "0" });
+  });
+});

@@ -1,0 +1,276 @@
+// SPEC §3 ReportTaskResult: the report table (SUCCESS, FAILURE, CANCEL, heartbeat),
+// the 400/404/409 answers, in-order responses, a cancel seen by a heartbeating worker,
+// and a report that lands on another replica. Every test uses its own channel.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
+import { eventually, queueCounts, startTestServer, type TestServer } from "./support/harness.js";
+
+const CHANNELS = [
+  "success",
+  "failure",
+  "lastFailure",
+  "cancel",
+  "heartbeat",
+  "codes",
+  "ids",
+  "notLeased",
+  "size",
+  "burst",
+  "burstIdle",
+  "cancelPush",
+  "replica",
+];
+
+let server: TestServer;
+let replica: TestServer | undefined;
+const open: { end(): void }[] = [];
+
+function worker(channel: string, on: TestServer = server): ReceiveStream {
+  const stream = new ReceiveStream(on.api, channel);
+  open.push({ end: () => stream.cancel() });
+  return stream;
+}
+
+function reporter(on: TestServer = server): ReportStream {
+  const stream = new ReportStream(on.api);
+  open.push(stream);
+  return stream;
+}
+
+/** Creates a task and has a worker lease it; the worker stays open (more credits may be sent on it). */
+async function leased(channel: string, Input = "in", RetryMaxLimit = "0"): Promise<{ task: WireTask; worker: ReceiveStream }> {
+  const created = await server.api.create({ Channel: channel, Input, RetryMaxLimit });
+  const w = worker(channel).credit();
+  const task = await w.next();
+  expect(task).toMatchObject({ ID: created.ID, State: "PROCEEDING" });
+  return { task, worker: w };
+}
+
+async function emptyQueue(channel: string, on: TestServer = server): Promise<void> {
+  await eventually(async () => {
+    const counts = await queueCounts(on, channel);
+    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
+  });
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ channels: [{ name: "default" }, "other", ...CHANNELS] });
+});
+
+afterEach(async () => {
+  for (const stream of open.splice(0)) stream.end();
+  await eventually(() => server.app.streams.size === 0 && (replica?.app.streams.size ?? 0) === 0);
+});
+
+afterAll(async () => {
+  await replica?.stop();
+  await server?.stop();
+});
+
+describe("ReportTaskResult codes", () => {
+  it("SUCCESS (1) finishes the task, stores its Output and deletes its message", async () => {
+    const { task, worker: w } = await leased("success", "question");
+    const answer = await reporter().report(task.ID, ReportState.SUCCESS, "answer ✓");
+    expect(answer).toMatchObject({ State: "200", Data: task.ID });
+    expect(answer.Message).not.toBe("");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "answer ✓", Input: "question", RetryCount: "0" });
+    await emptyQueue("success");
+    w.credit();
+    expect(await w.nothingWithin(1_000)).toBe(true);
+  });
+
+  it("FAILURE (2) with attempts left counts the attempt and redelivers the task after a backoff", async () => {
+    const { task, worker: w } = await leased("failure", "flaky");
+    expect(task.RetryCount).toBe("0");
+    w.credit();
+    const answer = await reporter().report(task.ID, ReportState.FAILURE, "boom");
+    expect(answer).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1" });
+    // Not handed straight back: the retry waits out its backoff first.
+    expect(await w.nothingWithin(300)).toBe(true);
+    const again = await w.next(10_000);
+    expect(again).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "1", Input: "flaky" });
+    expect((await reporter().report(task.ID, ReportState.SUCCESS, "fine now")).State).toBe("200");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "fine now" });
+    await emptyQueue("failure");
+  });
+
+  it("FAILURE (2) on the last attempt is final: FAILURE with RetryCount 1 + RetryMaxLimit", async () => {
+    const { task, worker: w } = await leased("lastFailure", "doomed", "1");
+    expect(task.RetryMaxLimit).toBe("1");
+    const reports = reporter();
+    w.credit();
+    expect((await reports.report(task.ID, ReportState.FAILURE, "first")).State).toBe("200");
+    const second = await w.next(10_000);
+    expect(second).toMatchObject({ ID: task.ID, RetryCount: "1" });
+    w.credit();
+    const last = await reports.report(task.ID, ReportState.FAILURE, "second");
+    expect(last).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "FAILURE", RetryCount: "2" });
+    await emptyQueue("lastFailure");
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    expect((await reports.report(task.ID, ReportState.FAILURE, "third")).State).toBe("409");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "FAILURE", RetryCount: "2" });
+  });
+
+  it("CANCEL (4) is final and never retried", async () => {
+    const { task, worker: w } = await leased("cancel", "pointless");
+    w.credit();
+    const answer = await reporter().report(task.ID, ReportState.CANCEL, "gave up");
+    expect(answer).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "CANCEL", RetryCount: "0" });
+    await emptyQueue("cancel");
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    expect((await server.api.get(task.ID)).State).toBe("CANCEL");
+  });
+
+  it("PROCEEDING (6) is a heartbeat: 200, the task stays PROCEEDING and its Output is stored as progress", async () => {
+    const { task } = await leased("heartbeat", "long");
+    const reports = reporter();
+    const beat = await reports.report(task.ID, ReportState.PROCEEDING, "50%");
+    expect(beat).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "PROCEEDING", Output: "50%", RetryCount: "0" });
+    expect(await queueCounts(server, "heartbeat")).toMatchObject({ visible: 0, inFlight: 1 });
+    expect((await reports.report(task.ID, ReportState.PROCEEDING, "90%")).State).toBe("200");
+    expect((await server.api.get(task.ID)).Output).toBe("90%");
+    expect((await reports.report(task.ID, ReportState.SUCCESS, "100%")).State).toBe("200");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "100%" });
+    await emptyQueue("heartbeat");
+  });
+
+  it("answers 400 for any other State code and leaves the task alone", async () => {
+    const { task } = await leased("codes");
+    const reports = reporter();
+    for (const code of ["0", "3", "5", "7", "8", "100", "18446744073709551615"]) {
+      const answer = await reports.report(task.ID, code, "nope");
+      expect(answer, `code ${code}`).toMatchObject({ State: "400", Data: task.ID });
+      expect(answer.Message, `code ${code}`).not.toBe("");
+    }
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "PROCEEDING", Output: "", RetryCount: "0" });
+    expect((await reports.report(task.ID, ReportState.SUCCESS, "ok")).State).toBe("200");
+  });
+
+  it("answers 400 for ID 0 and 404 for an unknown ID", async () => {
+    const reports = reporter();
+    const zero = await reports.report("0", ReportState.SUCCESS);
+    expect(zero).toMatchObject({ State: "400", Data: "0" });
+    expect(zero.Message).toMatch(/ID/);
+    for (const id of ["9007199254740993", "18446744073709551615"]) {
+      const unknown = await reports.report(id, ReportState.SUCCESS);
+      expect(unknown).toMatchObject({ State: "404", Data: id });
+      expect(unknown.Message).not.toBe("");
+    }
+  });
+
+  it("answers 409 for a task that is not PROCEEDING: WAITING, SUCCESS or cancelled", async () => {
+    const reports = reporter();
+    // WAITING: created, nobody has received it.
+    const waiting = await server.api.create({ Channel: "notLeased", Input: "queued" });
+    for (const code of [ReportState.SUCCESS, ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
+      const answer = await reports.report(waiting.ID, code);
+      expect(answer, `code ${code}`).toMatchObject({ State: "409", Data: waiting.ID });
+    }
+    expect(await server.api.get(waiting.ID)).toMatchObject({ State: "WAITING", RetryCount: "0", Output: "" });
+
+    // Cancelled while WAITING: the Message says so.
+    const cancelled = await server.api.cancel(waiting.ID);
+    expect(cancelled.State).toBe("200");
+    const afterCancel = await reports.report(waiting.ID, ReportState.SUCCESS, "too late");
+    expect(afterCancel).toMatchObject({ State: "409", Data: waiting.ID });
+    expect(afterCancel.Message).toMatch(/cancel/i);
+    expect(await server.api.get(waiting.ID)).toMatchObject({ State: "CANCEL", Output: "" });
+
+    // SUCCESS: a second SUCCESS (or anything else) is a conflict, the first result stays.
+    const { task } = await leased("notLeased", "once");
+    expect((await reports.report(task.ID, ReportState.SUCCESS, "first")).State).toBe("200");
+    for (const code of [ReportState.SUCCESS, ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
+      const answer = await reports.report(task.ID, code, "second");
+      expect(answer, `code ${code}`).toMatchObject({ State: "409", Data: task.ID });
+      expect(answer.Message).not.toBe("");
+    }
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "first" });
+  });
+
+  it("answers 400 naming Output for an Output over 256 KiB of UTF-8", async () => {
+    const { task } = await leased("size");
+    const reports = reporter();
+    for (const output of ["x".repeat(262_145), "é".repeat(131_073)]) {
+      const answer = await reports.report(task.ID, ReportState.SUCCESS, output);
+      expect(answer).toMatchObject({ State: "400", Data: task.ID });
+      expect(answer.Message).toMatch(/Output/);
+    }
+    const heartbeat = await reports.report(task.ID, ReportState.PROCEEDING, "y".repeat(262_145));
+    expect(heartbeat).toMatchObject({ State: "400", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "PROCEEDING", Output: "" });
+
+    const limit = "é".repeat(131_072);
+    expect((await reports.report(task.ID, ReportState.SUCCESS, limit)).State).toBe("200");
+    const done = await server.api.get(task.ID);
+    expect(done.State).toBe("SUCCESS");
+    expect(done.Output === limit).toBe(true);
+  });
+
+  it("answers a burst of reports in request order, each with Data = its request ID", async () => {
+    const created = await Promise.all([1, 2, 3].map((i) => server.api.create({ Channel: "burst", Input: `b${i}` })));
+    const w = worker("burst").credit(3);
+    const got = [await w.next(), await w.next(), await w.next()];
+    const byInput = new Map(got.map((task) => [task.Input, task.ID]));
+    const [t1, t2, t3] = ["b1", "b2", "b3"].map((input) => byInput.get(input) as string);
+    expect(new Set([t1, t2, t3])).toEqual(new Set(created.map((task) => task.ID)));
+    const idle = await server.api.create({ Channel: "burstIdle", Input: "never received" });
+
+    const burst: [id: string, state: number | string, output: string, expected: string][] = [
+      [t1 as string, ReportState.SUCCESS, "one", "200"],
+      ["0", ReportState.SUCCESS, "", "400"],
+      ["9007199254740993", ReportState.SUCCESS, "", "404"],
+      [t2 as string, 3, "", "400"],
+      [t2 as string, ReportState.PROCEEDING, "half", "200"],
+      ["18446744073709551614", ReportState.FAILURE, "", "404"],
+      [t3 as string, ReportState.FAILURE, "bad", "200"],
+      [idle.ID, ReportState.SUCCESS, "", "409"],
+      [t2 as string, ReportState.SUCCESS, "z".repeat(262_145), "400"],
+      ["12345", ReportState.CANCEL, "", "404"],
+    ];
+    const reports = reporter();
+    const answers = await Promise.all(burst.map(([id, state, output]) => reports.report(id, state, output)));
+    expect(answers.map((answer) => [answer.Data, answer.State])).toEqual(burst.map(([id, , , expected]) => [id, expected]));
+
+    expect(await server.api.get(t1 as string)).toMatchObject({ State: "SUCCESS", Output: "one" });
+    expect(await server.api.get(t2 as string)).toMatchObject({ State: "PROCEEDING", Output: "half" });
+    expect(await server.api.get(t3 as string)).toMatchObject({ State: "WAITING", RetryCount: "1" });
+    expect(await server.api.get(idle.ID)).toMatchObject({ State: "WAITING", RetryCount: "0" });
+    expect((await reports.report(t2 as string, ReportState.SUCCESS, "two")).State).toBe("200");
+  });
+});
+
+describe("cancel and replicas", () => {
+  it("tells a heartbeating worker that its task was cancelled", async () => {
+    const { task } = await leased("cancelPush", "to be cancelled");
+    const reports = reporter();
+    expect((await reports.report(task.ID, ReportState.PROCEEDING, "working")).State).toBe("200");
+
+    const cancelled = await server.api.cancel(task.ID);
+    expect(cancelled.State).toBe("200");
+    expect(cancelled.Data.map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
+
+    const beat = await reports.report(task.ID, ReportState.PROCEEDING, "still working");
+    expect(beat).toMatchObject({ State: "409", Data: task.ID });
+    expect(beat.Message).toMatch(/cancel/i);
+    const success = await reports.report(task.ID, ReportState.SUCCESS, "done anyway");
+    expect(success).toMatchObject({ State: "409", Data: task.ID });
+    expect(success.Message).toMatch(/cancel/i);
+    expect((await server.api.get(task.ID)).State).toBe("CANCEL");
+    // Its SQS message is removed.
+    await emptyQueue("cancelPush");
+  });
+
+  it("accepts a report on another replica than the one that delivered the task", async () => {
+    replica = await startTestServer({ replicaOf: server });
+    const { task } = await leased("replica", "cross");
+    const answer = await reporter(replica).report(task.ID, ReportState.SUCCESS, "reported elsewhere");
+    expect(answer).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "reported elsewhere" });
+    expect(await replica.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "reported elsewhere" });
+    await emptyQueue("replica");
+  });
+});
