@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
 import { eventually, queueCounts, startTestServer, type TestServer } from "./support/harness.js";
 
-const CHANNELS = ["waiting", "dropped", "chainHead", "chainMiddle", "final", "proceeding", "proceedingChain", "retrying"];
+const CHANNELS = ["waiting", "dropped", "chainHead", "chainMiddle", "final", "proceeding", "proceedingChain", "retrying", "outage"];
 
 let server: TestServer;
 const open: { end(): void }[] = [];
@@ -235,5 +235,30 @@ describe("cancelling a PROCEEDING task", () => {
     w.credit();
     expect(await w.nothingWithin(2_000)).toBe(true);
     await emptyQueue("retrying");
+  });
+});
+
+describe("cancelling while DynamoDB fails", () => {
+  it("answers 503 naming DynamoDB and leaves the task alone; the same cancel works once it is back", async () => {
+    const task = await createOn("outage", "cancel through an outage");
+    server.faults.failAlways("GetItemCommand");
+    let answer;
+    try {
+      answer = await server.api.cancel(task.ID);
+    } finally {
+      server.faults.clear();
+    }
+    expect(answer.State).toBe("503");
+    expect(answer.Message).toMatch(/DynamoDB/);
+    expect(answer.Message).toMatch(/retry/i);
+    expect(answer.Data).toEqual([]);
+    expect((await server.api.get(task.ID)).State).toBe("WAITING");
+    const again = await server.api.cancel(task.ID);
+    expect(again.State).toBe("200");
+    expect(again.Data.map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
+    // Its message is dropped when a worker's poll brings it back; the worker gets nothing.
+    const w = worker("outage").credit();
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    await emptyQueue("outage");
   });
 });

@@ -19,6 +19,7 @@ const CHANNELS = [
   "burstIdle",
   "cancelPush",
   "replica",
+  "backend",
 ];
 
 let server: TestServer;
@@ -272,5 +273,44 @@ describe("cancel and replicas", () => {
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "reported elsewhere" });
     expect(await replica.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "reported elsewhere" });
     await emptyQueue("replica");
+  });
+});
+
+describe("backend failures on the report stream", () => {
+  it("answers 503 naming DynamoDB while it fails, keeps the stream open, and takes the same report once it is back", async () => {
+    const { task } = await leased("backend", "report through an outage");
+    const reports = reporter();
+    server.faults.failAlways("GetItemCommand");
+    let answer;
+    try {
+      answer = await reports.report(task.ID, ReportState.SUCCESS, "done");
+    } finally {
+      server.faults.clear();
+    }
+    expect(answer).toMatchObject({ State: "503", Data: task.ID });
+    expect(answer.Message).toMatch(/DynamoDB/);
+    expect(answer.Message).toMatch(/retry/i);
+    // Nothing changed, and the same stream carries the retried report.
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "PROCEEDING", Output: "" });
+    expect(await reports.report(task.ID, ReportState.SUCCESS, "done")).toMatchObject({ State: "200", Data: task.ID });
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done" });
+    await emptyQueue("backend");
+  });
+
+  it("answers 500 with a request id for an unexpected (non-AWS) error and keeps the stream open", async () => {
+    const { task } = await leased("backend", "report through a bug");
+    const reports = reporter();
+    server.faults.failAlways("UpdateItemCommand", () => new TypeError("boom"));
+    let answer;
+    try {
+      answer = await reports.report(task.ID, ReportState.SUCCESS, "done");
+    } finally {
+      server.faults.clear();
+    }
+    expect(answer).toMatchObject({ State: "500", Data: task.ID });
+    expect(answer.Message).toMatch(/request id/i);
+    expect((await server.api.get(task.ID)).State).toBe("PROCEEDING");
+    expect(await reports.report(task.ID, ReportState.SUCCESS, "done")).toMatchObject({ State: "200", Data: task.ID });
+    await emptyQueue("backend");
   });
 });
