@@ -9,7 +9,7 @@ import { eventually, queueCounts, sendRawMessage, sleep, startTestServer, type T
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** Channels with a 30 s lease (the default), one per test. */
-const LONG_LEASE = ["credits", "fields", "multiA", "multiB", "push", "idle", "race", "dup", "junk", "release", "handback", "keep"];
+const LONG_LEASE = ["credits", "fields", "multiA", "multiB", "push", "idle", "race", "dup", "junk", "release", "handback", "keep", "halfClose"];
 /** Channels with a 2 s lease, for expiry and heartbeat tests. */
 const SHORT_LEASE = ["expiry", "expiry2", "beat"];
 
@@ -333,6 +333,30 @@ describe("stream close", () => {
     expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", Output: "late but fine" });
     await emptyQueue("keep");
     expect(await second.nothingWithin(300)).toBe(true);
+  });
+});
+
+describe("half-close", () => {
+  it("answers the credits sent before the client half-closed, then ends the stream with OK", async () => {
+    const w = worker("halfClose").credit(2);
+    w.end();
+    await sleep(300);
+    expect(w.ended).toBe(false);
+    const a = await createOn("halfClose", "a");
+    const b = await createOn("halfClose", "b");
+    const got = [await w.next(5_000), await w.next(5_000)];
+    expect(new Set(got.map((task) => task.ID))).toEqual(new Set([a.ID, b.ID]));
+    const status = await within(w.status, 5_000, "the stream did not end after its last credit");
+    expect(status.code).toBe(grpc.status.OK);
+    const reports = reporter();
+    for (const task of got) expect((await reports.report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("halfClose");
+  });
+
+  it("ends at once with OK when the client half-closes with no credit outstanding", async () => {
+    const w = worker("halfClose");
+    w.end();
+    expect((await within(w.status, 5_000, "the stream did not end")).code).toBe(grpc.status.OK);
   });
 });
 

@@ -26,7 +26,8 @@ export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistr
     const stream = new WorkerStream(call, maxCredits, log.child({ requestId, rpc: "ReceiveQueueByChannel" }));
     streams.add(stream);
     call.on("data", (request: ReceiveQueueByChannelRequest__Output) => stream.credit(channels, request.Channel));
-    call.on("end", () => stream.close());
+    // Half-close means "no more credits", not "stop": the credits already sent are still answered.
+    call.on("end", () => stream.noMoreCredits());
     call.on("cancelled", () => stream.close());
     call.on("close", () => stream.close());
     call.on("error", () => stream.close());
@@ -36,6 +37,7 @@ export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistr
 
 class WorkerStream implements Consumer {
   private closed = false;
+  private halfClosed = false;
   private outstanding = 0;
   private delivered = 0;
   private readonly pollers = new Set<ChannelPoller>();
@@ -78,7 +80,14 @@ class WorkerStream implements Consumer {
     this.delivered += 1;
     this.call.write({ Tasks: toWireTask(task) });
     this.log.debug({ taskId: String(task.id), channel: task.channel }, "task delivered");
+    if (this.halfClosed && this.outstanding === 0) this.close();
     return true;
+  }
+
+  /** The client half-closed: answer the credits it already sent, then end the stream with OK. */
+  noMoreCredits(): void {
+    this.halfClosed = true;
+    if (this.outstanding === 0) this.close();
   }
 
   /** Ends the stream with a status (OK when the client half-closed). */
@@ -89,7 +98,7 @@ class WorkerStream implements Consumer {
     else this.call.emit("error", { code, details });
   }
 
-  /** The client went away or half-closed: stop taking tasks and end the stream. */
+  /** The client went away, or its last credit was answered after it half-closed: end the stream. */
   close(): void {
     if (this.closed) return;
     this.detach();
