@@ -4,8 +4,9 @@
 // is given up. Every test uses its own channel, so one test's messages never reach
 // another's workers.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { eventually, queueCounts, startTestServer, type TestServer } from "./support/harness.js";
+import { ReportState, type WireTask } from "./support/client.js";
+import { OpenStreams } from "./support/open-streams.js";
+import { eventually, queueCounts, queueDrained, startTestServer, type TestServer } from "./support/harness.js";
 
 const CHANNELS = [
   "link",
@@ -26,20 +27,11 @@ const CHANNELS = [
 ];
 
 let server: TestServer;
-const open: { end(): void }[] = [];
 let unique = 0;
 
-function worker(channel: string): ReceiveStream {
-  const stream = new ReceiveStream(server.api, channel);
-  open.push({ end: () => stream.cancel() });
-  return stream;
-}
-
-function reporter(): ReportStream {
-  const stream = new ReportStream(server.api);
-  open.push(stream);
-  return stream;
-}
+const streams = new OpenStreams(() => server);
+const worker = (channel: string) => streams.worker(channel);
+const reporter = () => streams.reporter();
 
 function hashCode(label: string): string {
   unique += 1;
@@ -59,12 +51,7 @@ async function runToSuccess(task: WireTask, Output: string): Promise<void> {
   w.cancel();
 }
 
-async function emptyQueue(channel: string): Promise<void> {
-  await eventually(async () => {
-    const counts = await queueCounts(server, channel);
-    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
-  });
-}
+const emptyQueue = (channel: string) => queueDrained(server, channel);
 
 beforeAll(async () => {
   server = await startTestServer({ channels: [{ name: "default" }, "other", ...CHANNELS] });
@@ -72,8 +59,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   server.faults.clear();
-  for (const stream of open.splice(0)) stream.end();
-  await eventually(() => server.app.streams.size === 0);
+  await streams.closeAll(server);
 });
 
 afterAll(async () => {

@@ -6,8 +6,9 @@
 // A crash is simulated by failing the one AWS call that would have come next.
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { connectionRefused, eventually, queueCounts, receiveRawMessages, startTestServer, type TestServer } from "./support/harness.js";
+import { ReportState, type WireTask } from "./support/client.js";
+import { OpenStreams } from "./support/open-streams.js";
+import { connectionRefused, eventually, queueCounts, queueDrained, receiveRawMessages, startTestServer, type TestServer } from "./support/harness.js";
 
 const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend"];
 
@@ -15,30 +16,16 @@ const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "du
 let server: TestServer;
 /** The default test sweeper (30 s): nothing is re-sent during a test, so every delivery comes from the message we watch. */
 let calm: TestServer;
-const open: { end(): void }[] = [];
 
-function worker(channel: string, on: TestServer = server): ReceiveStream {
-  const stream = new ReceiveStream(on.api, channel);
-  open.push({ end: () => stream.cancel() });
-  return stream;
-}
-
-function reporter(on: TestServer = server): ReportStream {
-  const stream = new ReportStream(on.api);
-  open.push(stream);
-  return stream;
-}
+const streams = new OpenStreams(() => server);
+const worker = (channel: string, on?: TestServer) => streams.worker(channel, on);
+const reporter = (on?: TestServer) => streams.reporter(on);
 
 async function createOn(channel: string, Input = "", extra: { Prior?: string } = {}, on: TestServer = server): Promise<WireTask> {
   return on.api.create({ Channel: channel, Input, ...extra });
 }
 
-async function emptyQueue(channel: string, on: TestServer = server): Promise<void> {
-  await eventually(async () => {
-    const counts = await queueCounts(on, channel);
-    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
-  });
-}
+const emptyQueue = (channel: string, on: TestServer = server) => queueDrained(on, channel);
 
 /** The task item as stored, read directly (consistent). */
 async function taskItem(id: string, on: TestServer = server): Promise<Record<string, unknown>> {
@@ -104,8 +91,7 @@ beforeAll(async () => {
 afterEach(async () => {
   server.faults.clear();
   calm.faults.clear();
-  for (const stream of open.splice(0)) stream.end();
-  await eventually(() => server.app.streams.size === 0 && calm.app.streams.size === 0);
+  await streams.closeAll(server, calm);
 });
 
 afterAll(async () => {

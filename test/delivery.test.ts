@@ -3,8 +3,9 @@
 // Every test uses its own channel, so one test's messages never reach another's workers.
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { eventually, queueCounts, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
+import { ReportState, type WireTask } from "./support/client.js";
+import { OpenStreams } from "./support/open-streams.js";
+import { eventually, queueCounts, queueDrained, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -14,30 +15,16 @@ const LONG_LEASE = ["credits", "fields", "multiA", "multiB", "push", "idle", "ra
 const SHORT_LEASE = ["expiry", "expiry2", "beat"];
 
 let server: TestServer;
-const open: { end(): void }[] = [];
 
-function worker(channel: string): ReceiveStream {
-  const stream = new ReceiveStream(server.api, channel);
-  open.push({ end: () => stream.cancel() });
-  return stream;
-}
-
-function reporter(): ReportStream {
-  const stream = new ReportStream(server.api);
-  open.push(stream);
-  return stream;
-}
+const streams = new OpenStreams(() => server);
+const worker = (channel: string) => streams.worker(channel);
+const reporter = () => streams.reporter();
 
 async function createOn(channel: string, Input = "", extra: { RetryMaxLimit?: string; Owner?: string; HashCode?: string } = {}): Promise<WireTask> {
   return server.api.create({ Channel: channel, Input, ...extra });
 }
 
-async function emptyQueue(channel: string): Promise<void> {
-  await eventually(async () => {
-    const counts = await queueCounts(server, channel);
-    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
-  });
-}
+const emptyQueue = (channel: string) => queueDrained(server, channel);
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -63,8 +50,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   server.faults.clear();
-  for (const stream of open.splice(0)) stream.end();
-  await noOpenStreams();
+  await streams.closeAll(server);
 });
 
 afterAll(async () => {

@@ -2,8 +2,9 @@
 // the 400/404/409 answers, in-order responses, a cancel seen by a heartbeating worker,
 // and a report that lands on another replica. Every test uses its own channel.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { eventually, queueCounts, startTestServer, type TestServer } from "./support/harness.js";
+import { ReceiveStream, ReportState, type WireTask } from "./support/client.js";
+import { OpenStreams } from "./support/open-streams.js";
+import { queueCounts, queueDrained, startTestServer, type TestServer } from "./support/harness.js";
 
 const CHANNELS = [
   "success",
@@ -24,19 +25,10 @@ const CHANNELS = [
 
 let server: TestServer;
 let replica: TestServer | undefined;
-const open: { end(): void }[] = [];
 
-function worker(channel: string, on: TestServer = server): ReceiveStream {
-  const stream = new ReceiveStream(on.api, channel);
-  open.push({ end: () => stream.cancel() });
-  return stream;
-}
-
-function reporter(on: TestServer = server): ReportStream {
-  const stream = new ReportStream(on.api);
-  open.push(stream);
-  return stream;
-}
+const streams = new OpenStreams(() => server);
+const worker = (channel: string, on?: TestServer) => streams.worker(channel, on);
+const reporter = (on?: TestServer) => streams.reporter(on);
 
 /** Creates a task and has a worker lease it; the worker stays open (more credits may be sent on it). */
 async function leased(channel: string, Input = "in", RetryMaxLimit = "0"): Promise<{ task: WireTask; worker: ReceiveStream }> {
@@ -47,20 +39,14 @@ async function leased(channel: string, Input = "in", RetryMaxLimit = "0"): Promi
   return { task, worker: w };
 }
 
-async function emptyQueue(channel: string, on: TestServer = server): Promise<void> {
-  await eventually(async () => {
-    const counts = await queueCounts(on, channel);
-    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
-  });
-}
+const emptyQueue = (channel: string, on: TestServer = server) => queueDrained(on, channel);
 
 beforeAll(async () => {
   server = await startTestServer({ channels: [{ name: "default" }, "other", ...CHANNELS] });
 });
 
 afterEach(async () => {
-  for (const stream of open.splice(0)) stream.end();
-  await eventually(() => server.app.streams.size === 0 && (replica?.app.streams.size ?? 0) === 0);
+  await streams.closeAll(server, replica);
 });
 
 afterAll(async () => {

@@ -201,3 +201,11 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     await sleep(everyMs);
   }
 }
+
+/** Waits until a channel's queue holds no message at all (visible, in flight or delayed). */
+export async function queueDrained(server: TestServer, channel = "default"): Promise<void> {
+  await eventually(async () => {
+    const counts = await queueCounts(server, channel);
+    return counts.visible === 0 && counts.inFlight === 0 && counts.delayed === 0;
+  });
+}
