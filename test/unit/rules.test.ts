@@ -12,21 +12,11 @@ import {
   type WireTaskFields,
 } from "../../service/tasks/rules.js";
 import { Rejection } from "../../service/tasks/status.js";
+import { rejectionOf } from "../support/rejection.js";
 
 const MAX_U64 = "18446744073709551615";
 const LIMIT = 256 * 1024;
 const CHANNELS: ReadonlySet<string> = new Set(["default", "other"]);
-
-function rejectionOf(fn: () => unknown): Rejection {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(Rejection);
-  return thrown as Rejection;
-}
 
 function expect400(fn: () => unknown, ...mentions: string[]): Rejection {
   const rejection = rejectionOf(fn);

@@ -14,6 +14,7 @@ import {
 } from "../../service/tasks/state-machine.js";
 import { Rejection, Status } from "../../service/tasks/status.js";
 import { FINAL_STATES, isFinal, TaskStates, type TaskRecord, type TaskState } from "../../service/tasks/task.js";
+import { rejectionOf } from "../support/rejection.js";
 
 const NOW = 1_800_000_000_000;
 const POLICY: RetryPolicy = { baseMs: 1_000, maxMs: 60_000 };
@@ -48,18 +49,6 @@ function leased(overrides: Partial<TaskRecord> = {}, expiresAtMs = NOW + 10_000,
     lease: { token: 1n, messageId, receiptHandle: "rh-1", expiresAtMs },
     ...overrides,
   });
-}
-
-/** Runs `fn` and returns the Rejection it throws (fails the test if it throws anything else or nothing). */
-function rejectionOf(fn: () => unknown): Rejection {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(Rejection);
-  return thrown as Rejection;
 }
 
 describe("SPEC §2 response State table", () => {
