@@ -12,7 +12,7 @@ import {
   TRANSITIONS,
   type RetryPolicy,
 } from "../../service/tasks/state-machine.js";
-import { Rejection, Status } from "../../service/tasks/status.js";
+import { Status } from "../../service/tasks/status.js";
 import { FINAL_STATES, isFinal, TaskStates, type TaskRecord, type TaskState } from "../../service/tasks/task.js";
 import { rejectionOf } from "../support/rejection.js";
 
