@@ -13,7 +13,8 @@ import { Delivery } from "./core/delivery.js";
 import { Sweeper } from "./core/sweeper.js";
 import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "./generated/standard/Queues.js";
-import { BackendHealth } from "./grpc/health.js";
+import { BackendHealth } from "./health/backend-health.js";
+import { HealthHttpEndpoint } from "./health/http-endpoint.js";
 import { receiveHandler } from "./grpc/receive-stream.js";
 import { reportHandler } from "./grpc/report-stream.js";
 import { bind, createGrpcServer } from "./grpc/server.js";
@@ -40,7 +41,10 @@ export class QueuesApp {
   readonly sweeper: Sweeper;
   readonly health: BackendHealth;
   readonly streams = new StreamRegistry();
+  /** The port of GET /healthz once started (undefined when it is not served). */
+  healthHttpPort: number | undefined;
   private readonly server: grpc.Server;
+  private readonly healthHttp: HealthHttpEndpoint | undefined;
   private readonly log: Logger;
   private readonly dynamo: DynamoDBDocumentClient;
   private readonly sqs: SqsClients;
@@ -56,7 +60,7 @@ export class QueuesApp {
     tagBackendErrors(this.sqs.poll, "SQS");
     const channels = new ChannelRegistry(this.sqs, settings.channels, settings.queueUrls, settings.queuePrefix, this.log);
     this.ctx = {
-      store: new TaskStore(this.dynamo, settings.tableName),
+      store: new TaskStore(this.dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays }),
       channels,
       ids: new IdGenerator(),
       retry: { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs },
@@ -74,16 +78,26 @@ export class QueuesApp {
       ReportTaskResult: reportHandler(this.ctx, this.streams, this.log),
     };
     this.server = createGrpcServer(handlers, this.health);
+    if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health);
   }
 
   /** Binds the port and starts health checks and the sweeper; returns the bound port. */
   async start(): Promise<number> {
     const { settings } = this.options;
     const port = await bind(this.server, settings.host, settings.port);
+    if (this.healthHttp && settings.healthHttpPort !== undefined) {
+      this.healthHttpPort = await this.healthHttp.listen(settings.host, settings.healthHttpPort);
+    }
     this.health.start();
     this.sweeper.start();
     this.log.info(
-      { host: settings.host, port, table: settings.tableName, channels: settings.channels.map((channel) => channel.name) },
+      {
+        host: settings.host,
+        port,
+        healthHttpPort: this.healthHttpPort,
+        table: settings.tableName,
+        channels: settings.channels.map((channel) => channel.name),
+      },
       "Queues server listening",
     );
     return port;
@@ -122,6 +136,8 @@ export class QueuesApp {
       for (const poller of pollers) poller.abortPolls();
       this.server.forceShutdown();
     }
+    // Last: a load balancer keeps seeing 503 on /healthz while the drain runs.
+    await this.healthHttp?.close();
     this.log.info({ ms: Date.now() - started }, "stopped");
   }
 

@@ -18,6 +18,10 @@ export interface Settings {
   sweepAfterMs: number;
   drainTimeoutMs: number;
   healthIntervalMs: number;
+  /** Where GET /healthz mirrors the health status over HTTP (for an NLB); undefined: not served. */
+  healthHttpPort: number | undefined;
+  /** Days a final task is kept before DynamoDB's TTL deletes it; undefined: kept forever. */
+  taskRetentionDays: number | undefined;
   maxCreditsPerStream: number;
   logLevel: string;
 }
@@ -33,6 +37,8 @@ export const DEFAULTS = {
   sweepAfterMs: 60_000,
   drainTimeoutMs: 25_000,
   healthIntervalMs: 5_000,
+  healthHttpPort: undefined,
+  taskRetentionDays: undefined,
   maxCreditsPerStream: 1_000,
   logLevel: "info",
 } as const;
@@ -66,9 +72,16 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     sweepAfterMs: intFromEnv(env, "QUEUES_SWEEP_AFTER_MS", DEFAULTS.sweepAfterMs, 0, 86_400_000),
     drainTimeoutMs: intFromEnv(env, "QUEUES_DRAIN_TIMEOUT_MS", DEFAULTS.drainTimeoutMs, 0, 600_000),
     healthIntervalMs: intFromEnv(env, "QUEUES_HEALTH_INTERVAL_MS", DEFAULTS.healthIntervalMs, 50, 600_000),
+    healthHttpPort: optionalIntFromEnv(env, "QUEUES_HEALTH_HTTP_PORT", 0, 65_535),
+    taskRetentionDays: optionalIntFromEnv(env, "QUEUES_TASK_RETENTION_DAYS", 1, 36_500),
     maxCreditsPerStream: intFromEnv(env, "QUEUES_MAX_CREDITS_PER_STREAM", DEFAULTS.maxCreditsPerStream, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
+}
+
+function optionalIntFromEnv(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === "" ? undefined : intFromEnv(env, name, min, min, max);
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

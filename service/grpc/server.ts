@@ -6,7 +6,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import type { QueuesHandlers } from "../generated/standard/Queues.js";
 import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
-import type { BackendHealth } from "./health.js";
+import type { BackendHealth } from "../health/backend-health.js";
 import { loadQueuesPackage, PROTO_LOADER_OPTIONS } from "./proto.js";
 
 export const SERVER_OPTIONS: grpc.ServerOptions = {

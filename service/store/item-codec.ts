@@ -2,7 +2,7 @@
 // up with wrapNumbers → BigInt), so IDs and owners above 2^53 stay exact.
 import type { TaskRecord, TaskState } from "../tasks/task.js";
 import { TaskStates } from "../tasks/task.js";
-import { INLINE_PAYLOAD_MAX_BYTES, itemKey } from "./table-definition.js";
+import { INLINE_PAYLOAD_MAX_BYTES, itemKey, TTL_ATTRIBUTE } from "./table-definition.js";
 
 export type Item = Record<string, unknown>;
 
@@ -36,6 +36,7 @@ export const A = {
   outboxDueAt: "outboxDueAt",
   outboxSweeps: "outboxSweeps",
   data: "data",
+  expiresAt: TTL_ATTRIBUTE,
 } as const;
 
 /** A task item plus the version it was read at: every write is conditioned on it. */

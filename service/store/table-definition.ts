@@ -19,8 +19,11 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  */
 export const PARTITION_KEY = "pk";
 
+/** Task items' keys start with this; every other kind of item has its own prefix. */
+export const TASK_KEY_PREFIX = "T#";
+
 export const itemKey = {
-  task: (id: bigint) => `T#${id}`,
+  task: (id: bigint) => `${TASK_KEY_PREFIX}${id}`,
   input: (id: bigint) => `I#${id}`,
   output: (id: bigint) => `O#${id}`,
   hashCode: (hashCode: string) => `H#${hashCode}`,
@@ -28,6 +31,13 @@ export const itemKey = {
 };
 
 export const INLINE_PAYLOAD_MAX_BYTES = 1024;
+
+/**
+ * DynamoDB's TTL attribute (epoch seconds). Set on a task item when it becomes final,
+ * only if a retention is configured; the CDK stack then enables TTL on it and cleans
+ * up the task's other items (HashCode guard, payloads, owner count) when it expires.
+ */
+export const TTL_ATTRIBUTE = "expiresAt";
 
 /**
  * Owner counters are sharded so that concurrent creates for one owner rarely touch

@@ -7,7 +7,7 @@ import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, Update
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomInt } from "node:crypto";
-import type { Lease, Outbox, TaskRecord } from "../tasks/task.js";
+import { isFinal, type Lease, type Outbox, type TaskRecord } from "../tasks/task.js";
 import { TRANSITIONS, type TransitionName } from "../tasks/state-machine.js";
 import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
 import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
@@ -43,12 +43,24 @@ export interface Link {
 const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
 const CONFLICT_RETRIES = 6;
 
+export interface TaskStoreOptions {
+  /** Days a final task is kept before DynamoDB's TTL deletes it; undefined: forever. */
+  retentionDays?: number | undefined;
+  now?: () => number;
+}
+
 export class TaskStore {
+  private readonly now: () => number;
+  private readonly retentionSeconds: number | undefined;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: TaskStoreOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.retentionSeconds = options.retentionDays === undefined ? undefined : options.retentionDays * 86_400;
+  }
 
   // ----- reads (all task reads are strongly consistent) -----
 
@@ -246,6 +258,9 @@ export class TaskStore {
         extraPuts.push({ [PARTITION_KEY]: itemKey.output(task.id), [A.data]: change.output });
         outputExternal = true;
       }
+    }
+    if (this.retentionSeconds !== undefined && isFinal(rule.to)) {
+      update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
     }
     if (change.retryCount !== undefined) update.set(A.retryCount, change.retryCount);
     if (change.notBeforeMs !== undefined) update.set(A.notBeforeAt, change.notBeforeMs);

@@ -1,0 +1,36 @@
+// The gRPC health status over plain HTTP, for load balancers that cannot speak the
+// gRPC health protocol (an NLB's target health check is TCP or HTTP): GET /healthz
+// answers 200 while the server is SERVING and 503 otherwise (backends down, draining).
+import { createServer, type Server } from "node:http";
+import type { BackendHealth } from "./backend-health.js";
+
+export const HEALTH_HTTP_PATH = "/healthz";
+
+export class HealthHttpEndpoint {
+  private readonly server: Server;
+
+  constructor(health: BackendHealth) {
+    this.server = createServer((request, response) => {
+      if (request.method !== "GET" || request.url !== HEALTH_HTTP_PATH) {
+        response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+        return;
+      }
+      const serving = health.serving;
+      response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" }).end(serving ? "SERVING\n" : "NOT_SERVING\n");
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        const address = this.server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,99 @@
+// Task retention (QUEUES_TASK_RETENTION_DAYS, CDK context taskRetentionDays): a final
+// task gets DynamoDB's TTL attribute; when TTL deletes it, the cleanup Lambda removes
+// the task's HashCode guard and payload items and keeps the owner's Total exact, once.
+import { randomBytes } from "node:crypto";
+import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expiredTaskOf, handler, type StreamRecord } from "../service/lambda/expired-task-cleanup.js";
+import { TTL_ATTRIBUTE } from "../service/store/table-definition.js";
+import { ReportState } from "./support/client.js";
+import { OpenStreams } from "./support/open-streams.js";
+import { startTestServer, type TestServer } from "./support/harness.js";
+
+const DAY_SECONDS = 86_400;
+let server: TestServer;
+const streams = new OpenStreams(() => server);
+
+beforeAll(async () => {
+  server = await startTestServer({ settings: { taskRetentionDays: 7 } });
+  process.env.QUEUES_TABLE = server.settings.tableName;
+});
+afterAll(async () => {
+  await streams.closeAll(server);
+  await server?.stop();
+});
+
+async function item(pk: string): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await server.dynamo.send(new GetCommand({ TableName: server.settings.tableName, Key: { pk }, ConsistentRead: true }));
+  return Item;
+}
+
+/** What DynamoDB's TTL does: deletes the item; returns the stream record it produces. */
+async function expire(id: string): Promise<StreamRecord> {
+  const old = await item(`T#${id}`);
+  if (!old) throw new Error(`no task ${id}`);
+  await server.dynamo.send(new DeleteCommand({ TableName: server.settings.tableName, Key: { pk: `T#${id}` } }));
+  return {
+    eventName: "REMOVE",
+    userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" },
+    dynamodb: { OldImage: marshall(old) },
+  };
+}
+
+describe("task retention", () => {
+  it("sets the TTL attribute when a task becomes final, not before", async () => {
+    const task = await server.api.create({ Channel: "default", Input: "keep me a week" });
+    expect((await item(`T#${task.ID}`))?.[TTL_ATTRIBUTE]).toBeUndefined();
+    const worker = streams.worker("default").credit();
+    expect((await worker.next()).ID).toBe(task.ID);
+    expect((await item(`T#${task.ID}`))?.[TTL_ATTRIBUTE]).toBeUndefined();
+    expect((await streams.reporter().report(task.ID, ReportState.SUCCESS, "done")).State).toBe("200");
+    const expiresAt = Number((await item(`T#${task.ID}`))?.[TTL_ATTRIBUTE]);
+    const expected = Math.floor(Date.now() / 1000) + 7 * DAY_SECONDS;
+    expect(Math.abs(expiresAt - expected)).toBeLessThan(60);
+
+    const cancelled = await server.api.create({ Channel: "other", Input: "cancel me" });
+    expect((await server.api.cancel(cancelled.ID)).State).toBe("200");
+    expect(Number((await item(`T#${cancelled.ID}`))?.[TTL_ATTRIBUTE])).toBeGreaterThan(expected - 60);
+  });
+
+  it("cleans up an expired task's guard and payload items and its owner's count, exactly once", async () => {
+    const owner = (2n ** 60n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
+    const big = "x".repeat(5_000);
+    const gone = await server.api.create({ Channel: "other", Input: big, Owner: owner, HashCode: `retention-${owner}` });
+    const kept = await server.api.create({ Channel: "other", Input: "stays", Owner: owner });
+    expect((await server.api.cancel(gone.ID)).State).toBe("200");
+    expect((await server.api.queryByOwner(owner)).Total).toBe("2");
+    expect(await item(`I#${gone.ID}`)).toBeDefined();
+
+    const record = await expire(gone.ID);
+    expect(expiredTaskOf(record)).toEqual({ id: BigInt(gone.ID), owner: BigInt(owner), hashCode: gone.HashCode });
+    expect(await handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0 });
+
+    expect(await item(`H#${gone.HashCode}`)).toBeUndefined();
+    expect(await item(`I#${gone.ID}`)).toBeUndefined();
+    expect((await server.api.queryByHashCode(gone.HashCode)).State).toBe("404");
+    const page = await server.api.queryByOwner(owner);
+    expect(page.Total).toBe("1");
+    expect(page.Data.map((task) => task.ID)).toEqual([kept.ID]);
+
+    // Stream records may come twice: the second delivery changes nothing.
+    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1 });
+    expect((await server.api.queryByOwner(owner)).Total).toBe("1");
+    // The HashCode is free again.
+    expect((await server.api.createTask({ Channel: "other", HashCode: gone.HashCode, Owner: owner })).State).toBe("200");
+  });
+
+  it("ignores stream records that are not TTL removals of task items", async () => {
+    const task = await server.api.create({ Channel: "other", Input: "not expired" });
+    const image = marshall((await item(`T#${task.ID}`)) as Record<string, unknown>);
+    const records: StreamRecord[] = [
+      { eventName: "REMOVE", userIdentity: undefined, dynamodb: { OldImage: image } }, // deleted by a user, not by TTL
+      { eventName: "MODIFY", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: image } },
+      { eventName: "REMOVE", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: marshall({ pk: `H#${task.HashCode}`, id: 1 }) } },
+    ];
+    expect(await handler({ Records: records })).toEqual({ cleaned: 0, skipped: 3 });
+    expect(await item(`H#${task.HashCode}`)).toBeDefined();
+  });
+});
