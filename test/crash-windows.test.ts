@@ -4,13 +4,16 @@
 // item plus the sweeper finish what was left undone; duplicates are harmless
 // because only a conditional WAITING → PROCEEDING write makes a delivery.
 // A crash is simulated by failing the one AWS call that would have come next.
+import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { connectionRefused, eventually, queueCounts, queueDrained, receiveRawMessages, startTestServer, type TestServer } from "./support/harness.js";
 
-const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend"];
+const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend", "lostAnswer", "payloadRead"];
+/** Channels with a 2 s lease on the fast-sweeping server. */
+const SHORT_LEASE = ["lostAck", "lostLeased", "lostBackoff"];
 
 /** The sweeper acts within a fraction of a second. */
 let server: TestServer;
@@ -81,7 +84,12 @@ const updateOf = (id: string) => (command: string, input: unknown) => command ==
 beforeAll(async () => {
   [server, calm] = await Promise.all([
     startTestServer({
-      channels: [{ name: "default" }, "other", ...FAST_CHANNELS.filter((c) => c !== "lostAck"), { name: "lostAck", visibilityTimeoutSeconds: 2 }],
+      channels: [
+        { name: "default" },
+        "other",
+        ...FAST_CHANNELS.filter((c) => !SHORT_LEASE.includes(c)),
+        ...SHORT_LEASE.map((name) => ({ name, visibilityTimeoutSeconds: 2 })),
+      ],
       settings: { sweepAfterMs: 300, sweepIntervalMs: 200 },
     }),
     startTestServer({ channels: [{ name: "default" }, { name: "crashLease" }] }),
@@ -99,7 +107,7 @@ afterAll(async () => {
 });
 
 describe("the outbox marker", () => {
-  it("is set on a queued task and cleared once the task is leased", async () => {
+  it("is set on a queued task, stays while it is leased (its watchdog) and is cleared once it is final", async () => {
     const task = await createOn("marker", "marked");
     // Written with the task, before the SQS send: a crash right after the write still leaves it.
     const before = await taskItem(task.ID);
@@ -107,7 +115,7 @@ describe("the outbox marker", () => {
     expect(before.outboxDueAt).toBeDefined();
     const w = worker("marker").credit();
     expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING" });
-    expect(await outboxCleared(task.ID)).toBe(true);
+    expect(await outboxCleared(task.ID)).toBe(false);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
     expect(await outboxCleared(task.ID)).toBe(true);
   });
@@ -122,7 +130,8 @@ describe("the outbox marker", () => {
     expect((await reporter().report(a.ID, ReportState.SUCCESS, "a out")).State).toBe("200");
     expect(await w.next()).toMatchObject({ ID: b.ID, Input: "a out" });
     await eventually(() => outboxCleared(a.ID), 5_000);
-    expect(await outboxCleared(b.ID)).toBe(true);
+    // B is queued now, so it has its own marker until it is final.
+    expect(await outboxCleared(b.ID)).toBe(false);
     expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
     await eventually(() => outboxCleared(b.ID), 5_000);
   });
@@ -140,10 +149,10 @@ describe("crash between the DynamoDB write and the SQS send", () => {
     expect(task).toMatchObject({ HashCode: created.Data, Input: "sent late", State: "PROCEEDING", RetryCount: "0" });
     // The delivery came from the sweeper's send: the server's own send was the one that failed.
     expect(calls.sendsTo("lostSend")).toBeGreaterThanOrEqual(2);
-    expect(await outboxCleared(task.ID)).toBe(true);
     // Exactly once: the second credit gets nothing.
     expect(await w.nothingWithin(2_000)).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await outboxCleared(task.ID)).toBe(true);
     await emptyQueue("lostSend");
   });
 
@@ -162,8 +171,8 @@ describe("crash between the DynamoDB write and the SQS send", () => {
     expect(task).toMatchObject({ ID: b.ID, Prior: a.ID, Input: "piped through the sweeper", RetryCount: "0" });
     expect(await w.nothingWithin(1_500)).toBe(true);
     expect(await outboxCleared(a.ID)).toBe(true);
-    expect(await outboxCleared(b.ID)).toBe(true);
     expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await outboxCleared(b.ID)).toBe(true);
     await emptyQueue("lostNextSend");
   });
 
@@ -205,8 +214,8 @@ describe("crash between a final write and the chain follow-up", () => {
     expect(task).toMatchObject({ ID: b.ID, Input: "a is done", State: "PROCEEDING", RetryCount: "0" });
     expect(await w.nothingWithin(1_500)).toBe(true);
     await eventually(() => outboxCleared(a.ID), 5_000);
-    expect(await outboxCleared(b.ID)).toBe(true);
     expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await outboxCleared(b.ID)).toBe(true);
     await emptyQueue("lostFollowUp");
   });
 
@@ -295,5 +304,118 @@ describe("crash between report and ack", () => {
     }, 15_000);
     expect(await w.nothingWithin(1_000)).toBe(true);
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done", RetryCount: "0" });
+  });
+});
+
+/** Deletes a task's SQS message behind the server's back, as the redrive to the dead-letter queue (or retention) would. */
+async function loseMessageOf(id: string, channel: string): Promise<void> {
+  const item = await taskItem(id);
+  await server.sqs.send(new DeleteMessageCommand({ QueueUrl: server.queueUrls[channel], ReceiptHandle: item.receiptHandle as string }));
+}
+
+describe("a message lost after its task was leased (dead-letter queue, retention)", () => {
+  it("a leased task whose worker died and whose message is gone: the sweeper's copy counts the failed attempt and the task runs again", async () => {
+    const task = await createOn("lostLeased", "lease lost");
+    const dying = worker("lostLeased").credit();
+    expect(await dying.next()).toMatchObject({ ID: task.ID, RetryCount: "0" });
+    dying.cancel();
+    await loseMessageOf(task.ID, "lostLeased");
+
+    // Lease 2 s + grace 0.3 s: a copy is sent; finding the lease run out, it counts a failed attempt.
+    const next = worker("lostLeased").credit(2);
+    const again = await next.next(15_000);
+    expect(again).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "1", Input: "lease lost" });
+    expect(await next.nothingWithin(1_000)).toBe(true);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS, "ran twice")).State).toBe("200");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "ran twice" });
+    expect(await outboxCleared(task.ID)).toBe(true);
+    await emptyQueue("lostLeased");
+  });
+
+  it("a task in a retry backoff whose message is gone is sent again after the backoff", async () => {
+    const task = await createOn("lostBackoff", "backoff lost");
+    const w = worker("lostBackoff").credit();
+    expect((await w.next()).ID).toBe(task.ID);
+    expect((await reporter().report(task.ID, ReportState.FAILURE, "first try failed")).State).toBe("200");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1" });
+    await loseMessageOf(task.ID, "lostBackoff");
+
+    w.credit();
+    const again = await w.next(15_000);
+    expect(again).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "1" });
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostBackoff");
+  });
+});
+
+describe("lost answers: a write takes effect but its answer is lost, and the SDK retries it", () => {
+  const isTask = (id: string) => (input: unknown) => updateKey(input) === `T#${id}`;
+
+  it("CreateTask answers 200 and creates exactly one task", async () => {
+    const owner = String(2n ** 62n + BigInt(Date.now()));
+    server.faults.loseAnswer("TransactWriteItemsCommand");
+    const created = await server.api.createTask({ Channel: "lostAnswer", Input: "once", Owner: owner });
+    expect(created.State).toBe("200");
+    expect(server.faults.answersLost).toBe(1);
+    const page = await server.api.queryByOwner(owner);
+    expect(page.Total).toBe("1");
+    expect(page.Data.map((task) => task.HashCode)).toEqual([created.Data]);
+    const w = worker("lostAnswer").credit();
+    const task = await w.next();
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+  });
+
+  it("a lease whose answer is lost still delivers the task, with RetryCount 0", async () => {
+    const task = await createOn("lostAnswer", "leased once");
+    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    const w = worker("lostAnswer").credit(2);
+    expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
+    expect(server.faults.answersLost).toBe(1);
+    expect(await w.nothingWithin(1_000)).toBe(true);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostAnswer");
+  });
+
+  it("a SUCCESS report whose answer is lost answers 200, not 409", async () => {
+    const task = await createOn("lostAnswer", "report once");
+    const w = worker("lostAnswer").credit();
+    expect((await w.next()).ID).toBe(task.ID);
+    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    expect(await reporter().report(task.ID, ReportState.SUCCESS, "done")).toMatchObject({ State: "200", Data: task.ID });
+    expect(server.faults.answersLost).toBe(1);
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done" });
+    await emptyQueue("lostAnswer");
+  });
+
+  it("a cancel whose answer is lost answers 200 with the task", async () => {
+    const task = await createOn("other", "cancel once");
+    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    const answer = await server.api.cancel(task.ID);
+    expect(answer.State).toBe("200");
+    expect(server.faults.answersLost).toBe(1);
+    expect(answer.Data.map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
+  });
+});
+
+describe("a lease that cannot be handed over", () => {
+  it("is handed back when the task's large Input cannot be read, and is delivered later with RetryCount 0", async () => {
+    const input = "i".repeat(3_000);
+    const task = await createOn("payloadRead", input);
+    let failures = 0;
+    server.faults.hook = (command, input_) => {
+      if (command === "GetItemCommand" && updateKey(input_) === `I#${task.ID}` && failures === 0) {
+        failures += 1;
+        throw connectionRefused();
+      }
+    };
+    // Two credits: a copy the fast sweeper may send meanwhile is taken and dropped, never delivered.
+    const w = worker("payloadRead").credit(2);
+    const delivered = await w.next(10_000);
+    expect(failures).toBe(1);
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
+    expect(delivered.Input).toBe(input);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect(await w.nothingWithin(1_500)).toBe(true);
+    await emptyQueue("payloadRead");
   });
 });

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { startTestServer, type TestServer } from "./support/harness.js";
+import { eventually, sleep, startTestServer, type TestServer } from "./support/harness.js";
 
 const RFC3339_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const LIMIT = 256 * 1024;
@@ -399,6 +399,30 @@ describe("CreateTask: backend failures", () => {
     }
     const again = await server.api.createTask({ Channel: "default", HashCode: code, Owner: owner, Input: "later" });
     expect(again).toMatchObject({ State: "200", Data: code });
+    expect(await ownerTotal(owner)).toBe("1");
+  });
+
+  it("answers 503 with Data = the HashCode when the write outlives the call's deadline, and the task can be looked up", async () => {
+    const owner = freshOwner();
+    server.faults.hook = async (command) => {
+      if (command === "TransactWriteItemsCommand") await sleep(1_500);
+    };
+    let answer;
+    try {
+      answer = await server.api.createTask({ Channel: "default", Owner: owner, Input: "slow write" }, 700);
+    } finally {
+      server.faults.clear();
+    }
+    expect(answer.State).toBe("503");
+    // The outcome is unknown: the answer says so and names the generated HashCode to look it up by.
+    expect(answer.Message).toMatch(/may or may not/);
+    expect(answer.Message).not.toMatch(/safe to retry/);
+    expect(answer.Data).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    const found = await eventually(async () => {
+      const byHash = await server.api.queryByHashCode(answer.Data);
+      return byHash.State === "200" ? byHash.Data : undefined;
+    }, 5_000);
+    expect(found).toMatchObject({ Owner: owner, Input: "slow write", HashCode: answer.Data });
     expect(await ownerTotal(owner)).toBe("1");
   });
 

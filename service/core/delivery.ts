@@ -40,7 +40,7 @@ export class Delivery implements DeliveryHandler {
                 receiptHandle: message.receiptHandle,
                 expiresAtMs: ctx.now() + queue.leaseMs,
               },
-              outbox: current.outbox ? null : undefined,
+              // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
             });
           case "renew":
             await ctx.store.renewReceiptHandle(current, message.receiptHandle);
@@ -49,13 +49,14 @@ export class Delivery implements DeliveryHandler {
             );
             return undefined;
           case "expire": {
-            // The worker neither reported nor heartbeated in time: a failed attempt.
+            // The worker neither reported nor heartbeated in time: a failed attempt. From
+            // now on this message carries the task (it may be a copy the sweeper sent).
             const attempt = afterFailedAttempt(current, ctx.retry);
             ctx.log.warn({ taskId: String(taskId), retryCount: String(attempt.retryCount) }, "lease expired without a report");
             if (attempt.transition === "fail") {
               finished = await ctx.store.transition(current, "fail", {
                 retryCount: attempt.retryCount,
-                receiptHandle: message.receiptHandle,
+                message,
                 outbox: current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null,
               });
               await bestEffort(ctx.log, "delete of a failed task's message", { taskId: String(taskId) }, () =>
@@ -66,7 +67,7 @@ export class Delivery implements DeliveryHandler {
             await ctx.store.transition(current, "retry", {
               retryCount: attempt.retryCount,
               notBeforeMs: ctx.now() + attempt.backoffMs,
-              receiptHandle: message.receiptHandle,
+              message,
             });
             await bestEffort(ctx.log, "retry backoff", { taskId: String(taskId) }, () =>
               queue.changeVisibility(message.receiptHandle, attempt.backoffMs / 1000),
@@ -78,7 +79,13 @@ export class Delivery implements DeliveryHandler {
     );
     if (finished?.outbox) await followUpOrLeaveToSweeper(ctx, finished);
     if (!leased) return undefined;
-    return ctx.store.withPayloads(leased);
+    try {
+      return await ctx.store.withPayloads(leased);
+    } catch (error) {
+      // Leased but not deliverable: undo the lease now rather than let it expire as a failed attempt.
+      await this.handBack(queue, leased);
+      throw error;
+    }
   }
 
   async handBack(queue: ChannelQueue, task: TaskRecord): Promise<void> {

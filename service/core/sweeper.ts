@@ -1,12 +1,13 @@
-// The sweeper finishes what a crashed replica left undone (SPEC §4, "no task is
-// lost"). It looks at tasks whose outbox marker is due: a queued task whose SQS
-// message may never have been sent is sent (again), and a final task's chain
-// follow-up is run (again). Every replica sweeps; a conditional claim on the marker
-// makes sure only one acts on a task each time, and duplicates of a message are
-// harmless because only a conditional WAITING → PROCEEDING write makes a delivery.
+// The sweeper finishes what a crashed replica left undone and finds tasks whose SQS
+// message went missing (SPEC §4, "no task is lost"). It looks at tasks whose outbox
+// marker is due (decideSweep says what to do): a queued task whose message may never
+// have been sent, or was moved to the dead-letter queue or expired, gets a copy; a
+// final task's chain follow-up is run (again). Every replica sweeps; a conditional
+// claim on the marker makes sure only one acts on a task each time, and copies of a
+// message are harmless because only a conditional write makes a delivery.
 import type { CoreContext } from "./context.js";
 import { StaleTask } from "../store/task-store.js";
-import { isFinal } from "../tasks/task.js";
+import { decideSweep } from "../tasks/state-machine.js";
 import { runFollowUp } from "./chains.js";
 
 const BATCH_PER_SHARD = 50;
@@ -57,20 +58,33 @@ export class Sweeper {
       const task = await ctx.store.getTask(id);
       const now = ctx.now();
       if (!task?.outbox || task.outbox.dueAtMs > now) return false; // the index lags behind the table
-      const delay = Math.min(MAX_SWEEP_DELAY_MS, ctx.sweepAfterMs * 2 ** task.outbox.sweeps);
-      const claimed = await ctx.store.claimOutbox(task, now + Math.max(delay, 1_000));
-      if (isFinal(claimed.state)) {
-        ctx.log.info({ taskId: String(id), state: claimed.state }, "sweeper: running a chain follow-up");
-        await runFollowUp(ctx, claimed);
-      } else if (claimed.state === "WAITING" && !claimed.awaitsPrior) {
-        ctx.log.info({ taskId: String(id), sweeps: claimed.outbox?.sweeps }, "sweeper: sending a task that was never leased");
-        await ctx.channels.get(claimed.channel).send(claimed.id);
-      } else {
-        await ctx.store.clearOutbox(claimed);
+      const decision = decideSweep(task, now, ctx.sweepAfterMs);
+      // Repeated actions on one task are spaced out exponentially (a deep backlog is not a lost message).
+      const sweeps = task.outbox.sweeps;
+      const spacedMs = now + Math.max(1_000, Math.min(MAX_SWEEP_DELAY_MS, ctx.sweepAfterMs * 2 ** sweeps));
+      switch (decision.action) {
+        case "clear":
+          await ctx.store.clearOutbox(task);
+          return true;
+        case "watch":
+          // The claim is conditional: only one replica moves the marker.
+          await ctx.store.claimOutbox(task, decision.untilMs, sweeps);
+          return true;
+        case "followUp": {
+          const claimed = await ctx.store.claimOutbox(task, spacedMs, sweeps + 1);
+          ctx.log.info({ taskId: String(id), state: claimed.state }, "sweeper: running a chain follow-up");
+          await runFollowUp(ctx, claimed);
+          return true;
+        }
+        case "resend": {
+          const claimed = await ctx.store.claimOutbox(task, spacedMs, sweeps + 1);
+          ctx.log.info({ taskId: String(id), state: claimed.state, sweeps: sweeps + 1 }, "sweeper: its message is overdue; sending a copy");
+          await ctx.channels.get(claimed.channel).send(claimed.id);
+          return true;
+        }
       }
-      return true;
     } catch (error) {
-      if (error instanceof StaleTask) return false; // another replica claimed it
+      if (error instanceof StaleTask) return false; // another replica claimed it, or the task moved on
       ctx.log.warn({ err: error, taskId: String(id) }, "sweeper could not handle a task");
       return false;
     }

@@ -20,10 +20,9 @@ export class TaskService {
    * message. The task item carries an outbox marker from the start, so if this
    * replica dies before the send, the sweeper sends it. Returns the HashCode.
    */
-  async create(request: NewTask): Promise<string> {
+  async create(request: NewTask, hashCode = request.hashCode || generateHashCode()): Promise<string> {
     const { ctx } = this;
     ctx.channels.get(request.channel);
-    const hashCode = request.hashCode || generateHashCode();
     // A retried create of a chained task must still answer "duplicate HashCode",
     // not "the Prior already has a Next" (the first attempt linked it).
     if (request.hashCode && request.prior !== 0n && (await ctx.store.findIdByHashCode(hashCode)) !== undefined) {

@@ -42,19 +42,32 @@ export function timeLeftMs(deadline: grpc.Deadline): number {
   return Number.isFinite(at) ? at - Date.now() : Infinity;
 }
 
+/** What a handler tells the deadline answer while it runs. */
+export interface CallProgress {
+  /**
+   * Set once a write is under way: if the deadline comes first, the answer must not
+   * say "safe to retry" but that the outcome is unknown, and how to find it out.
+   */
+  outcomeUnknown?: { message: string; data?: unknown };
+}
+
 /**
  * Settles with a 503 shortly before the call's deadline, so a caller always gets
  * an answer it can act on instead of DEADLINE_EXCEEDED when a backend hangs.
  */
-export function beforeDeadline(deadline: grpc.Deadline): { promise: Promise<never>; clear: () => void } {
+export function beforeDeadline(deadline: grpc.Deadline, progress: CallProgress = {}): { promise: Promise<never>; clear: () => void } {
   const left = timeLeftMs(deadline);
   if (!Number.isFinite(left)) return { promise: new Promise<never>(() => {}), clear: () => {} };
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Rejection(Status.UNAVAILABLE, "The backends did not answer before the call's deadline; safe to retry")),
-      Math.max(0, left - 25),
-    );
+    timer = setTimeout(() => {
+      const unknown = progress.outcomeUnknown;
+      reject(
+        unknown
+          ? new Rejection(Status.UNAVAILABLE, unknown.message, unknown.data)
+          : new Rejection(Status.UNAVAILABLE, "The backends did not answer before the call's deadline; safe to retry"),
+      );
+    }, Math.max(0, left - 25));
   });
   return { promise, clear: () => clearTimeout(timer) };
 }
@@ -71,15 +84,16 @@ export interface UnaryResponse {
 export function unary<Req, Res extends UnaryResponse>(
   method: string,
   log: Logger,
-  handle: (request: NoInfer<Req>, requestId: string) => Promise<NoInfer<Res>>,
+  handle: (request: NoInfer<Req>, progress: CallProgress) => Promise<NoInfer<Res>>,
   failed: (answer: Answer) => NoInfer<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const requestId = requestIdOf(call.metadata);
     const started = performance.now();
     echoRequestId(call, requestId);
-    const deadline = beforeDeadline(call.getDeadline());
-    Promise.race([handle(call.request, requestId), deadline.promise])
+    const progress: CallProgress = {};
+    const deadline = beforeDeadline(call.getDeadline(), progress);
+    Promise.race([handle(call.request, progress), deadline.promise])
       .catch((error: unknown) => failed(toAnswer(error, log, requestId)))
       .then((response) => {
         deadline.clear();

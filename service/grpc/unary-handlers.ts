@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { QueuesHandlers } from "../generated/standard/Queues.js";
 import type { TaskService } from "../core/task-service.js";
 import type { ChannelRegistry } from "../queue/channel-registry.js";
+import { generateHashCode } from "../tasks/ids.js";
 import { checkHashCode, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
 import { invalid, Status } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
@@ -20,8 +21,14 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
     CreateTask: unary(
       "CreateTask",
       log,
-      async (request) => {
-        const hashCode = await tasks.create(validateNewTask(request.Task, channels.names));
+      async (request, progress) => {
+        const task = validateNewTask(request.Task, channels.names);
+        const hashCode = task.hashCode || generateHashCode();
+        progress.outcomeUnknown = {
+          message: "The backends did not answer before the call's deadline; the task may or may not exist: look it up by the HashCode in Data before creating it again",
+          data: hashCode,
+        };
+        await tasks.create(task, hashCode);
         return { State: Status.OK, Message: "Task created", Data: hashCode };
       },
       ({ state, message, data }) => ({ State: state, Message: message, Data: typeof data === "string" ? data : "" }),

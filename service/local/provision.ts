@@ -39,7 +39,7 @@ export async function ensureChannelQueues(sqs: SQSClient, prefix: string, channe
   const urls: Record<string, string> = {};
   for (const channel of channels) {
     const names = queueNames(prefix, channel.name);
-    const deadLetterUrl = await ensureQueue(sqs, names.deadLetter, deadLetterAttributes());
+    const deadLetterUrl = await ensureQueue(sqs, names.deadLetter, deadLetterAttributes(channel));
     const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterUrl, AttributeNames: ["QueueArn"] }));
     const deadLetterArn = Attributes?.QueueArn;
     if (!deadLetterArn) throw new Error(`no ARN for queue ${names.deadLetter}`);

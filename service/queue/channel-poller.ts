@@ -99,10 +99,11 @@ export class ChannelPoller {
     let messages: ReceivedMessage[] = [];
     try {
       messages = await this.queue.receive(max, LONG_POLL_SECONDS, this.polling.signal);
-      this.failures = 0;
+      // With messages, the outage is over only once their tasks can be leased (dispatch).
+      if (messages.length === 0) this.failures = 0;
       this.backlog = messages.length === max;
     } catch (error) {
-      if (!this.stopped) this.backOffAfter(error);
+      this.backOffAfter(error, "SQS receive failed");
     } finally {
       this.requested -= max;
       this.polls -= 1;
@@ -115,13 +116,18 @@ export class ChannelPoller {
     this.checkSettled();
   }
 
-  /** A failed receive: the next poll waits (exponentially longer), so an outage is not a hot loop. */
-  private backOffAfter(error: unknown): void {
+  /**
+   * A failed receive, or a message whose task could not be leased (DynamoDB down): the
+   * next poll waits, exponentially longer, so an outage is not a hot loop that also
+   * burns the messages' receive counts.
+   */
+  private backOffAfter(error: unknown, what: string): void {
+    if (this.stopped) return;
     this.failures += 1;
     this.backlog = false;
     const delay = Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** this.failures);
     if (this.failures === 1 || this.failures % 20 === 0) {
-      this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, "SQS receive failed; retrying");
+      this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, `${what}; polling again later`);
     }
     this.retryTimer ??= setTimeout(() => {
       this.retryTimer = undefined;
@@ -142,10 +148,10 @@ export class ChannelPoller {
       let task: TaskRecord | undefined;
       try {
         task = await this.handler.lease(this.queue, message);
+        this.failures = 0;
       } catch (error) {
-        // The message stays hidden until its visibility timeout, then comes back:
-        // a backend outage does not turn into a hot loop of receives.
-        this.log.warn({ err: error, channel: this.queue.name, messageId: message.messageId }, "could not lease a message's task");
+        // The message stays hidden until its visibility timeout, then comes back.
+        this.backOffAfter(error, `could not lease the task of message ${message.messageId}`);
       }
       if (!task) {
         if (consumer.open && !this.stopped) this.waiting.unshift(consumer);

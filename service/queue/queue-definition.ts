@@ -17,16 +17,39 @@ export function queueNames(prefix: string, channel: string): QueueNames {
   return { queue: `${prefix}-${channel}`, deadLetter: `${prefix}-${channel}-dlq` };
 }
 
-/** Attributes of the channel queue. The visibility timeout is the lease. */
-export function queueAttributes(channel: ChannelConfig, deadLetterArn: string): Record<string, string> {
+/** A channel's queue pair, whatever creates it (CDK, the emulators, LocalStack). */
+export interface ChannelQueueDefinition {
+  /** The lease: how long a delivered task stays hidden without a heartbeat. */
+  visibilityTimeoutSeconds: number;
+  messageRetentionSeconds: number;
+  receiveWaitSeconds: number;
+  /** Receives before SQS moves a message to the dead-letter queue (a backstop). */
+  maxReceiveCount: number;
+  deadLetterRetentionSeconds: number;
+}
+
+export function channelQueueDefinition(channel: ChannelConfig): ChannelQueueDefinition {
   return {
-    VisibilityTimeout: String(channel.visibilityTimeoutSeconds),
-    MessageRetentionPeriod: String(MESSAGE_RETENTION_SECONDS),
-    ReceiveMessageWaitTimeSeconds: String(LONG_POLL_SECONDS),
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: channel.maxReceiveCount }),
+    visibilityTimeoutSeconds: channel.visibilityTimeoutSeconds,
+    messageRetentionSeconds: MESSAGE_RETENTION_SECONDS,
+    receiveWaitSeconds: LONG_POLL_SECONDS,
+    maxReceiveCount: channel.maxReceiveCount,
+    deadLetterRetentionSeconds: MESSAGE_RETENTION_SECONDS,
   };
 }
 
-export function deadLetterAttributes(): Record<string, string> {
-  return { MessageRetentionPeriod: String(MESSAGE_RETENTION_SECONDS) };
+/** CreateQueue attributes of the channel queue (emulators, LocalStack). */
+export function queueAttributes(channel: ChannelConfig, deadLetterArn: string): Record<string, string> {
+  const definition = channelQueueDefinition(channel);
+  return {
+    VisibilityTimeout: String(definition.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(definition.messageRetentionSeconds),
+    ReceiveMessageWaitTimeSeconds: String(definition.receiveWaitSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: definition.maxReceiveCount }),
+  };
+}
+
+/** CreateQueue attributes of the channel's dead-letter queue. */
+export function deadLetterAttributes(channel: ChannelConfig): Record<string, string> {
+  return { MessageRetentionPeriod: String(channelQueueDefinition(channel).deadLetterRetentionSeconds) };
 }

@@ -37,11 +37,14 @@ export const A = {
   outboxSweeps: "outboxSweeps",
   data: "data",
   expiresAt: TTL_ATTRIBUTE,
+  /** A random id of the last transition written: tells a lost answer to our own write from someone else's. */
+  lastWrite: "lastWrite",
 } as const;
 
 /** A task item plus the version it was read at: every write is conditioned on it. */
 export interface StoredTask extends TaskRecord {
   version: bigint;
+  lastWrite: string | undefined;
   inputExternal: boolean;
   outputExternal: boolean;
 }
@@ -57,6 +60,7 @@ export function decodeTask(item: Item): StoredTask {
   const outboxDueAt = optionalBig(item[A.outboxDueAt]);
   return {
     version: big(item[A.version]),
+    lastWrite: item[A.lastWrite] as string | undefined,
     id: big(item[A.id]),
     owner: big(item[A.owner]),
     channel: item[A.channel] as string,

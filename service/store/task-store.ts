@@ -6,7 +6,7 @@ import type { DynamoDBDocumentClient, TransactWriteCommandInput } from "@aws-sdk
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { isFinal, type Lease, type Outbox, type TaskRecord } from "../tasks/task.js";
 import { TRANSITIONS, type TransitionName } from "../tasks/state-machine.js";
 import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
@@ -29,7 +29,8 @@ export interface TaskChange {
   notBeforeMs?: number;
   lease?: Lease;
   leaseExpiresAtMs?: number;
-  receiptHandle?: string;
+  /** The SQS message that now carries the task (a redelivery, or a re-sent copy). */
+  message?: { messageId: string; receiptHandle: string };
   /** null removes the outbox marker. */
   outbox?: Outbox | null;
 }
@@ -220,7 +221,7 @@ export class TaskStore {
     }
     const priorIndex = link ? items.length - 1 : -1;
     try {
-      await this.withConflictRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items })));
+      await this.withConflictRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: requestToken() })));
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
@@ -243,7 +244,8 @@ export class TaskStore {
       throw new Error(`transition ${name} is not allowed from ${task.state} (task ${task.id})`);
     }
     const updateTime = new Date(this.now()).toISOString();
-    const update = new UpdateBuilder().set(A.state, rule.to).set(A.updateTime, updateTime).increment(A.version);
+    const writeId = randomBytes(6).toString("base64url");
+    const update = new UpdateBuilder().set(A.state, rule.to).set(A.updateTime, updateTime).set(A.lastWrite, writeId).increment(A.version);
     update.when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
     const extraPuts: Item[] = [];
     let outputExternal = task.outputExternal;
@@ -272,19 +274,26 @@ export class TaskStore {
         .set(A.leaseExpiresAt, change.lease.expiresAtMs);
     }
     if (change.leaseExpiresAtMs !== undefined) update.set(A.leaseExpiresAt, change.leaseExpiresAtMs);
-    if (change.receiptHandle !== undefined) update.set(A.receiptHandle, change.receiptHandle);
+    if (change.message) update.set(A.messageId, change.message.messageId).set(A.receiptHandle, change.message.receiptHandle);
     if (change.outbox === null) update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
     else if (change.outbox) this.setOutbox(update, change.outbox);
 
-    await this.writeTaskUpdate(task.id, update, extraPuts);
+    try {
+      await this.writeTaskUpdate(task.id, update, extraPuts);
+    } catch (error) {
+      // The SDK retries a write whose answer was lost, and the retry fails its own
+      // condition: if the task carries this write's id, the write did happen.
+      if (!(error instanceof StaleTask && error.current?.lastWrite === writeId)) throw error;
+    }
 
     let lease = task.lease;
     if (change.lease) lease = change.lease;
-    else if (lease && (change.leaseExpiresAtMs !== undefined || change.receiptHandle !== undefined)) {
+    else if (lease && (change.leaseExpiresAtMs !== undefined || change.message)) {
       lease = {
         ...lease,
         expiresAtMs: change.leaseExpiresAtMs ?? lease.expiresAtMs,
-        receiptHandle: change.receiptHandle ?? lease.receiptHandle,
+        messageId: change.message?.messageId ?? lease.messageId,
+        receiptHandle: change.message?.receiptHandle ?? lease.receiptHandle,
       };
     }
     return {
@@ -292,6 +301,7 @@ export class TaskStore {
       version: task.version + 1n,
       state: rule.to,
       updateTime,
+      lastWrite: writeId,
       output: change.output ?? task.output,
       outputExternal,
       retryCount: change.retryCount ?? task.retryCount,
@@ -330,11 +340,10 @@ export class TaskStore {
     return this.getTask(id);
   }
 
-  /** Moves the outbox marker forward so that only one sweeper acts on it now. */
-  claimOutbox(task: StoredTask, dueAtMs: number): Promise<StoredTask> {
-    return this.touch(task, (update) => this.setOutbox(update, { dueAtMs, sweeps: (task.outbox?.sweeps ?? 0) + 1 }), {
-      outbox: { dueAtMs, sweeps: (task.outbox?.sweeps ?? 0) + 1 },
-    });
+  /** Moves the outbox marker to `dueAtMs`, conditional on the version read, so that only one sweeper acts on it now. */
+  claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number): Promise<StoredTask> {
+    const outbox = { dueAtMs, sweeps };
+    return this.touch(task, (update) => this.setOutbox(update, outbox), { outbox });
   }
 
   clearOutbox(task: StoredTask): Promise<StoredTask> {
@@ -379,6 +388,7 @@ export class TaskStore {
       await this.withConflictRetry(() =>
         this.db.send(
           new TransactWriteCommand({
+            ClientRequestToken: requestToken(),
             TransactItems: [
               { Update: { TableName: this.tableName, Key: key, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" } },
               ...extraPuts.map((Item) => ({ Put: { TableName: this.tableName, Item } })),
@@ -454,6 +464,15 @@ function isTransactionConflict(error: unknown): boolean {
 function decodeOptional(item: Record<string, AttributeValue> | undefined): StoredTask | undefined {
   if (!item || Object.keys(item).length === 0) return undefined;
   return decodeTask(unmarshall(item, unmarshallOptions) as Item);
+}
+
+/**
+ * One token per transaction we decide to send. The SDK's own retry of that request
+ * (an answer lost to a timeout) reuses it, and DynamoDB answers the repeat as done
+ * instead of running it again against its own result.
+ */
+function requestToken(): string {
+  return randomBytes(18).toString("base64url");
 }
 
 function sleep(ms: number): Promise<void> {

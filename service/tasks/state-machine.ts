@@ -101,7 +101,7 @@ export type DeliveryDecision =
   | { action: "lease" }
   /** Delete the message; it must never reach a worker. */
   | { action: "drop"; reason: string }
-  /** SQS redelivered the leased message: the lease ran out without a report. */
+  /** The lease ran out without a report (SQS redelivered the message, or the sweeper sent a copy). */
   | { action: "expire" }
   /** Redelivered although our lease is still valid (a heartbeat raced the timeout): keep the lease. */
   | { action: "renew"; remainingMs: number };
@@ -116,13 +116,39 @@ export function decideDelivery(task: TaskRecord | undefined, messageId: string, 
   if (task.awaitsPrior) return { action: "drop", reason: "task waits for its Prior" };
   const ourMessage = task.lease?.messageId === messageId;
   if (task.state === "PROCEEDING") {
-    if (!ourMessage) return { action: "drop", reason: "duplicate message of a leased task" };
     const remainingMs = (task.lease?.expiresAtMs ?? 0) - nowMs;
-    return remainingMs > 0 ? { action: "renew", remainingMs } : { action: "expire" };
+    if (remainingMs <= 0) return { action: "expire" }; // our message, or a copy the sweeper sent when ours went missing
+    return ourMessage ? { action: "renew", remainingMs } : { action: "drop", reason: "duplicate message of a leased task" };
   }
   // WAITING and queued. A second copy (sent by the sweeper) must not cut a retry backoff short.
   if (!ourMessage && task.lease && task.notBeforeMs > nowMs) return { action: "drop", reason: "duplicate message during a retry backoff" };
   return { action: "lease" };
+}
+
+export type SweepDecision =
+  /** Final with a successor: run the chain follow-up (it clears the marker). */
+  | { action: "followUp" }
+  /** Its message should have been received by now and was not: send a copy. */
+  | { action: "resend" }
+  /** Nothing is overdue yet: look again then. */
+  | { action: "watch"; untilMs: number }
+  /** Nothing to watch (the task waits for its Prior, whose own marker covers it). */
+  | { action: "clear" };
+
+/**
+ * The sweeper's rule for a task whose outbox marker is due. The marker stays on every
+ * queued task until it is final, so a task whose SQS message is lost (never sent, moved
+ * to the dead-letter queue, expired) is found: its message is expected back at the end
+ * of its lease or retry backoff, and `graceMs` after that a copy is sent. A copy is
+ * harmless: only a conditional write leases, and a copy that finds the lease run out
+ * counts the failed attempt (decideDelivery).
+ */
+export function decideSweep(task: TaskRecord, nowMs: number, graceMs: number): SweepDecision {
+  if (isFinal(task.state)) return { action: "followUp" };
+  if (task.awaitsPrior) return { action: "clear" };
+  const expectedAtMs = task.state === "PROCEEDING" ? (task.lease?.expiresAtMs ?? 0) : task.notBeforeMs;
+  if (expectedAtMs + graceMs > nowMs) return { action: "watch", untilMs: expectedAtMs + graceMs };
+  return { action: "resend" };
 }
 
 export type LinkDecision = "awaitPrior" | "queueNow";

@@ -19,10 +19,12 @@ export interface Lease {
 }
 
 /**
- * The transactional-outbox marker (SPEC §4): present while the task has a side effect
- * that a crash could have skipped. For a queued WAITING task: its SQS message may not
- * have been sent. For a final task with a successor: the chain follow-up (queue the
- * successor, or cancel the rest of the chain) may not have happened.
+ * The transactional-outbox marker (SPEC §4), written in the same transaction as the
+ * task. On a queued task (WAITING or PROCEEDING) it stays until the task is final and
+ * is its watchdog: its SQS message may never have been sent, or may be lost later (dead-
+ * letter queue, retention), and the sweeper sends a copy when the message is overdue.
+ * On a final task with a successor: the chain follow-up (queue the successor, or cancel
+ * the rest of the chain) may not have happened yet.
  */
 export interface Outbox {
   /** When the sweeper should look at the task (epoch ms). */

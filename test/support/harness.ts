@@ -16,6 +16,9 @@ import { Api } from "./client.js";
 /** Fails or counts chosen AWS SDK commands (by name, e.g. "SendMessageCommand"). */
 export class Faults {
   private readonly rules: { command: string; remaining: number; error: () => Error }[] = [];
+  private readonly lostAnswers: { command: string; remaining: number; when: (input: unknown) => boolean }[] = [];
+  /** How many answers loseAnswer() has swallowed since the last clear(). */
+  answersLost = 0;
   readonly calls = new Map<string, number>();
   /** Runs before a command is sent; may throw to fail it (or wait to delay it). */
   hook: ((command: string, input: unknown) => Promise<void> | void) | undefined;
@@ -31,8 +34,19 @@ export class Faults {
     return this.fail(command, Number.POSITIVE_INFINITY, error);
   }
 
+  /**
+   * The next `times` matching calls reach the backend and take effect, but their answer
+   * is lost (a timeout): the SDK's own retry sends the same request again.
+   */
+  loseAnswer(command: string, times = 1, when: (input: unknown) => boolean = () => true): this {
+    this.lostAnswers.push({ command, remaining: times, when });
+    return this;
+  }
+
   clear(): void {
     this.rules.length = 0;
+    this.lostAnswers.length = 0;
+    this.answersLost = 0;
     this.hook = undefined;
   }
 
@@ -54,6 +68,20 @@ export class Faults {
         return next(args);
       },
       { step: "initialize", priority: "low", name: "testFaults" },
+    );
+    // Inside the SDK's retry loop (which is in the finalizeRequest step), so a lost answer is retried.
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: unknown }) => {
+        const result = await next(args);
+        const rule = this.lostAnswers.find((r) => r.command === context.commandName && r.remaining > 0 && r.when(args.input));
+        if (rule) {
+          rule.remaining -= 1;
+          this.answersLost += 1;
+          throw Object.assign(new Error("the answer was lost (injected)"), { name: "TimeoutError", $metadata: {} });
+        }
+        return result;
+      },
+      { step: "deserialize", priority: "high", name: "testLostAnswers" },
     );
   }
 }

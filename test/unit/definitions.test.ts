@@ -67,7 +67,7 @@ describe("queueAttributes", () => {
   });
 
   it("the DLQ keeps messages 14 days; names pair a queue with its DLQ", () => {
-    expect(deadLetterAttributes().MessageRetentionPeriod).toBe("1209600");
+    expect(deadLetterAttributes({ name: "emails", visibilityTimeoutSeconds: 60, maxReceiveCount: 7 }).MessageRetentionPeriod).toBe("1209600");
     expect(queueNames("queues", "emails")).toEqual({ queue: "queues-emails", deadLetter: "queues-emails-dlq" });
   });
 });

@@ -8,6 +8,7 @@ import {
   decideDelivery,
   decideLink,
   decideReport,
+  decideSweep,
   followUp,
   TRANSITIONS,
   type RetryPolicy,
@@ -221,9 +222,12 @@ describe("decideDelivery", () => {
     expect(decideDelivery(task(), "m-1", NOW)).toEqual({ action: "lease" });
   });
 
-  it("PROCEEDING: another message is a duplicate and is dropped", () => {
+  it("PROCEEDING: another message while the lease is valid is a duplicate and is dropped", () => {
     expect(decideDelivery(leased({}, NOW + 10_000, "m-1"), "m-2", NOW)).toMatchObject({ action: "drop" });
-    expect(decideDelivery(leased({}, NOW - 10_000, "m-1"), "m-2", NOW)).toMatchObject({ action: "drop" });
+  });
+
+  it("PROCEEDING: another message after the lease ran out expires it (the sweeper's copy of a lost message)", () => {
+    expect(decideDelivery(leased({}, NOW - 10_000, "m-1"), "m-2", NOW)).toEqual({ action: "expire" });
   });
 
   it("PROCEEDING: our own message while the lease is valid renews it with the remaining time", () => {
@@ -315,5 +319,34 @@ describe("followUp", () => {
     expect(followUp(task({ state: "SUCCESS", next: 3n }))).toBe("queueNext");
     expect(followUp(task({ state: "FAILURE", next: 3n }))).toBe("cancelNext");
     expect(followUp(task({ state: "CANCEL", next: 3n }))).toBe("cancelNext");
+  });
+});
+
+describe("decideSweep (the outbox marker as a watchdog)", () => {
+  const GRACE = 60_000;
+
+  it("runs the follow-up of a final task", () => {
+    for (const state of ["SUCCESS", "FAILURE", "CANCEL"] as const) expect(decideSweep(task({ state, next: 9n }), NOW, GRACE)).toEqual({ action: "followUp" });
+  });
+
+  it("clears the marker of a task that waits for its Prior", () => {
+    expect(decideSweep(task({ awaitsPrior: true }), NOW, GRACE)).toEqual({ action: "clear" });
+  });
+
+  it("sends a copy for a queued task that was never leased", () => {
+    expect(decideSweep(task(), NOW, GRACE)).toEqual({ action: "resend" });
+  });
+
+  it("watches a leased task until its lease has been over for the grace period, then sends a copy", () => {
+    expect(decideSweep(leased({}, NOW + 5_000), NOW, GRACE)).toEqual({ action: "watch", untilMs: NOW + 5_000 + GRACE });
+    expect(decideSweep(leased({}, NOW - GRACE + 1), NOW, GRACE)).toEqual({ action: "watch", untilMs: NOW + 1 });
+    expect(decideSweep(leased({}, NOW - GRACE), NOW, GRACE)).toEqual({ action: "resend" });
+  });
+
+  it("watches a task in a retry backoff until the backoff has been over for the grace period, then sends a copy", () => {
+    const backingOff = (notBeforeMs: number) =>
+      task({ retryCount: 1n, notBeforeMs, lease: { token: 1n, messageId: "m-1", receiptHandle: "rh-1", expiresAtMs: NOW - 100_000 } });
+    expect(decideSweep(backingOff(NOW + 30_000), NOW, GRACE)).toEqual({ action: "watch", untilMs: NOW + 30_000 + GRACE });
+    expect(decideSweep(backingOff(NOW - GRACE), NOW, GRACE)).toEqual({ action: "resend" });
   });
 });
