@@ -1,0 +1,75 @@
+// Where the servers and the load balancer live. Either the user's VPC (imported by
+// id), or a VPC created for the service with NO NAT gateway: its servers sit in
+// public subnets with a public IP for outbound calls (SQS, ECR, CloudWatch Logs)
+// and a security group that admits nothing from the internet, and DynamoDB and S3
+// (ECR's image layers) go through free gateway endpoints. That is the cheapest way
+// out of a VPC: a NAT gateway costs ~$33/month per AZ, interface endpoints for
+// SQS, ECR (api + dkr) and Logs ~$58/month over two AZs; two public IPv4 addresses
+// cost ~$7/month (README, "Deploy: what it costs idle").
+import { RemovalPolicy } from "aws-cdk-lib";
+import * as ec2 from "aws-cdk-lib/aws-ec2";
+import * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+
+export interface NetworkProps {
+  /** Import this VPC instead of creating one. */
+  vpcId: string | undefined;
+  /** The range of a created VPC. */
+  vpcCidr: string;
+  logRetentionDays: number;
+}
+
+export class Network extends Construct {
+  readonly vpc: ec2.IVpc;
+  /** The VPC's address range as a literal (the default for who may connect). */
+  readonly cidr: string;
+  /** Subnets of the servers and of the internal load balancer (at least two AZs). */
+  readonly subnets: ec2.SubnetSelection;
+  /** Servers in public subnets need a public IP to reach AWS APIs (there is no NAT). */
+  readonly assignPublicIp: boolean;
+
+  constructor(scope: Construct, id: string, props: NetworkProps) {
+    super(scope, id);
+    if (props.vpcId) {
+      this.vpc = ec2.Vpc.fromLookup(this, "Vpc", { vpcId: props.vpcId });
+      this.cidr = this.vpc.vpcCidrBlock;
+      // Private subnets with a route out (NAT) are the usual home of services in an existing VPC.
+      if (this.vpc.privateSubnets.length > 0) {
+        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+        this.assignPublicIp = false;
+      } else if (this.vpc.isolatedSubnets.length > 0) {
+        // Needs interface endpoints for SQS, ECR and Logs in that VPC (see README).
+        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+        this.assignPublicIp = false;
+      } else {
+        this.subnets = { subnetType: ec2.SubnetType.PUBLIC };
+        this.assignPublicIp = true;
+      }
+      return;
+    }
+    const vpc = new ec2.Vpc(this, "Vpc", {
+      ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr),
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      gatewayEndpoints: {
+        DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+      },
+    });
+    // Rejected connections are the ones worth seeing (someone knocking on a closed port).
+    const flowLogGroup = new logs.LogGroup(this, "RejectedTrafficLog", {
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    vpc.addFlowLog("RejectedTraffic", {
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+      maxAggregationInterval: ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
+    });
+    this.vpc = vpc;
+    this.cidr = props.vpcCidr;
+    this.subnets = { subnetType: ec2.SubnetType.PUBLIC };
+    this.assignPublicIp = true;
+  }
+}

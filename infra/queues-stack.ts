@@ -1,0 +1,68 @@
+// The whole service in one stack: the tasks table, a queue pair per channel, the
+// gRPC servers behind an internal load balancer, alarms, and (with a retention)
+// the expired-task cleanup. Each concern is its own construct in infra/constructs/.
+import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import type { DeploymentConfig } from "./config.js";
+import { Alarms } from "./constructs/alarms.js";
+import { ChannelQueues } from "./constructs/channel-queues.js";
+import { ExpiredTaskCleanup } from "./constructs/expired-task-cleanup.js";
+import { GrpcService } from "./constructs/grpc-service.js";
+import { Network } from "./constructs/network.js";
+import { TaskTable } from "./constructs/task-table.js";
+
+export interface QueuesStackProps extends StackProps {
+  config: DeploymentConfig;
+}
+
+export class QueuesStack extends Stack {
+  readonly network: Network;
+  readonly tasks: TaskTable;
+  readonly queues: ChannelQueues;
+  readonly server: GrpcService;
+  readonly cleanup: ExpiredTaskCleanup | undefined;
+  readonly alarms: Alarms;
+
+  constructor(scope: Construct, id: string, props: QueuesStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.network = new Network(this, "Network", {
+      vpcId: config.vpcId,
+      vpcCidr: config.vpcCidr,
+      logRetentionDays: config.logRetentionDays,
+    });
+    this.tasks = new TaskTable(this, "Tasks", {
+      retentionConfigured: config.taskRetentionDays !== undefined,
+      destroyOnDelete: config.destroyTableOnDelete,
+    });
+    this.queues = new ChannelQueues(this, "Channels", config.channels);
+    this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels });
+    this.cleanup =
+      config.taskRetentionDays === undefined
+        ? undefined
+        : new ExpiredTaskCleanup(this, "ExpiredTaskCleanup", { table: this.tasks, logRetentionDays: config.logRetentionDays });
+    this.alarms = new Alarms(this, "Alarms", {
+      channels: this.queues.channels,
+      oldestMessageAlarmSeconds: config.oldestMessageAlarmSeconds,
+      cleanupFunction: this.cleanup?.function,
+      topicArn: config.alarmTopicArn,
+    });
+
+    new CfnOutput(this, "LoadBalancerDnsName", {
+      value: this.server.loadBalancer.loadBalancerDnsName,
+      description: "Workers and producers connect to <this name>:<GrpcPort> from inside the VPC (or a peered network)",
+    });
+    new CfnOutput(this, "GrpcPort", { value: String(config.port), description: "The gRPC port of the load balancer" });
+    new CfnOutput(this, "TableName", { value: this.tasks.table.tableName, description: "The DynamoDB table of tasks" });
+    for (const { channel, queue, deadLetterQueue } of this.queues.channels) {
+      const id = outputId(channel.name);
+      new CfnOutput(this, `QueueUrl${id}`, { value: queue.queueUrl, description: `SQS queue of channel ${channel.name}` });
+      new CfnOutput(this, `DeadLetterQueueUrl${id}`, { value: deadLetterQueue.queueUrl, description: `Dead-letter queue of channel ${channel.name}` });
+    }
+  }
+}
+
+/** Output ids are alphanumeric; channel names may hold "-" and "_" (kept apart by a hex code of the character). */
+export function outputId(channel: string): string {
+  return channel.replace(/[^A-Za-z0-9]/g, (c) => `x${c.charCodeAt(0).toString(16)}`);
+}
