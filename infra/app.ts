@@ -9,10 +9,13 @@ import { ChannelConfigError } from "../service/config/channels.js";
 
 export const STACK_NAME = "Queues";
 
-export function buildApp(app = new App()): { app: App; stack: QueuesStack } {
+/** The app with its one stack; `env` is the CLI's account and region (CDK_DEFAULT_*), when known. */
+export function buildApp(
+  app = new App(),
+  env: { account?: string; region?: string } = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+): { app: App; stack: QueuesStack } {
   const config = readConfig((key) => app.node.tryGetContext(key));
-  const account = process.env.CDK_DEFAULT_ACCOUNT;
-  const region = process.env.CDK_DEFAULT_REGION;
+  const { account, region } = env;
   const stack = new QueuesStack(app, STACK_NAME, {
     config,
     // Environment-agnostic unless the CLI knows the account (needed to look up an existing VPC).

@@ -95,7 +95,7 @@ export class GrpcService extends Construct {
     };
     if (config.taskRetentionDays !== undefined) environment.QUEUES_TASK_RETENTION_DAYS = String(config.taskRetentionDays);
     Validations.of(taskDefinition).acknowledge({
-      id: "AwsSolutions-ECS2",
+      id: "AwsSolutions::AwsSolutions-ECS2",
       reason: "The environment holds configuration only (table name, queue URLs, ports, timeouts); there is no secret in it.",
     });
     this.container = taskDefinition.addContainer("Server", {
@@ -142,13 +142,13 @@ export class GrpcService extends Construct {
     // the repository actions themselves are scoped to the asset repository.
     const executionRole = taskDefinition.obtainExecutionRole();
     Validations.of(executionRole).acknowledge({
-      id: "AwsSolutions-IAM5[Resource::*]",
+      id: "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
       reason: "ecr:GetAuthorizationToken has no resource-level permissions; IAM requires Resource * for it. Nothing else in this role is a wildcard.",
     });
 
     const cluster = new ecs.Cluster(this, "Cluster", { vpc });
     Validations.of(cluster).acknowledge({
-      id: "AwsSolutions-ECS4",
+      id: "AwsSolutions::AwsSolutions-ECS4",
       reason: "Container Insights is billed per metric; the service has its own alarms and structured logs. Turn it on in the console when needed.",
     });
 
@@ -180,7 +180,7 @@ export class GrpcService extends Construct {
       crossZoneEnabled: true,
     });
     Validations.of(this.loadBalancer).acknowledge({
-      id: "AwsSolutions-ELB2",
+      id: "AwsSolutions::AwsSolutions-ELB2",
       reason: "NLB access logs exist only for TLS listeners and need an S3 bucket; the servers log every call with a request id.",
     });
     const tls = config.certificateArn !== undefined;

@@ -1,0 +1,465 @@
+// The CDK stack (issue: one `cdk deploy` for the whole service), synthesized offline
+// from cdk.json's context exactly as `npx cdk synth` does, with cdk-nag's AWS
+// Solutions checks applied: every assertion below is on the CloudFormation template.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App, Validations } from "aws-cdk-lib";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import { Match } from "aws-cdk-lib/assertions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseChannels } from "../../service/config/channels.js";
+import { INDEXES, TTL_ATTRIBUTE } from "../../service/store/table-definition.js";
+import { LONG_POLL_SECONDS, MESSAGE_RETENTION_SECONDS } from "../../service/queue/queue-definition.js";
+import {
+  CONTAINER_HEALTH_COMMAND,
+  DEREGISTRATION_DELAY_SECONDS,
+  DRAIN_TIMEOUT_SECONDS,
+  HEALTH_HTTP_PORT,
+  STOP_TIMEOUT_SECONDS,
+  TASK_ROLE_ACTIONS,
+} from "../../infra/constructs/grpc-service.js";
+import { CLEANUP_STREAM_ACTIONS, CLEANUP_TABLE_ACTIONS } from "../../infra/constructs/expired-task-cleanup.js";
+import { buildApp } from "../../infra/app.js";
+import { outputId } from "../../infra/queues-stack.js";
+import { CDK_JSON_CONTEXT, countOf, only, removeSynthOutputs, resourcesOf, synth, type Synthesized } from "./support.js";
+
+const CHANNELS = parseChannels(CDK_JSON_CONTEXT.channels, "cdk.json");
+const ref = (logicalId: string) => ({ Ref: logicalId });
+const arnOf = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
+
+let base: Synthesized;
+
+beforeAll(() => {
+  base = synth();
+});
+afterAll(() => removeSynthOutputs());
+
+/** Logical ids of the channel's queue and dead-letter queue. */
+function queueIds(s: Synthesized, channel: string): { queue: string; deadLetter: string } {
+  const pair = s.stack.queues.channels.find((c) => c.channel.name === channel);
+  if (!pair) throw new Error(`no channel ${channel}`);
+  const id = (construct: { node: { defaultChild?: unknown } }) => s.stack.resolve((construct.node.defaultChild as { logicalId: string }).logicalId) as string;
+  return { queue: id(pair.queue), deadLetter: id(pair.deadLetterQueue) };
+}
+
+function containerEnvironment(s: Synthesized): Record<string, unknown> {
+  const definition = only(s.template, "AWS::ECS::TaskDefinition").Properties;
+  const [container] = definition.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[];
+  return Object.fromEntries((container?.Environment ?? []).map((entry) => [entry.Name, entry.Value]));
+}
+
+function policyStatements(s: Synthesized, roleLogicalIdPrefix: string): { Action: string | string[]; Resource: unknown }[] {
+  const policies = Object.entries(resourcesOf(s.template, "AWS::IAM::Policy")).filter(([id]) => id.startsWith(roleLogicalIdPrefix));
+  return policies.flatMap(([, policy]) => (policy.Properties?.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement);
+}
+
+describe("cdk synth with cdk.json's context and no AWS credentials", () => {
+  it("produces one stack, environment-agnostic, and cdk-nag (AWS Solutions) reports nothing unacknowledged", () => {
+    expect(base.stack.stackName).toBe("Queues");
+    const report = JSON.parse(readFileSync(join(base.outdir, "validation-report.json"), "utf8")) as {
+      pluginReports: { conclusion?: string; violations?: unknown[] }[];
+    };
+    for (const plugin of report.pluginReports) {
+      expect(plugin.violations ?? []).toEqual([]);
+      expect(plugin.conclusion ?? "success").toBe("success");
+    }
+  });
+
+  it("every acknowledged cdk-nag finding is one named finding with a written reason", () => {
+    const acknowledged = new Map<string, string>();
+    for (const construct of base.stack.node.findAll()) {
+      for (const entry of construct.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledged.set(`${construct.node.path}: ${id}`, reason);
+      }
+    }
+    // CDK's own constructs acknowledge some CloudFormation checks of theirs; ours are the AWS Solutions ones.
+    const ours = [...acknowledged.entries()].filter(([key]) => key.includes("AwsSolutions"));
+    expect(ours.map(([key]) => key.replace(/^.*: AwsSolutions::/, "")).sort()).toEqual([
+      "AwsSolutions-ECS2",
+      "AwsSolutions-ECS4",
+      "AwsSolutions-ELB2",
+      "AwsSolutions-IAM5[Resource::*]",
+    ]);
+    for (const [, reason] of ours) expect(reason.length).toBeGreaterThan(40);
+  });
+});
+
+describe("cdk-nag is really applied", () => {
+  it("a finding nobody acknowledged fails the synth", () => {
+    const outdir = mkdtempSync(join(tmpdir(), "queues-cdk-nag-"));
+    try {
+      const { app, stack } = buildApp(new App({ outdir, context: CDK_JSON_CONTEXT }), {});
+      new sqs.Queue(stack, "QueueWithoutTlsOrDeadLetters");
+      let failure = "";
+      try {
+        app.synth();
+      } catch (error) {
+        failure = String(error);
+      }
+      expect(failure).toMatch(/does not require requests to use SSL/);
+      expect(failure).toMatch(/QueueWithoutTlsOrDeadLetters/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("DynamoDB table", () => {
+  it("is built from the server's table definition: key, the two KEYS_ONLY indexes, on-demand, PITR, encryption, retained", () => {
+    const table = only(base.template, "AWS::DynamoDB::Table");
+    expect(table.Properties).toMatchObject({
+      BillingMode: "PAY_PER_REQUEST",
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      DeletionProtectionEnabled: true,
+    });
+    const indexes = table.Properties.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown; Projection: unknown }[];
+    expect(indexes.map((index) => index.IndexName).sort()).toEqual(Object.values(INDEXES).map((index) => index.name).sort());
+    for (const index of Object.values(INDEXES)) {
+      expect(indexes.find((i) => i.IndexName === index.name)).toEqual({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey.name, KeyType: "HASH" },
+          { AttributeName: index.sortKey.name, KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "KEYS_ONLY" },
+      });
+    }
+    base.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+    // No retention configured: no TTL, no stream.
+    expect(table.Properties.TimeToLiveSpecification).toBeUndefined();
+    expect(table.Properties.StreamSpecification).toBeUndefined();
+  });
+});
+
+describe("per channel", () => {
+  it("one queue and one dead-letter queue per channel of cdk.json, SSE and TLS-only", () => {
+    expect(countOf(base.template, "AWS::SQS::Queue")).toBe(2 * CHANNELS.length);
+    for (const [, queue] of Object.entries(resourcesOf(base.template, "AWS::SQS::Queue"))) {
+      expect(queue.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: MESSAGE_RETENTION_SECONDS });
+    }
+    // enforceSSL: each queue's policy denies requests without TLS.
+    expect(countOf(base.template, "AWS::SQS::QueuePolicy")).toBe(2 * CHANNELS.length);
+    for (const [, policy] of Object.entries(resourcesOf(base.template, "AWS::SQS::QueuePolicy"))) {
+      expect(policy.Properties?.PolicyDocument).toMatchObject({
+        Statement: [expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })],
+      });
+    }
+  });
+
+  it("each queue takes the channel's visibility timeout (the lease) and redrives to its own DLQ after its maxReceiveCount", () => {
+    for (const channel of CHANNELS) {
+      const ids = queueIds(base, channel.name);
+      const queue = base.template.toJSON().Resources[ids.queue];
+      expect(queue.Properties).toMatchObject({
+        VisibilityTimeout: channel.visibilityTimeoutSeconds,
+        ReceiveMessageWaitTimeSeconds: LONG_POLL_SECONDS,
+        RedrivePolicy: { deadLetterTargetArn: arnOf(ids.deadLetter), maxReceiveCount: channel.maxReceiveCount },
+      });
+    }
+  });
+
+  it("two alarms per channel: messages in the DLQ (> 0) and the age of the oldest message", () => {
+    expect(countOf(base.template, "AWS::CloudWatch::Alarm")).toBe(2 * CHANNELS.length);
+    for (const channel of CHANNELS) {
+      const ids = queueIds(base, channel.name);
+      base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Namespace: "AWS/SQS",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [ids.deadLetter, "QueueName"] } }],
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+      base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [ids.queue, "QueueName"] } }],
+        Threshold: 3_600,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+    }
+  });
+
+  it("adding a channel to the context adds its queue, DLQ, alarms, IAM grant and server configuration, with no code change", () => {
+    const more = synth({ channels: [...(CDK_JSON_CONTEXT.channels as unknown[]), { name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50 }] });
+    expect(countOf(more.template, "AWS::SQS::Queue")).toBe(countOf(base.template, "AWS::SQS::Queue") + 2);
+    expect(countOf(more.template, "AWS::CloudWatch::Alarm")).toBe(countOf(base.template, "AWS::CloudWatch::Alarm") + 2);
+    const ids = queueIds(more, "thumbnails");
+    expect(more.template.toJSON().Resources[ids.queue].Properties).toMatchObject({
+      VisibilityTimeout: 120,
+      RedrivePolicy: { deadLetterTargetArn: arnOf(ids.deadLetter), maxReceiveCount: 50 },
+    });
+    const sqsStatement = policyStatements(more, "ServerTaskRole").find((s) => s.Action.includes("sqs:ReceiveMessage"));
+    expect(sqsStatement?.Resource).toContainEqual(arnOf(ids.queue));
+    const env = containerEnvironment(more);
+    expect(JSON.parse(env.QUEUES_CHANNELS as string)).toContainEqual({ name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50 });
+    expect(JSON.stringify(env.QUEUES_QUEUE_URLS)).toContain(`"thumbnails\\":\\"`);
+    expect(JSON.stringify(env.QUEUES_QUEUE_URLS)).toContain(JSON.stringify(ref(ids.queue)));
+    more.template.hasOutput(`QueueUrl${outputId("thumbnails")}`, { Value: ref(ids.queue) });
+  });
+});
+
+describe("ECS Fargate service", () => {
+  it("runs the image built from the repository's Dockerfile on ARM64, with the gRPC and health ports", () => {
+    const definition = only(base.template, "AWS::ECS::TaskDefinition").Properties;
+    expect(definition).toMatchObject({
+      RequiresCompatibilities: ["FARGATE"],
+      NetworkMode: "awsvpc",
+      Cpu: "256",
+      Memory: "512",
+      RuntimePlatform: { CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" },
+    });
+    const [container] = definition.ContainerDefinitions as Record<string, unknown>[];
+    expect(container).toMatchObject({
+      Essential: true,
+      PortMappings: [
+        { ContainerPort: 50051, Protocol: "tcp" },
+        { ContainerPort: HEALTH_HTTP_PORT, Protocol: "tcp" },
+      ],
+      StopTimeout: STOP_TIMEOUT_SECONDS,
+      HealthCheck: { Command: ["CMD", ...CONTAINER_HEALTH_COMMAND], Interval: 15, Retries: 3, Timeout: 5 },
+    });
+    // The image is an asset built from the Dockerfile at the repository root.
+    const assets = JSON.parse(readFileSync(join(base.outdir, "Queues.assets.json"), "utf8")) as {
+      dockerImages: Record<string, { source: { directory: string; platform?: string } }>;
+    };
+    const images = Object.values(assets.dockerImages);
+    expect(images).toHaveLength(1);
+    expect(images[0]?.source.platform).toBe("linux/arm64");
+    const context = join(base.outdir, images[0]?.source.directory as string);
+    expect(readFileSync(join(context, "Dockerfile"), "utf8")).toBe(readFileSync("Dockerfile", "utf8"));
+  });
+
+  it("passes the table, the channels, the channel → queue-URL map and the region in the environment", () => {
+    const env = containerEnvironment(base);
+    const table = only(base.template, "AWS::DynamoDB::Table").id;
+    expect(env.QUEUES_TABLE).toEqual(ref(table));
+    expect(env.AWS_REGION).toEqual(ref("AWS::Region"));
+    expect(env.PORT).toBe("50051");
+    expect(env.QUEUES_HEALTH_HTTP_PORT).toBe(String(HEALTH_HTTP_PORT));
+    expect(env.QUEUES_DRAIN_TIMEOUT_MS).toBe(String(DRAIN_TIMEOUT_SECONDS * 1000));
+    expect(JSON.parse(env.QUEUES_CHANNELS as string)).toEqual(CHANNELS);
+    const urls = JSON.stringify(env.QUEUES_QUEUE_URLS);
+    for (const channel of CHANNELS) expect(urls).toContain(JSON.stringify(ref(queueIds(base, channel.name).queue)));
+    // The drain fits in the stop timeout (SPEC §4: exit within it).
+    expect(DRAIN_TIMEOUT_SECONDS).toBeLessThan(STOP_TIMEOUT_SECONDS);
+  });
+
+  it("keeps 2 tasks over two AZs, rolls back a failed deployment, and scales on CPU", () => {
+    const service = only(base.template, "AWS::ECS::Service").Properties;
+    expect(service).toMatchObject({
+      LaunchType: "FARGATE",
+      DesiredCount: 2,
+      DeploymentConfiguration: { DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 },
+    });
+    const subnets = (service.NetworkConfiguration as { AwsvpcConfiguration: { Subnets: { Ref: string }[] } }).AwsvpcConfiguration.Subnets;
+    const azs = new Set(subnets.map((subnet) => JSON.stringify(base.template.toJSON().Resources[subnet.Ref].Properties.AvailabilityZone)));
+    expect(azs.size).toBeGreaterThanOrEqual(2);
+    base.template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalableTarget", {
+      MinCapacity: 2,
+      MaxCapacity: 8,
+      ScalableDimension: "ecs:service:DesiredCount",
+    });
+    base.template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+      PolicyType: "TargetTrackingScaling",
+      TargetTrackingScalingPolicyConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: "ECSServiceAverageCPUUtilization" },
+        TargetValue: 60,
+      },
+    });
+  });
+
+  it("logs to CloudWatch with a retention", () => {
+    const definition = only(base.template, "AWS::ECS::TaskDefinition").Properties;
+    const [container] = definition.ContainerDefinitions as { LogConfiguration: { LogDriver: string; Options: Record<string, unknown> } }[];
+    expect(container?.LogConfiguration.LogDriver).toBe("awslogs");
+    const group = (container?.LogConfiguration.Options["awslogs-group"] as { Ref: string }).Ref;
+    expect(base.template.toJSON().Resources[group].Properties.RetentionInDays).toBe(30);
+  });
+});
+
+describe("load balancer and security groups", () => {
+  it("is an internal NLB with a TCP listener on the gRPC port, forwarding to the servers", () => {
+    const nlb = only(base.template, "AWS::ElasticLoadBalancingV2::LoadBalancer").Properties;
+    expect(nlb).toMatchObject({ Type: "network", Scheme: "internal" });
+    const listener = only(base.template, "AWS::ElasticLoadBalancingV2::Listener").Properties;
+    expect(listener).toMatchObject({ Port: 50051, Protocol: "TCP" });
+    expect(listener.Certificates).toBeUndefined();
+  });
+
+  it("target health checks read the health service through GET /healthz; deregistration leaves time to drain", () => {
+    const group = only(base.template, "AWS::ElasticLoadBalancingV2::TargetGroup").Properties;
+    expect(group).toMatchObject({
+      Port: 50051,
+      Protocol: "TCP",
+      TargetType: "ip",
+      HealthCheckProtocol: "HTTP",
+      HealthCheckPort: String(HEALTH_HTTP_PORT),
+      HealthCheckPath: "/healthz",
+      Matcher: { HttpCode: "200" },
+      TargetGroupAttributes: [{ Key: "deregistration_delay.timeout_seconds", Value: String(DEREGISTRATION_DELAY_SECONDS) }],
+    });
+  });
+
+  it("admits only the allowed networks (default: the VPC's CIDR) on the gRPC port; servers admit only the load balancer", () => {
+    const groups = resourcesOf(base.template, "AWS::EC2::SecurityGroup");
+    const lb = Object.entries(groups).find(([id]) => id.startsWith("ServerLoadBalancerSecurityGroup"));
+    const server = Object.entries(groups).find(([id]) => id.startsWith("ServerServiceSecurityGroup"));
+    expect(lb?.[1].Properties?.SecurityGroupIngress).toEqual([
+      { CidrIp: "10.0.0.0/16", Description: expect.any(String), FromPort: 50051, ToPort: 50051, IpProtocol: "tcp" },
+    ]);
+    expect(server?.[1].Properties?.SecurityGroupIngress).toBeUndefined();
+    const ingress = Object.values(resourcesOf(base.template, "AWS::EC2::SecurityGroupIngress")).map((rule) => rule.Properties);
+    expect(ingress).toHaveLength(2);
+    for (const rule of ingress) {
+      expect(rule).toMatchObject({ GroupId: { "Fn::GetAtt": [server?.[0], "GroupId"] }, SourceSecurityGroupId: { "Fn::GetAtt": [lb?.[0], "GroupId"] } });
+    }
+    expect(ingress.map((rule) => rule?.FromPort).sort()).toEqual([50051, HEALTH_HTTP_PORT].sort());
+    // Nothing anywhere is open to the internet.
+    expect(JSON.stringify(base.template.toJSON())).not.toMatch(/"CidrIp":"0\.0\.0\.0\/0","Description":"[^"]*","FromPort/);
+  });
+
+  it("with allowedCidrs and certificateArn: those networks only, and a TLS listener that negotiates HTTP/2", () => {
+    const tls = synth({
+      allowedCidrs: "10.20.0.0/16,192.168.1.0/24",
+      certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666",
+    });
+    const listener = only(tls.template, "AWS::ElasticLoadBalancingV2::Listener").Properties;
+    expect(listener).toMatchObject({
+      Protocol: "TLS",
+      Port: 50051,
+      AlpnPolicy: ["HTTP2Only"],
+      Certificates: [{ CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666" }],
+    });
+    const lb = Object.entries(resourcesOf(tls.template, "AWS::EC2::SecurityGroup")).find(([id]) => id.startsWith("ServerLoadBalancerSecurityGroup"));
+    expect((lb?.[1].Properties?.SecurityGroupIngress as { CidrIp: string }[]).map((rule) => rule.CidrIp)).toEqual(["10.20.0.0/16", "192.168.1.0/24"]);
+  });
+});
+
+describe("least privilege", () => {
+  it("the task role may use only this table and its indexes, by name, with the server's actions", () => {
+    const table = only(base.template, "AWS::DynamoDB::Table").id;
+    const statements = policyStatements(base, "ServerTaskRole");
+    const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes("dynamodb:"));
+    expect(dynamo).toHaveLength(1);
+    expect(dynamo[0]?.Action).toEqual(TASK_ROLE_ACTIONS.dynamodb);
+    expect(dynamo[0]?.Resource).toEqual([
+      arnOf(table),
+      ...Object.values(INDEXES).map((index) => ({ "Fn::Join": ["", [arnOf(table), `/index/${index.name}`]] })),
+    ]);
+  });
+
+  it("the task role may use only the channel queues (not the DLQs), with send, receive, delete, change visibility, get attributes", () => {
+    const statements = policyStatements(base, "ServerTaskRole");
+    const sqs = statements.filter((s) => JSON.stringify(s.Action).includes("sqs:"));
+    expect(sqs).toHaveLength(1);
+    expect(sqs[0]?.Action).toEqual(TASK_ROLE_ACTIONS.sqs);
+    expect(sqs[0]?.Resource).toEqual(CHANNELS.map((channel) => arnOf(queueIds(base, channel.name).queue)));
+  });
+
+  it("no policy anywhere grants a DynamoDB or SQS action on a wildcard resource", () => {
+    for (const s of [base, synth({ taskRetentionDays: 30 })]) {
+      for (const [, policy] of Object.entries(resourcesOf(s.template, "AWS::IAM::Policy"))) {
+        for (const statement of (policy.Properties?.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement) {
+          const actions = [statement.Action].flat();
+          if (!actions.some((action) => /^(dynamodb|sqs):/.test(action))) continue;
+          expect(JSON.stringify(statement.Resource)).not.toMatch(/\*/);
+          expect(actions.every((action) => !action.includes("*"))).toBe(true);
+        }
+      }
+    }
+  });
+});
+
+describe("cost-aware networking", () => {
+  it("the created VPC has no NAT gateway: public subnets in two AZs, gateway endpoints for DynamoDB and S3, rejected traffic logged", () => {
+    expect(countOf(base.template, "AWS::EC2::NatGateway")).toBe(0);
+    expect(countOf(base.template, "AWS::EC2::EIP")).toBe(0);
+    expect(countOf(base.template, "AWS::EC2::Subnet")).toBe(2);
+    for (const [, subnet] of Object.entries(resourcesOf(base.template, "AWS::EC2::Subnet"))) expect(subnet.Properties?.MapPublicIpOnLaunch).toBe(true);
+    const endpoints = Object.values(resourcesOf(base.template, "AWS::EC2::VPCEndpoint")).map((e) => e.Properties);
+    expect(endpoints).toHaveLength(2);
+    for (const endpoint of endpoints) expect(endpoint?.VpcEndpointType).toBe("Gateway");
+    expect(JSON.stringify(endpoints)).toMatch(/\.dynamodb"/);
+    expect(JSON.stringify(endpoints)).toMatch(/\.s3"/);
+    base.template.hasResourceProperties("AWS::EC2::FlowLog", { TrafficType: "REJECT" });
+    const service = only(base.template, "AWS::ECS::Service").Properties;
+    expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "ENABLED" } } });
+  });
+
+  it("with vpcId, imports that VPC: no VPC, subnet or gateway is created; servers go to its private subnets without public IPs", () => {
+    const imported = synth({ vpcId: "vpc-0123456789abcdef0" }, { account: "123456789012", region: "us-east-1" });
+    for (const type of ["AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"]) {
+      expect(countOf(imported.template, type)).toBe(0);
+    }
+    const service = only(imported.template, "AWS::ECS::Service").Properties;
+    expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "DISABLED" } } });
+    const subnets = (service.NetworkConfiguration as { AwsvpcConfiguration: { Subnets: string[] } }).AwsvpcConfiguration.Subnets;
+    expect(subnets.length).toBeGreaterThanOrEqual(2);
+    // The default for who may connect is that VPC's CIDR, as looked up.
+    const lb = Object.entries(resourcesOf(imported.template, "AWS::EC2::SecurityGroup")).find(([id]) => id.startsWith("ServerLoadBalancerSecurityGroup"));
+    expect((lb?.[1].Properties?.SecurityGroupIngress as { CidrIp: string }[])[0]?.CidrIp).toBe(imported.stack.network.vpc.vpcCidrBlock);
+  });
+});
+
+describe("task retention (taskRetentionDays)", () => {
+  let kept: Synthesized;
+  beforeAll(() => {
+    kept = synth({ taskRetentionDays: 30 });
+  });
+
+  it("turns on TTL and a stream of old images on the table, and tells the server", () => {
+    expect(only(kept.template, "AWS::DynamoDB::Table").Properties).toMatchObject({
+      TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      StreamSpecification: { StreamViewType: "OLD_IMAGE" },
+    });
+    expect(containerEnvironment(kept).QUEUES_TASK_RETENTION_DAYS).toBe("30");
+  });
+
+  it("adds the cleanup function on the stream, filtered to TTL removals of task items, with rights on this table only", () => {
+    const table = only(kept.template, "AWS::DynamoDB::Table").id;
+    const fn = Object.entries(resourcesOf(kept.template, "AWS::Lambda::Function"));
+    expect(fn).toHaveLength(1);
+    expect(fn[0]?.[1].Properties).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"], Environment: { Variables: { QUEUES_TABLE: ref(table) } } });
+    const mapping = only(kept.template, "AWS::Lambda::EventSourceMapping").Properties;
+    expect(mapping).toMatchObject({ EventSourceArn: { "Fn::GetAtt": [table, "StreamArn"] }, StartingPosition: "TRIM_HORIZON" });
+    const pattern = JSON.parse((mapping.FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]?.Pattern as string);
+    expect(pattern).toEqual({
+      eventName: ["REMOVE"],
+      userIdentity: { type: ["Service"], principalId: ["dynamodb.amazonaws.com"] },
+      dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } } },
+    });
+    const statements = policyStatements(kept, "ExpiredTaskCleanupRole");
+    expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_STREAM_ACTIONS, Resource: { "Fn::GetAtt": [table, "StreamArn"] } }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_TABLE_ACTIONS, Resource: arnOf(table) }));
+    // Its errors are alarmed too.
+    kept.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Namespace: "AWS/Lambda" });
+    expect(countOf(base.template, "AWS::Lambda::Function")).toBe(0);
+  });
+});
+
+describe("alarm notifications", () => {
+  it("with alarmTopicArn, every alarm notifies that topic", () => {
+    const topic = "arn:aws:sns:us-east-1:123456789012:queues-ops";
+    const notified = synth({ alarmTopicArn: topic });
+    const alarms = Object.values(resourcesOf(notified.template, "AWS::CloudWatch::Alarm"));
+    expect(alarms.length).toBe(2 * CHANNELS.length);
+    for (const alarm of alarms) expect(alarm.Properties?.AlarmActions).toEqual([topic]);
+    for (const alarm of Object.values(resourcesOf(base.template, "AWS::CloudWatch::Alarm"))) expect(alarm.Properties?.AlarmActions).toBeUndefined();
+  });
+});
+
+describe("outputs", () => {
+  it("the load balancer's DNS name and port, the table name, and each channel's queue and DLQ URLs", () => {
+    base.template.hasOutput("LoadBalancerDnsName", { Value: { "Fn::GetAtt": [Match.stringLikeRegexp("^ServerLoadBalancer"), "DNSName"] } });
+    base.template.hasOutput("GrpcPort", { Value: "50051" });
+    base.template.hasOutput("TableName", { Value: ref(only(base.template, "AWS::DynamoDB::Table").id) });
+    for (const channel of CHANNELS) {
+      const ids = queueIds(base, channel.name);
+      base.template.hasOutput(`QueueUrl${outputId(channel.name)}`, { Value: ref(ids.queue) });
+      base.template.hasOutput(`DeadLetterQueueUrl${outputId(channel.name)}`, { Value: ref(ids.deadLetter) });
+    }
+  });
+});
