@@ -49,6 +49,7 @@ export class QueuesApp {
   private readonly dynamo: DynamoDBDocumentClient;
   private readonly sqs: SqsClients;
   private shuttingDown: Promise<void> | undefined;
+  private probes = 0;
 
   constructor(private readonly options: AppOptions) {
     const { settings } = options;
@@ -141,13 +142,17 @@ export class QueuesApp {
     this.log.info({ ms: Date.now() - started }, "stopped");
   }
 
-  /** Both backends answer: the table exists and every channel queue exists. */
+  /**
+   * Both backends answer: the table exists and the channel queues exist. Until the
+   * server is SERVING every queue is checked; after that one per probe, in turn,
+   * because SQS bills GetQueueAttributes like any request (DescribeTable is free).
+   */
   private async probeBackends(): Promise<void> {
+    const queues = this.ctx.channels.all();
+    const checked = this.health.serving ? [queues[this.probes++ % queues.length] as (typeof queues)[number]] : queues;
     await Promise.all([
       this.dynamo.send(new DescribeTableCommand({ TableName: this.options.settings.tableName })),
-      ...this.ctx.channels.all().map(async (queue) =>
-        this.sqs.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await queue.url(), AttributeNames: ["QueueArn"] })),
-      ),
+      ...checked.map(async (queue) => this.sqs.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await queue.url(), AttributeNames: ["QueueArn"] }))),
     ]);
   }
 }

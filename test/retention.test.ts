@@ -2,6 +2,9 @@
 // task gets DynamoDB's TTL attribute; when TTL deletes it, the cleanup Lambda removes
 // the task's HashCode guard and payload items and keeps the owner's Total exact, once.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
 import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +13,7 @@ import { TTL_ATTRIBUTE } from "../service/store/table-definition.js";
 import { ReportState } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
+import { removeSynthOutputs, synth } from "./infra/support.js";
 
 const DAY_SECONDS = 86_400;
 let server: TestServer;
@@ -83,6 +87,29 @@ describe("task retention", () => {
     expect((await server.api.queryByOwner(owner)).Total).toBe("1");
     // The HashCode is free again.
     expect((await server.api.createTask({ Channel: "other", HashCode: gone.HashCode, Owner: owner })).State).toBe("200");
+  });
+
+  it("the deployed function (the esbuild bundle `cdk synth` makes) does the same cleanup", async () => {
+    const { template, outdir } = synth({ taskRetentionDays: 30 });
+    const [fn] = Object.values(template.findResources("AWS::Lambda::Function")) as { Properties: { Handler: string; Code: { S3Key: string } } }[];
+    expect(fn?.Properties.Handler).toBe("index.handler");
+    // The function's code is the file asset whose zip the template names.
+    const assets = JSON.parse(readFileSync(join(outdir, "Queues.assets.json"), "utf8")) as {
+      files: Record<string, { source: { path: string }; destinations: Record<string, { objectKey: string }> }>;
+    };
+    const asset = Object.values(assets.files).find((file) => Object.values(file.destinations).some((d) => d.objectKey === fn?.Properties.Code.S3Key));
+    const bundle = createRequire(import.meta.url)(join(outdir, asset?.source.path as string, "index.js")) as { handler: typeof handler };
+
+    const owner = (2n ** 61n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
+    const task = await server.api.create({ Channel: "other", Input: "y".repeat(2_000), Owner: owner });
+    expect((await server.api.cancel(task.ID)).State).toBe("200");
+    const record = await expire(task.ID);
+    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0 });
+    expect(await item(`H#${task.HashCode}`)).toBeUndefined();
+    expect(await item(`I#${task.ID}`)).toBeUndefined();
+    expect((await server.api.queryByOwner(owner)).Total).toBe("0");
+    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1 });
+    removeSynthOutputs();
   });
 
   it("ignores stream records that are not TTL removals of task items", async () => {
