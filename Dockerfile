@@ -4,7 +4,8 @@
 # runtime stage has only the production dependencies, the compiled server and the
 # proto, and runs as the unprivileged "node" user.
 
-FROM node:22-bookworm-slim AS build
+# The build stage runs on the builder's own CPU (no emulation): its output, JavaScript, is the same on any.
+FROM --platform=$BUILDPLATFORM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -8,6 +8,8 @@ export interface DeploymentConfig {
   channels: ChannelConfig[];
   /** Import this VPC (needs AWS credentials at synth time, for the lookup); otherwise one is created. */
   vpcId: string | undefined;
+  /** With vpcId: the subnet group (its "aws-cdk:subnet-name" tag, or Name) for the servers and the load balancer. */
+  subnetGroupName: string | undefined;
   /** The address range of the created VPC (pick one that does not overlap the networks that will peer with it). */
   vpcCidr: string;
   /** Who may connect to the gRPC port; undefined: the VPC's own CIDR. */
@@ -73,6 +75,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
   return {
     channels,
     vpcId: optionalString(get("vpcId"), "vpcId", /^vpc-[0-9a-f]{8,17}$/),
+    subnetGroupName: optionalString(get("subnetGroupName"), "subnetGroupName", /^[\w .:/=+@-]{1,255}$/),
     vpcCidr: isUnset(get("vpcCidr")) ? CONFIG_DEFAULTS.vpcCidr : cidr(get("vpcCidr"), "vpcCidr"),
     allowedCidrs: cidrs(get("allowedCidrs")),
     desiredCount,

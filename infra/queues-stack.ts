@@ -28,6 +28,7 @@ export class QueuesStack extends Stack {
     const { config } = props;
     this.network = new Network(this, "Network", {
       vpcId: config.vpcId,
+      subnetGroupName: config.subnetGroupName,
       vpcCidr: config.vpcCidr,
       logRetentionDays: config.logRetentionDays,
     });
@@ -44,7 +45,7 @@ export class QueuesStack extends Stack {
     this.alarms = new Alarms(this, "Alarms", {
       channels: this.queues.channels,
       oldestMessageAlarmSeconds: config.oldestMessageAlarmSeconds,
-      cleanupFunction: this.cleanup?.function,
+      cleanup: this.cleanup,
       topicArn: config.alarmTopicArn,
     });
 

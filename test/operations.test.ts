@@ -182,6 +182,52 @@ describe("health (grpc.health.v1.Health)", () => {
   });
 });
 
+describe("liveness (the load balancer's and the container's health check)", () => {
+  it("stays SERVING through a backend outage once the backends answered, so ECS does not replace every replica", async () => {
+    const live = await startTestServer({ replicaOf: server, settings: { healthHttpPort: 0 } });
+    const client = healthClient(live.address);
+    const healthz = async () => (await fetch(`http://127.0.0.1:${live.app.healthHttpPort}/healthz`)).status;
+    try {
+      expect(await check(client, "liveness")).toBe("SERVING");
+      expect(await healthz()).toBe(200);
+      live.faults.failAlways("DescribeTableCommand");
+      await live.app.health.check();
+      // Readiness shows the outage; liveness does not.
+      expect(await check(client, "")).toBe("NOT_SERVING");
+      expect(await check(client, "liveness")).toBe("SERVING");
+      expect(await healthz()).toBe(200);
+      live.faults.clear();
+      await live.app.health.check();
+      expect(await check(client, "")).toBe("SERVING");
+      // Draining: liveness goes NOT_SERVING at once.
+      const stopping = live.app.shutdown();
+      expect(await check(client, "liveness").catch(() => "gone")).toMatch(/NOT_SERVING|gone/);
+      expect(live.app.health.live).toBe(false);
+      await stopping;
+    } finally {
+      client.close();
+      await live.stop();
+    }
+  });
+
+  it("is NOT_SERVING (and /healthz 503) while the backends have never answered", async () => {
+    const app = new QueuesApp({
+      settings: { ...server.settings, port: 0, healthHttpPort: 0, tableName: `missing-${Date.now()}` },
+      logger: testLogger(),
+    });
+    const port = await app.start();
+    const client = healthClient(`127.0.0.1:${port}`);
+    try {
+      await app.health.check();
+      expect(await check(client, "liveness")).toBe("NOT_SERVING");
+      expect((await fetch(`http://127.0.0.1:${app.healthHttpPort}/healthz`)).status).toBe(503);
+    } finally {
+      client.close();
+      await app.shutdown();
+    }
+  });
+});
+
 describe("server reflection", () => {
   for (const version of ["v1alpha", "v1"] as const) {
     it(`${version}: lists standard.Queues and the health service`, async () => {

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expiredTaskOf, handler, type StreamRecord } from "../service/lambda/expired-task-cleanup.js";
@@ -73,7 +73,7 @@ describe("task retention", () => {
 
     const record = await expire(gone.ID);
     expect(expiredTaskOf(record)).toEqual({ id: BigInt(gone.ID), owner: BigInt(owner), hashCode: gone.HashCode });
-    expect(await handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0 });
+    expect(await handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0, batchItemFailures: [] });
 
     expect(await item(`H#${gone.HashCode}`)).toBeUndefined();
     expect(await item(`I#${gone.ID}`)).toBeUndefined();
@@ -83,7 +83,7 @@ describe("task retention", () => {
     expect(page.Data.map((task) => task.ID)).toEqual([kept.ID]);
 
     // Stream records may come twice: the second delivery changes nothing.
-    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1 });
+    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
     expect((await server.api.queryByOwner(owner)).Total).toBe("1");
     // The HashCode is free again.
     expect((await server.api.createTask({ Channel: "other", HashCode: gone.HashCode, Owner: owner })).State).toBe("200");
@@ -104,12 +104,54 @@ describe("task retention", () => {
     const task = await server.api.create({ Channel: "other", Input: "y".repeat(2_000), Owner: owner });
     expect((await server.api.cancel(task.ID)).State).toBe("200");
     const record = await expire(task.ID);
-    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0 });
+    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0, batchItemFailures: [] });
     expect(await item(`H#${task.HashCode}`)).toBeUndefined();
     expect(await item(`I#${task.ID}`)).toBeUndefined();
     expect((await server.api.queryByOwner(owner)).Total).toBe("0");
-    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1 });
+    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
     removeSynthOutputs();
+  });
+
+  it("still deletes the payload items when an earlier run stopped after its transaction", async () => {
+    const owner = (2n ** 59n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
+    const task = await server.api.create({ Channel: "other", Input: "z".repeat(3_000), Owner: owner });
+    expect((await server.api.cancel(task.ID)).State).toBe("200");
+    const record = await expire(task.ID);
+    // The earlier run's transaction: guard deleted, count decremented; then it died.
+    await server.dynamo.send(new DeleteCommand({ TableName: server.settings.tableName, Key: { pk: `H#${task.HashCode}` } }));
+    await server.dynamo.send(
+      new UpdateCommand({
+        TableName: server.settings.tableName,
+        Key: { pk: `C#${owner}#0` },
+        UpdateExpression: "ADD #count :minusOne",
+        ExpressionAttributeNames: { "#count": "count" },
+        ExpressionAttributeValues: { ":minusOne": -1 },
+      }),
+    );
+    expect(await item(`I#${task.ID}`)).toBeDefined();
+    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
+    expect(await item(`I#${task.ID}`)).toBeUndefined();
+    expect((await server.api.queryByOwner(owner)).Total).toBe("0");
+  });
+
+  it("reports the first record that fails, and stops there, so the stream retries from it in order", async () => {
+    const task = await server.api.create({ Channel: "other", Input: "fails" });
+    expect((await server.api.cancel(task.ID)).State).toBe("200");
+    const record = { ...(await expire(task.ID)) };
+    record.dynamodb = { ...record.dynamodb, SequenceNumber: "4100000000000000000001" };
+    const later = { ...record, dynamodb: { ...record.dynamodb, SequenceNumber: "4100000000000000000002" } };
+    process.env.QUEUES_TABLE = `missing-${Date.now()}`;
+    try {
+      expect(await handler({ Records: [record, later] })).toEqual({
+        cleaned: 0,
+        skipped: 0,
+        batchItemFailures: [{ itemIdentifier: "4100000000000000000001" }],
+      });
+    } finally {
+      process.env.QUEUES_TABLE = server.settings.tableName;
+    }
+    // The retry (same records) succeeds.
+    expect(await handler({ Records: [record, later] })).toEqual({ cleaned: 1, skipped: 1, batchItemFailures: [] });
   });
 
   it("ignores stream records that are not TTL removals of task items", async () => {
@@ -120,7 +162,7 @@ describe("task retention", () => {
       { eventName: "MODIFY", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: image } },
       { eventName: "REMOVE", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: marshall({ pk: `H#${task.HashCode}`, id: 1 }) } },
     ];
-    expect(await handler({ Records: records })).toEqual({ cleaned: 0, skipped: 3 });
+    expect(await handler({ Records: records })).toEqual({ cleaned: 0, skipped: 3, batchItemFailures: [] });
     expect(await item(`H#${task.HashCode}`)).toBeDefined();
   });
 });

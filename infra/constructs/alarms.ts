@@ -6,13 +6,14 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { ChannelQueue } from "./channel-queues.js";
 
 export interface AlarmsProps {
   channels: ChannelQueue[];
   oldestMessageAlarmSeconds: number;
-  cleanupFunction: lambda.IFunction | undefined;
+  cleanup: { function: lambda.IFunction; failedRecords: sqs.IQueue } | undefined;
   /** Alarms notify this topic when given. */
   topicArn: string | undefined;
 }
@@ -52,15 +53,26 @@ export class Alarms extends Construct {
           }),
       );
     }
-    if (props.cleanupFunction) {
+    if (props.cleanup) {
       add(
-        props.cleanupFunction.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, "CleanupErrors", {
+        props.cleanup.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, "CleanupErrors", {
           alarmDescription: "The expired-task cleanup failed; it retries, but look at its logs.",
           threshold: 0,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           evaluationPeriods: 1,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
+      );
+      add(
+        props.cleanup.failedRecords
+          .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM })
+          .createAlarm(this, "CleanupGaveUp", {
+            alarmDescription: "Expired tasks whose cleanup failed after every retry: their HashCode guards and owner counts need fixing (see the records in the queue).",
+            threshold: 0,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
       );
     }
   }

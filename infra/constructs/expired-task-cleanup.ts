@@ -3,9 +3,11 @@
 // task's HashCode guard and payload items and keeps its owner's Total exact. The code
 // is the server's own (service/lambda/expired-task-cleanup.ts), bundled with esbuild.
 import { fileURLToPath } from "node:url";
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
+import { SqsDlq } from "aws-cdk-lib/aws-lambda-event-sources";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -26,6 +28,8 @@ export interface ExpiredTaskCleanupProps {
 
 export class ExpiredTaskCleanup extends Construct {
   readonly function: NodejsFunction;
+  /** Stream records that still failed after every retry (their task's items were not cleaned up). */
+  readonly failedRecords: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: ExpiredTaskCleanupProps) {
     super(scope, id);
@@ -61,12 +65,25 @@ export class ExpiredTaskCleanup extends Construct {
       bundling: { format: OutputFormat.CJS, target: "node24", minify: true, sourceMap: false, externalModules: [] },
     });
 
+    this.failedRecords = new sqs.Queue(this, "FailedRecords", {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.failedRecords).acknowledge({
+      id: "AwsSolutions::AwsSolutions-SQS3",
+      reason: "This queue is itself the failure destination of the cleanup's event source mapping; it holds records to inspect, nothing consumes it.",
+    });
+
     const removals = new lambda.EventSourceMapping(this, "TtlRemovals", {
       target: this.function,
       eventSourceArn: streamArn,
       startingPosition: lambda.StartingPosition.TRIM_HORIZON,
       batchSize: 100,
-      bisectBatchOnError: true,
+      // A failing record is retried (with those after it, in order), then recorded, not silently dropped.
+      reportBatchItemFailures: true,
+      retryAttempts: 10,
+      onFailure: new SqsDlq(this.failedRecords),
       filters: [
         lambda.FilterCriteria.filter({
           eventName: lambda.FilterRule.isEqual("REMOVE"),

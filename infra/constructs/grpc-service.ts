@@ -155,7 +155,9 @@ export class GrpcService extends Construct {
     this.service = new ecs.FargateService(this, "Service", {
       cluster,
       taskDefinition,
-      desiredCount: config.desiredCount,
+      // No DesiredCount in the template: a deployment must not reset what autoscaling chose.
+      // Autoscaling keeps at least config.desiredCount running.
+      desiredCount: undefined,
       // Fargate spreads a service's tasks over the AZs of its subnets (two or more here).
       vpcSubnets: network.subnets,
       assignPublicIp: network.assignPublicIp,

@@ -14,6 +14,8 @@ import { Construct } from "constructs";
 export interface NetworkProps {
   /** Import this VPC instead of creating one. */
   vpcId: string | undefined;
+  /** In an imported VPC, the subnet group to use (else the first of: private with egress, isolated, public). */
+  subnetGroupName: string | undefined;
   /** The range of a created VPC. */
   vpcCidr: string;
   logRetentionDays: number;
@@ -33,16 +35,20 @@ export class Network extends Construct {
     if (props.vpcId) {
       this.vpc = ec2.Vpc.fromLookup(this, "Vpc", { vpcId: props.vpcId });
       this.cidr = this.vpc.vpcCidrBlock;
-      // Private subnets with a route out (NAT) are the usual home of services in an existing VPC.
-      if (this.vpc.privateSubnets.length > 0) {
-        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+      // One subnet per AZ: a load balancer takes at most one per AZ, and a VPC may have several tiers of a type.
+      if (props.subnetGroupName) {
+        this.subnets = { subnetGroupName: props.subnetGroupName, onePerAz: true };
+        this.assignPublicIp = this.vpc.selectSubnets(this.subnets).subnets.every((subnet) => this.vpc.publicSubnets.includes(subnet));
+      } else if (this.vpc.privateSubnets.length > 0) {
+        // Private subnets with a route out (NAT) are the usual home of services in an existing VPC.
+        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, onePerAz: true };
         this.assignPublicIp = false;
       } else if (this.vpc.isolatedSubnets.length > 0) {
-        // Needs interface endpoints for SQS, ECR and Logs in that VPC (see README).
-        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+        // Needs endpoints for SQS, ECR, Logs (interface) and DynamoDB, S3 (gateway) in that VPC (see README).
+        this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED, onePerAz: true };
         this.assignPublicIp = false;
       } else {
-        this.subnets = { subnetType: ec2.SubnetType.PUBLIC };
+        this.subnets = { subnetType: ec2.SubnetType.PUBLIC, onePerAz: true };
         this.assignPublicIp = true;
       }
       return;

@@ -14,6 +14,9 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   "grpc.keepalive_time_ms": 30_000,
   "grpc.keepalive_timeout_ms": 10_000,
   "grpc.keepalive_permit_without_calls": 1,
+  // After 30 min a connection takes no new calls (GOAWAY); its open streams go on. Clients
+  // then reconnect through the load balancer, so new replicas get a share of the load.
+  "grpc.max_connection_age_ms": 30 * 60_000,
   // Room for a 256 KiB payload and its envelope, and enough headroom that an
   // oversized Input or Output still gets a readable 400 rather than a transport error.
   "grpc.max_receive_message_length": 4 * MAX_PAYLOAD_BYTES,

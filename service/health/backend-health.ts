@@ -1,14 +1,26 @@
-// grpc.health.v1.Health: NOT_SERVING until both DynamoDB and SQS answer, re-checked
-// every few seconds (so an outage shows, and recovery too), NOT_SERVING for good
-// once the server starts draining.
+// grpc.health.v1.Health, two meanings:
+// - "" and "standard.Queues" (readiness, SPEC §5): NOT_SERVING until both DynamoDB and
+//   SQS answer, re-checked every few seconds, so an outage shows and recovery too.
+// - "liveness": SERVING once the backends have answered at least once, until the
+//   server drains. The load balancer and the container health check use it: an outage
+//   of a backend that every replica shares must not make ECS replace every replica
+//   (they answer 503 meanwhile and recover on their own), while a replica that never
+//   got going, or is shutting down, is taken out of service.
+// All are NOT_SERVING for good once the server starts draining.
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { Logger } from "pino";
 
 export const QUEUES_SERVICE_NAME = "standard.Queues";
+export const LIVENESS_SERVICE_NAME = "liveness";
 
 export class BackendHealth {
-  readonly implementation = new HealthImplementation({ "": "NOT_SERVING", [QUEUES_SERVICE_NAME]: "NOT_SERVING" });
+  readonly implementation = new HealthImplementation({
+    "": "NOT_SERVING",
+    [QUEUES_SERVICE_NAME]: "NOT_SERVING",
+    [LIVENESS_SERVICE_NAME]: "NOT_SERVING",
+  });
   private status: ServingStatus = "NOT_SERVING";
+  private wasServing = false;
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
   private checking: Promise<void> | undefined;
@@ -20,8 +32,14 @@ export class BackendHealth {
     private readonly log: Logger,
   ) {}
 
+  /** Readiness: both backends answered at the last check. */
   get serving(): boolean {
     return this.status === "SERVING";
+  }
+
+  /** Liveness: the backends answered at least once since start, and the server is not draining. */
+  get live(): boolean {
+    return this.wasServing && !this.draining;
   }
 
   start(): void {
@@ -59,7 +77,9 @@ export class BackendHealth {
     if (this.draining) status = "NOT_SERVING";
     if (status !== this.status) this.log.info({ status }, "health changed");
     this.status = status;
+    if (status === "SERVING") this.wasServing = true;
     this.implementation.setStatus("", status);
     this.implementation.setStatus(QUEUES_SERVICE_NAME, status);
+    this.implementation.setStatus(LIVENESS_SERVICE_NAME, this.live ? "SERVING" : "NOT_SERVING");
   }
 }

@@ -1,6 +1,7 @@
-// The gRPC health status over plain HTTP, for load balancers that cannot speak the
-// gRPC health protocol (an NLB's target health check is TCP or HTTP): GET /healthz
-// answers 200 while the server is SERVING and 503 otherwise (backends down, draining).
+// The liveness health status over plain HTTP, for load balancers that cannot speak
+// the gRPC health protocol (an NLB's target health check is TCP or HTTP): GET /healthz
+// answers 200 once the backends have answered and until the server drains, 503
+// otherwise (see backend-health.ts for why liveness, not readiness).
 import { createServer, type Server } from "node:http";
 import type { BackendHealth } from "./backend-health.js";
 
@@ -15,7 +16,7 @@ export class HealthHttpEndpoint {
         response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
         return;
       }
-      const serving = health.serving;
+      const serving = health.live;
       response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" }).end(serving ? "SERVING\n" : "NOT_SERVING\n");
     });
   }

@@ -13,23 +13,36 @@ import { PARTITION_KEY, TASK_KEY_PREFIX } from "../store/table-definition.js";
 export interface StreamRecord {
   eventName?: string;
   userIdentity?: { type?: string; principalId?: string };
-  dynamodb?: { OldImage?: Record<string, AttributeValue> };
+  dynamodb?: { OldImage?: Record<string, AttributeValue>; SequenceNumber?: string };
+}
+
+export interface CleanupResult {
+  cleaned: number;
+  skipped: number;
+  /** Records to retry (the event source mapping reports batch item failures): the first failed one and all after it. */
+  batchItemFailures: { itemIdentifier: string }[];
 }
 
 const db = createDocumentClient();
 
-export async function handler(event: { Records?: StreamRecord[] }): Promise<{ cleaned: number; skipped: number }> {
+export async function handler(event: { Records?: StreamRecord[] }): Promise<CleanupResult> {
   const tableName = process.env.QUEUES_TABLE;
   if (!tableName) throw new Error("QUEUES_TABLE is not set");
-  let cleaned = 0;
-  let skipped = 0;
+  const result: CleanupResult = { cleaned: 0, skipped: 0, batchItemFailures: [] };
   for (const record of event.Records ?? []) {
     const task = expiredTaskOf(record);
-    if (!task || (await cleanUpExpiredTask(db, tableName, task)) === "already cleaned") skipped += 1;
-    else cleaned += 1;
+    try {
+      if (!task || (await cleanUpExpiredTask(db, tableName, task)) === "already cleaned") result.skipped += 1;
+      else result.cleaned += 1;
+    } catch (error) {
+      // Stream records are retried from the first failure on, in order.
+      console.error(JSON.stringify({ taskId: String(task?.id), error: String(error) }));
+      result.batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? "" });
+      break;
+    }
   }
-  console.log(JSON.stringify({ cleaned, skipped }));
-  return { cleaned, skipped };
+  console.log(JSON.stringify({ cleaned: result.cleaned, skipped: result.skipped, failed: result.batchItemFailures.length }));
+  return result;
 }
 
 /** The task a TTL removal record is about; undefined for any other record. */

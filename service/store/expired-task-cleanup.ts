@@ -5,7 +5,7 @@
 // in the same transaction as the count is decremented, on the condition that the guard
 // still points at this task; a repeated call finds it gone and does nothing.
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { BatchWriteCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { A } from "./item-codec.js";
 import { itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
 
@@ -16,6 +16,7 @@ export interface ExpiredTask {
 }
 
 export async function cleanUpExpiredTask(db: DynamoDBDocumentClient, tableName: string, task: ExpiredTask): Promise<"cleaned" | "already cleaned"> {
+  let outcome: "cleaned" | "already cleaned" = "cleaned";
   try {
     await db.send(
       new TransactWriteCommand({
@@ -45,15 +46,12 @@ export async function cleanUpExpiredTask(db: DynamoDBDocumentClient, tableName: 
   } catch (error) {
     const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
     if ((error as Error).name !== "TransactionCanceledException" || reasons?.[0]?.Code !== "ConditionalCheckFailed") throw error;
-    return "already cleaned";
+    outcome = "already cleaned";
   }
-  // Payload items exist only for Inputs / Outputs over 1 KiB; deleting a missing item is a no-op.
-  await db.send(
-    new BatchWriteCommand({
-      RequestItems: {
-        [tableName]: [itemKey.input(task.id), itemKey.output(task.id)].map((pk) => ({ DeleteRequest: { Key: { [PARTITION_KEY]: pk } } })),
-      },
-    }),
+  // Also after "already cleaned": an earlier run may have failed right here. Payload items
+  // exist only for Inputs / Outputs over 1 KiB; deleting a missing item is a no-op.
+  await Promise.all(
+    [itemKey.input(task.id), itemKey.output(task.id)].map((pk) => db.send(new DeleteCommand({ TableName: tableName, Key: { [PARTITION_KEY]: pk } }))),
   );
-  return "cleaned";
+  return outcome;
 }

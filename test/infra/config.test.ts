@@ -12,6 +12,7 @@ describe("readConfig", () => {
     expect(from({ channels: CHANNELS })).toEqual({
       channels: [{ name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 }],
       vpcId: undefined,
+      subnetGroupName: undefined,
       vpcCidr: "10.0.0.0/16",
       allowedCidrs: undefined,
       desiredCount: 2,

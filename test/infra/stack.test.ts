@@ -247,13 +247,14 @@ describe("ECS Fargate service", () => {
     expect(DRAIN_TIMEOUT_SECONDS).toBeLessThan(STOP_TIMEOUT_SECONDS);
   });
 
-  it("keeps 2 tasks over two AZs, rolls back a failed deployment, and scales on CPU", () => {
+  it("keeps at least 2 tasks over two AZs, rolls back a failed deployment, and scales on CPU", () => {
     const service = only(base.template, "AWS::ECS::Service").Properties;
     expect(service).toMatchObject({
       LaunchType: "FARGATE",
-      DesiredCount: 2,
       DeploymentConfiguration: { DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 },
     });
+    // No DesiredCount: a deployment never resets the count autoscaling chose; its minimum is desiredCount.
+    expect(service.DesiredCount).toBeUndefined();
     const subnets = (service.NetworkConfiguration as { AwsvpcConfiguration: { Subnets: { Ref: string }[] } }).AwsvpcConfiguration.Subnets;
     const azs = new Set(subnets.map((subnet) => JSON.stringify(base.template.toJSON().Resources[subnet.Ref].Properties.AvailabilityZone)));
     expect(azs.size).toBeGreaterThanOrEqual(2);
@@ -389,6 +390,14 @@ describe("cost-aware networking", () => {
     expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "ENABLED" } } });
   });
 
+  it("with vpcId and subnetGroupName, uses that subnet group, one subnet per AZ", () => {
+    const imported = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated" }, { account: "123456789012", region: "us-east-1" });
+    const service = only(imported.template, "AWS::ECS::Service").Properties;
+    const isolated = imported.stack.network.vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
+    expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "DISABLED", Subnets: isolated } } });
+    expect(only(imported.template, "AWS::ElasticLoadBalancingV2::LoadBalancer").Properties.Subnets).toEqual(isolated);
+  });
+
   it("with vpcId, imports that VPC: no VPC, subnet or gateway is created; servers go to its private subnets without public IPs", () => {
     const imported = synth({ vpcId: "vpc-0123456789abcdef0" }, { account: "123456789012", region: "us-east-1" });
     for (const type of ["AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"]) {
@@ -434,8 +443,15 @@ describe("task retention (taskRetentionDays)", () => {
     const statements = policyStatements(kept, "ExpiredTaskCleanupRole");
     expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_STREAM_ACTIONS, Resource: { "Fn::GetAtt": [table, "StreamArn"] } }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_TABLE_ACTIONS, Resource: arnOf(table) }));
-    // Its errors are alarmed too.
+    // A failing record is retried, then kept in a queue, never dropped silently; both are alarmed.
+    expect(mapping).toMatchObject({ FunctionResponseTypes: ["ReportBatchItemFailures"], MaximumRetryAttempts: 10 });
+    const failed = (mapping.DestinationConfig as { OnFailure: { Destination: { "Fn::GetAtt": [string, string] } } }).OnFailure.Destination["Fn::GetAtt"][0];
+    expect(kept.template.toJSON().Resources[failed].Type).toBe("AWS::SQS::Queue");
     kept.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Namespace: "AWS/Lambda" });
+    kept.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failed, "QueueName"] } }],
+    });
     expect(countOf(base.template, "AWS::Lambda::Function")).toBe(0);
   });
 });
