@@ -97,8 +97,14 @@ describe("ReceiveQueueByChannel credits", () => {
       CreateTime: created.CreateTime,
       UpdateTime: task.UpdateTime,
       RetryMaxLimit: "5",
+      // Additions: the delivery's lease (token for fencing, end of the 30 s lease).
+      LeaseToken: "1",
+      LeaseExpireTime: task.LeaseExpireTime,
     });
     expect(task.UpdateTime).toMatch(RFC3339_MS);
+    expect(task.LeaseExpireTime).toMatch(RFC3339_MS);
+    expect(Date.parse(task.LeaseExpireTime) - Date.parse(task.UpdateTime)).toBeGreaterThanOrEqual(29_000);
+    expect(Date.parse(task.LeaseExpireTime) - Date.parse(task.UpdateTime)).toBeLessThanOrEqual(31_000);
     expect(Date.parse(task.UpdateTime)).toBeGreaterThanOrEqual(Date.parse(created.CreateTime));
     const stored = await server.api.get(created.ID);
     expect(stored).toMatchObject({ State: "PROCEEDING", RetryCount: "0" });

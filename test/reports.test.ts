@@ -22,6 +22,8 @@ const CHANNELS = [
   "replica",
   "backend",
 ];
+/** 2 s leases, for the fencing tests. */
+const SHORT_LEASE = ["fenced", "fencedFail"];
 
 let server: TestServer;
 let replica: TestServer | undefined;
@@ -42,7 +44,9 @@ async function leased(channel: string, Input = "in", RetryMaxLimit = "0"): Promi
 const emptyQueue = (channel: string, on: TestServer = server) => queueDrained(on, channel);
 
 beforeAll(async () => {
-  server = await startTestServer({ channels: [{ name: "default" }, "other", ...CHANNELS] });
+  server = await startTestServer({
+    channels: [{ name: "default" }, "other", ...CHANNELS, ...SHORT_LEASE.map((name) => ({ name, visibilityTimeoutSeconds: 2 }))],
+  });
 });
 
 afterEach(async () => {
@@ -298,5 +302,71 @@ describe("backend failures on the report stream", () => {
     expect((await server.api.get(task.ID)).State).toBe("PROCEEDING");
     expect(await reports.report(task.ID, ReportState.SUCCESS, "done")).toMatchObject({ State: "200", Data: task.ID });
     await emptyQueue("backend");
+  });
+});
+
+describe("fencing (LeaseToken, an addition to the seed)", () => {
+  it("a report for an older lease answers 409 and leaves the newer delivery alone; the current lease's report works", async () => {
+    const created = await server.api.create({ Channel: "fenced", Input: "fence me" });
+    const first = worker("fenced").credit();
+    const stale = await first.next();
+    expect(stale).toMatchObject({ ID: created.ID, LeaseToken: "1" });
+    // The lease (2 s) runs out without a heartbeat: redelivered with a new token.
+    const second = worker("fenced").credit();
+    const fresh = await second.next(15_000);
+    expect(fresh).toMatchObject({ ID: created.ID, RetryCount: "1", LeaseToken: "2" });
+
+    const reports = reporter();
+    for (const code of [ReportState.SUCCESS, ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
+      const answer = await reports.report(created.ID, code, "from the old lease", stale.LeaseToken);
+      expect(answer).toMatchObject({ State: "409", Data: created.ID });
+      expect(answer.Message).toMatch(/stale/);
+    }
+    expect(await server.api.get(created.ID)).toMatchObject({ State: "PROCEEDING", RetryCount: "1", Output: "" });
+
+    const beat = await reports.report(created.ID, ReportState.PROCEEDING, "halfway", fresh.LeaseToken);
+    expect(beat).toMatchObject({ State: "200" });
+    expect(Date.parse(beat.LeaseExpireTime)).toBeGreaterThan(Date.parse(fresh.LeaseExpireTime) - 1);
+    expect(await reports.report(created.ID, ReportState.SUCCESS, "done", fresh.LeaseToken)).toMatchObject({ State: "200" });
+    expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", Output: "done" });
+  });
+
+  it("a repeat of a report that already took effect under the same lease answers 200 and changes nothing", async () => {
+    const { task } = await leased("success", "repeat me");
+    const reports = reporter();
+    expect(await reports.report(task.ID, ReportState.SUCCESS, "once", task.LeaseToken)).toMatchObject({ State: "200" });
+    const repeat = await reports.report(task.ID, ReportState.SUCCESS, "once", task.LeaseToken);
+    expect(repeat).toMatchObject({ State: "200", Data: task.ID });
+    expect(repeat.Message).toMatch(/Already recorded/);
+    // Without the token, the seed's behaviour: the task is not PROCEEDING, 409.
+    expect((await reports.report(task.ID, ReportState.SUCCESS, "once")).State).toBe("409");
+    // A different result under the same lease is still a conflict.
+    expect((await reports.report(task.ID, ReportState.CANCEL, "", task.LeaseToken)).State).toBe("409");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "once" });
+    await emptyQueue("success");
+  });
+
+  it("a repeated FAILURE under the same lease answers 200 without counting a second attempt", async () => {
+    const { task } = await leased("fencedFail", "fail once", "5");
+    const reports = reporter();
+    expect((await reports.report(task.ID, ReportState.FAILURE, "boom", task.LeaseToken)).State).toBe("200");
+    expect((await reports.report(task.ID, ReportState.FAILURE, "boom", task.LeaseToken)).State).toBe("200");
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1" });
+  });
+
+  it("LeaseToken 2^64-1 is just a stale token (409), and 0 means no fencing", async () => {
+    const { task } = await leased("codes", "bad token");
+    const answer = await new Promise<{ State: string; Message: string }>((resolve) => {
+      const call = server.api.raw.ReportTaskResult();
+      call.on("data", (response: { State: string; Message: string }) => {
+        resolve(response);
+        call.end();
+      });
+      call.on("error", () => {});
+      call.write({ ID: task.ID, State: "6", LeaseToken: "18446744073709551615" });
+    });
+    expect(answer.State).toBe("409");
+    expect(answer.Message).toMatch(/stale/);
+    expect((await reporter().report(task.ID, ReportState.SUCCESS, "", "0")).State).toBe("200");
   });
 });

@@ -15,18 +15,21 @@ export interface ReportOutcome {
   message: string;
 }
 
-export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string): Promise<ReportOutcome> {
+/** `leaseToken` 0: the seed's behaviour; otherwise the report is fenced to that delivery. */
+export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken = 0n): Promise<ReportOutcome> {
   let finished: StoredTask | undefined;
   const outcome = await withLatest(
     () => ctx.store.getTask(id),
     async (task): Promise<ReportOutcome> => {
-      const decision = decideReport(task, id, kind, ctx.retry);
+      const decision = decideReport(task, id, kind, ctx.retry, leaseToken);
       const current = task as StoredTask;
       const queue = ctx.channels.get(current.channel);
       const handle = current.lease?.receiptHandle ?? "";
       const fields = { taskId: String(id) };
       const chainOutbox = current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null;
       switch (decision.transition) {
+        case "none":
+          return { task: current, message: decision.message };
         case "heartbeat": {
           const updated = await ctx.store.transition(current, "heartbeat", {
             leaseExpiresAtMs: ctx.now() + queue.leaseMs,

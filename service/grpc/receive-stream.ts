@@ -11,7 +11,7 @@ import { Rejection } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { echoRequestId, requestIdOf } from "./call-context.js";
 import type { StreamRegistry } from "./stream-registry.js";
-import { toWireTask } from "./wire.js";
+import { toDeliveredWireTask } from "./wire.js";
 
 type ReceiveCall = grpc.ServerDuplexStream<ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse>;
 
@@ -78,7 +78,7 @@ class WorkerStream implements Consumer {
     if (!this.open) return false;
     this.outstanding -= 1;
     this.delivered += 1;
-    this.call.write({ Tasks: toWireTask(task) });
+    this.call.write({ Tasks: toDeliveredWireTask(task) });
     this.log.debug({ taskId: String(task.id), channel: task.channel }, "task delivered");
     if (this.halfClosed && this.outstanding === 0) this.close();
     return true;

@@ -8,7 +8,7 @@ import type { ReportTaskResultRequest__Output } from "../generated/standard/Repo
 import type { ReportTaskResultResponse } from "../generated/standard/ReportTaskResultResponse.js";
 import type { CoreContext } from "../core/context.js";
 import { reportResult } from "../core/reports.js";
-import { checkPayload, reportKind, requireId } from "../tasks/rules.js";
+import { checkPayload, reportKind, requireId, uint64 } from "../tasks/rules.js";
 import { Status } from "../tasks/status.js";
 import { echoRequestId, requestIdOf, toAnswer } from "./call-context.js";
 import type { StreamRegistry } from "./stream-registry.js";
@@ -72,11 +72,17 @@ async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__
   let id = 0n;
   try {
     id = requireId(request.ID);
-    const kind = reportKind(BigInt(request.State || "0"));
+    const kind = reportKind(uint64(request.State, "State"));
     checkPayload(request.Output, "Output");
-    const outcome = await reportResult(ctx, id, kind, request.Output);
+    const outcome = await reportResult(ctx, id, kind, request.Output, uint64(request.LeaseToken, "LeaseToken"));
     log.debug({ taskId: String(id), kind, state: outcome.task.state, ms: Math.round(performance.now() - started) }, "report");
-    return { State: Status.OK, Message: outcome.message, Data: id.toString() };
+    const lease = kind === "PROCEEDING" && outcome.task.state === "PROCEEDING" ? outcome.task.lease : undefined;
+    return {
+      State: Status.OK,
+      Message: outcome.message,
+      Data: id.toString(),
+      LeaseExpireTime: lease ? new Date(lease.expiresAtMs).toISOString() : "",
+    };
   } catch (error) {
     const answer = toAnswer(error, log, (log.bindings().requestId as string | undefined) ?? "");
     log.info({ taskId: String(id), state: answer.state, ms: Math.round(performance.now() - started) }, "report rejected");

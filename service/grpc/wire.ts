@@ -2,6 +2,15 @@
 import type { Task } from "../generated/standard/Task.js";
 import type { TaskRecord } from "../tasks/task.js";
 
+/** A task handed to a worker: the wire task plus its lease (token and end). */
+export function toDeliveredWireTask(task: TaskRecord): Task {
+  return {
+    ...toWireTask(task),
+    LeaseToken: (task.lease?.token ?? 0n).toString(),
+    LeaseExpireTime: task.lease ? new Date(task.lease.expiresAtMs).toISOString() : "",
+  };
+}
+
 export function toWireTask(task: TaskRecord): Task {
   return {
     ID: task.id.toString(),

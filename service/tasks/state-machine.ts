@@ -72,11 +72,28 @@ export function backoffMs(retry: bigint, policy: RetryPolicy, random: () => numb
   return Math.round(step / 2 + random() * (step / 2));
 }
 
-export type ReportDecision = { transition: "succeed" | "giveUp" | "heartbeat" } | FailedAttempt;
+export type ReportDecision =
+  | { transition: "succeed" | "giveUp" | "heartbeat" }
+  | FailedAttempt
+  /** A repeat of a report that already took effect under the same lease: nothing to write. */
+  | { transition: "none"; message: string };
 
-/** ReportTaskResult on a task: only a PROCEEDING task takes reports (404 / 409 otherwise). */
-export function decideReport(task: TaskRecord | undefined, id: bigint, kind: ReportKind, policy: RetryPolicy): ReportDecision {
+/**
+ * ReportTaskResult on a task: only a PROCEEDING task takes reports (404 / 409 otherwise).
+ * With a lease token (fencing, an addition to the seed), a report for an older lease is
+ * 409, and a repeat of one that already took effect under this lease is answered 200
+ * without writing (a worker re-sends reports whose answer it lost).
+ */
+export function decideReport(task: TaskRecord | undefined, id: bigint, kind: ReportKind, policy: RetryPolicy, leaseToken = 0n): ReportDecision {
   if (!task) throw notFound(`Task ${id} does not exist`);
+  if (leaseToken !== 0n) {
+    const current = task.lease?.token ?? 0n;
+    if (current !== leaseToken) {
+      throw conflict(`Task ${id} was delivered again since lease ${leaseToken} (its lease is now ${current}); this report is stale`);
+    }
+    const repeat = alreadyRecorded(task, kind);
+    if (repeat) return { transition: "none", message: repeat };
+  }
   if (task.state !== "PROCEEDING") throw conflict(notProceedingMessage(task));
   switch (kind) {
     case "SUCCESS":
@@ -88,6 +105,15 @@ export function decideReport(task: TaskRecord | undefined, id: bigint, kind: Rep
     case "FAILURE":
       return afterFailedAttempt(task, policy);
   }
+}
+
+/** What a report of `kind` under the task's current lease already did, if it did. */
+function alreadyRecorded(task: TaskRecord, kind: ReportKind): string | undefined {
+  if (kind === "SUCCESS" && task.state === "SUCCESS") return `Already recorded: task ${task.id} succeeded`;
+  if (kind === "CANCEL" && task.state === "CANCEL") return `Already recorded: task ${task.id} is cancelled`;
+  // The lease ended in a failed attempt (this report, or its expiry): the attempt is counted either way.
+  if (kind === "FAILURE" && (task.state === "FAILURE" || task.state === "WAITING")) return `Already recorded: this attempt of task ${task.id} failed`;
+  return undefined;
 }
 
 export function notProceedingMessage(task: TaskRecord): string {

@@ -170,10 +170,11 @@ export class ReportStream {
     this.status = new Promise((resolve) => this.call.on("status", resolve));
   }
 
-  report(ID: string, State: number | string, Output = ""): Promise<ReportTaskResultResponse__Output> {
+  /** `LeaseToken`: the delivery's token (fencing); leave it out for the seed's behaviour. */
+  report(ID: string, State: number | string, Output = "", LeaseToken?: string): Promise<ReportTaskResultResponse__Output> {
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.call.write({ ID, State: String(State), Output });
+      this.call.write({ ID, State: String(State), Output, ...(LeaseToken === undefined ? {} : { LeaseToken }) });
     });
   }
 
