@@ -139,7 +139,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...TEST_SETTINGS,
     ...options.settings,
     host: "127.0.0.1",
-    port: 0,
+    // A fixed port lets a test restart a server where its clients expect it.
+    port: options.settings?.port ?? 0,
     tableName,
     channels,
     queueUrls,
