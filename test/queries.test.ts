@@ -88,6 +88,9 @@ describe("QueryTaskByID", () => {
       CreateTime: first.CreateTime,
       UpdateTime: head.Data?.UpdateTime,
       RetryMaxLimit: "7",
+      // The lease fields (additions) are only set on a delivered task.
+      LeaseToken: "0",
+      LeaseExpireTime: "",
     });
     const tail = await server.api.queryById(second.ID);
     expect(tail.State).toBe("200");
@@ -105,6 +108,8 @@ describe("QueryTaskByID", () => {
       CreateTime: second.CreateTime,
       UpdateTime: second.UpdateTime,
       RetryMaxLimit: "3",
+      LeaseToken: "0",
+      LeaseExpireTime: "",
     });
     expect(second.HashCode).toMatch(/^[A-Za-z0-9_-]{20}$/);
     for (const task of [head.Data as WireTask, tail.Data as WireTask]) {

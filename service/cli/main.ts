@@ -4,13 +4,13 @@ import { CommanderError } from "commander";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
 
-const program = buildProgram().exitOverride();
+const program = buildProgram();
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // --help and --version end here with code 0; usage errors were already printed.
-    process.exitCode = error.exitCode === 0 ? ExitCode.OK : error.code === "commander.executeSubCommandAsync" ? ExitCode.ERROR : ExitCode.INVALID;
+    // --help ends here with code 0; a usage error was already printed.
+    process.exitCode = error.exitCode === 0 ? ExitCode.OK : ExitCode.INVALID;
   } else {
     const json = program.opts<{ json?: boolean }>().json === true;
     const code = exitCodeOf(error);

@@ -30,7 +30,9 @@ export function buildProgram(): Command {
     .option("--header <name:value>", "send this metadata with every call (repeatable)", collect, [])
     .option("--deadline <ms>", "deadline of each call", positiveInteger, 10_000)
     .showHelpAfterError("(run with --help for usage)")
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    // Errors come back to main.ts (exit codes of its own); set before the subcommands, which inherit it.
+    .exitOverride();
   registerTaskCommands(program);
   registerWorkCommand(program);
   return program;

@@ -66,7 +66,7 @@ export class ReportChannel {
     if (this.pending === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const drained = new Promise<boolean>((resolve) => this.idle.push(() => resolve(true)));
-    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs).unref()));
     const result = await Promise.race([drained, timeout]);
     clearTimeout(timer);
     return result;

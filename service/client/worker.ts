@@ -280,6 +280,7 @@ function messageOf(error: unknown): string {
   return text.length > 16_384 ? `${text.slice(0, 16_384)}…` : text;
 }
 
+/** A wait that does not keep the process alive (a closed worker must let its process exit). */
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

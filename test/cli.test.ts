@@ -1,0 +1,211 @@
+// The `queues` command (package.json "bin") against a real server: every
+// subcommand's output, --json, --help, and the exit codes scripts rely on.
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QueuesClient, type Task } from "../service/client/index.js";
+import { ExitCode } from "../service/cli/exit-codes.js";
+import { freePort } from "../service/local/free-port.js";
+import { eventually, startTestServer, type TestServer } from "./support/harness.js";
+
+const BIN = fileURLToPath(new URL("../service/cli/queues.mjs", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+let server: TestServer;
+let client: QueuesClient;
+
+beforeAll(async () => {
+  server = await startTestServer({ channels: ["default", "work", "fails", "watched", { name: "slow", visibilityTimeoutSeconds: 2 }] });
+  client = new QueuesClient({ address: server.address });
+});
+afterAll(async () => {
+  client?.close();
+  await server?.stop();
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function queues(args: string[], options: { input?: string; address?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, "--address", options.address ?? server.address, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+async function json<T>(args: string[], input?: string): Promise<T> {
+  const run = await queues(["--json", ...args], { input });
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as T;
+}
+
+describe("queues --help", () => {
+  it("works from the repository with npx, as after a fresh clone and npm install", () => {
+    const run = spawnSync("npx", ["--no-install", "queues", "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/Usage: queues/);
+    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work"]) expect(run.stdout).toContain(command);
+  });
+
+  it("every subcommand has its --help", async () => {
+    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work"]) {
+      const run = await queues([command, "--help"]);
+      expect(run.code, command).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`Usage: queues ${command}`));
+    }
+  });
+
+  it("a usage error exits 2 and says what is wrong", async () => {
+    const run = await queues(["create"]);
+    expect(run.code).toBe(ExitCode.INVALID);
+    expect(run.stderr).toMatch(/--channel/);
+    expect((await queues(["get", "not-a-number"])).code).toBe(ExitCode.INVALID);
+    expect((await queues(["nope"])).code).toBe(ExitCode.INVALID);
+  });
+});
+
+describe("queues create / get / list / length / cancel", () => {
+  it("create prints the new task; --json gives its HashCode and the task", async () => {
+    const run = await queues(["create", "--channel", "default", "--input", "hello", "--owner", "18446744073709551615"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^Created task \d+ \(HashCode [\w-]{20}\) on channel default, WAITING\n$/);
+    const created = await json<{ hashCode: string; task: Task }>(["create", "-c", "default", "--input-file", "-"], "from stdin");
+    expect(created.task).toMatchObject({ HashCode: created.hashCode, Input: "from stdin", State: "WAITING", Channel: "default" });
+  });
+
+  it("create exits 4 for a HashCode that exists, 2 for a bad channel or Input", async () => {
+    const hashCode = `cli-${Date.now()}`;
+    expect((await queues(["create", "-c", "default", "--hash-code", hashCode])).code).toBe(0);
+    const again = await queues(["create", "-c", "default", "--hash-code", hashCode]);
+    expect(again.code).toBe(ExitCode.CONFLICT);
+    expect(again.stderr).toContain(hashCode);
+    const duplicate = await queues(["--json", "create", "-c", "default", "--hash-code", hashCode]);
+    expect(JSON.parse(duplicate.stdout)).toMatchObject({ state: 409, exitCode: ExitCode.CONFLICT });
+    const badChannel = await queues(["create", "-c", "no-such-channel"]);
+    expect(badChannel.code).toBe(ExitCode.INVALID);
+    expect(badChannel.stderr).toMatch(/not configured/);
+  });
+
+  it("get by ID and by HashCode (table and --json); exit 3 for a missing task", async () => {
+    const created = await json<{ hashCode: string; task: Task }>(["create", "-c", "default", "-i", "look me up"]);
+    const table = await queues(["get", created.task.ID]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^ID\\s+${created.task.ID}$`, "m"));
+    expect(table.stdout).toMatch(/^State\s+WAITING$/m);
+    expect(table.stdout).toMatch(/^Input\s+look me up$/m);
+    expect(await json<Task>(["get", "--hash-code", created.hashCode])).toMatchObject({ ID: created.task.ID });
+    const missing = await queues(["get", "1"]);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+
+  it("list shows an owner's exact total and its tasks newest first", async () => {
+    const owner = String(2n ** 63n + BigInt(Date.now()));
+    const ids: string[] = [];
+    for (const input of ["one", "two", "three"]) ids.push((await json<{ task: Task }>(["create", "-c", "default", "-i", input, "--owner", owner])).task.ID);
+    const page = await json<{ total: string; tasks: Task[] }>(["list", "--owner", owner, "--limit", "2"]);
+    expect(page.total).toBe("3");
+    expect(page.tasks.map((task) => task.ID)).toEqual([ids[2], ids[1]]);
+    const table = await queues(["list", "--owner", owner]);
+    expect(table.stdout).toMatch(new RegExp(`^Owner ${owner}: 3 task\\(s\\)`));
+    expect(table.stdout).toMatch(/^ID\s+STATE\s+CHANNEL/m);
+    expect(table.stdout.trim().split("\n")).toHaveLength(5);
+  });
+
+  it("length prints the backlog; cancel prints what it cancelled and exits 4 the second time", async () => {
+    const before = Number((await queues(["length", "watched"])).stdout);
+    const created = await json<{ task: Task }>(["create", "-c", "watched", "-i", "to cancel"]);
+    expect(Number((await queues(["length", "watched"])).stdout)).toBe(before + 1);
+    expect(await json<{ channel: string; length: string }>(["length", "watched"])).toEqual({ channel: "watched", length: String(before + 1) });
+    const cancel = await queues(["cancel", created.task.ID]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toMatch(/^Cancelled 1 task\(s\)/);
+    expect(cancel.stdout).toMatch(new RegExp(`${created.task.ID}\\s+CANCEL`));
+    const again = await queues(["cancel", created.task.ID]);
+    expect(again.code).toBe(ExitCode.CONFLICT);
+    expect(again.stderr).toMatch(/already CANCEL/);
+    expect((await queues(["length", "no-such-channel"])).code).toBe(ExitCode.INVALID);
+  });
+
+  it("exits 5 when the server cannot be reached", async () => {
+    const run = await queues(["--deadline", "1000", "get", "1"], { address: `127.0.0.1:${await freePort()}` });
+    expect(run.code).toBe(ExitCode.UNAVAILABLE);
+  });
+});
+
+describe("queues watch", () => {
+  it("exits 0 when the task succeeds, 8 when it is cancelled, 10 on --timeout", async () => {
+    const done = await json<{ task: Task }>(["create", "-c", "watched", "-i", "watch me"]);
+    const watching = queues(["watch", done.task.ID, "--interval", "100"]);
+    await client.cancelTask((await json<{ task: Task }>(["create", "-c", "watched"])).task.ID);
+    // Finish the first task with a one-off worker on the raw API.
+    const { Worker } = await import("../service/client/index.js");
+    const worker = new Worker({ address: server.address, channel: "watched", handler: () => "watched it" });
+    void worker.run();
+    const run = await watching;
+    await worker.close();
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/WAITING|PROCEEDING/);
+    expect(run.stdout).toMatch(/SUCCESS/);
+    expect(run.stdout).toMatch(/Output: watched it/);
+
+    const cancelled = await json<{ task: Task }>(["create", "-c", "watched", "--hash-code", `w-${Date.now()}`]);
+    await client.cancelTask(cancelled.task.ID);
+    expect((await queues(["watch", cancelled.task.ID])).code).toBe(ExitCode.TASK_CANCELLED);
+    const waiting = await json<{ task: Task }>(["create", "-c", "default"]);
+    const timedOut = await queues(["watch", waiting.task.ID, "--interval", "200", "--timeout", "1"]);
+    expect(timedOut.code).toBe(ExitCode.TIMEOUT);
+    expect(timedOut.stdout).toMatch(/Not final after 1 s/);
+  });
+});
+
+describe("queues work", () => {
+  function startWork(args: string[]) {
+    const child = spawn(process.execPath, [BIN, "--address", server.address, "--json", "work", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const events: { event: string; taskId?: string }[] = [];
+    let buffer = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as { event: string; taskId?: string });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    return { child, events, exited };
+  }
+
+  it("runs a shell command per task: Input on stdin, stdout as Output, exit 0 SUCCESS; SIGTERM drains and exits 0", async () => {
+    const work = startWork(["-c", "work", "--concurrency", "2", "--", "tr a-z A-Z; printf \" by $QUEUES_TASK_ATTEMPT\""]);
+    try {
+      const tasks = await Promise.all(["abc", "hello world"].map(async (input) => (await json<{ task: Task }>(["create", "-c", "work", "-i", input])).task));
+      await eventually(() => work.events.filter((e) => e.event === "succeeded").length === 2, 20_000);
+      expect(await client.getTask(tasks[0]?.ID as string)).toMatchObject({ State: "SUCCESS", Output: "ABC by 1" });
+      expect(await client.getTask(tasks[1]?.ID as string)).toMatchObject({ State: "SUCCESS", Output: "HELLO WORLD by 1" });
+    } finally {
+      work.child.kill("SIGTERM");
+    }
+    expect(await work.exited).toBe(0);
+    expect(work.events.map((e) => e.event)).toContain("stopped");
+  });
+
+  it("a command that exits non-zero fails the attempt (retried by the server); arguments after -- run without a shell", async () => {
+    const work = startWork(["-c", "fails", "--", process.execPath, "-e", "process.stdout.write('partial'); process.exit(3)"]);
+    try {
+      const task = (await json<{ task: Task }>(["create", "-c", "fails", "-i", "x", "--retry-max-limit", "1"])).task;
+      await eventually(async () => (await client.getTask(task.ID)).State === "FAILURE", 20_000);
+      expect(await client.getTask(task.ID)).toMatchObject({ RetryCount: "2", Output: "the command exited with code 3" });
+      expect(work.events.filter((e) => e.event === "failed" && e.taskId === task.ID)).toHaveLength(2);
+    } finally {
+      work.child.kill("SIGINT");
+    }
+    expect(await work.exited).toBe(0);
+  });
+});

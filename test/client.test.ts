@@ -1,0 +1,112 @@
+// The typed client (QueuesClient) against a real server: results, typed errors for
+// every non-200 State, deadlines, and uint64 values that never pass through a number.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ConflictError,
+  DuplicateTaskError,
+  InvalidArgumentError,
+  NotFoundError,
+  QueuesClient,
+  QueuesError,
+  UnavailableError,
+  uint64,
+} from "../service/client/index.js";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { credentialsOf, metadataOf } from "../service/client/connection.js";
+import { sleep, startTestServer, type TestServer } from "./support/harness.js";
+
+let server: TestServer;
+let client: QueuesClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  client = new QueuesClient({ address: server.address, metadata: { "x-request-id": "client-test" } });
+});
+afterAll(async () => {
+  client?.close();
+  await server?.stop();
+});
+
+describe("QueuesClient", () => {
+  it("creates, reads, lists, measures and cancels, with uint64 values as exact strings", async () => {
+    const owner = 2n ** 64n - 2n;
+    const hashCode = await client.createTask({ channel: "default", input: "typed", owner, retryMaxLimit: 7 });
+    expect(hashCode).toMatch(/^[\w-]{20}$/);
+    const task = await client.getTaskByHashCode(hashCode);
+    expect(task).toMatchObject({ Input: "typed", Owner: owner.toString(), RetryMaxLimit: "7", State: "WAITING" });
+    expect(await client.getTask(BigInt(task.ID))).toMatchObject({ HashCode: hashCode });
+    expect(await client.getTask(task.ID)).toMatchObject({ HashCode: hashCode });
+    const page = await client.listTasksByOwner(owner.toString(), { limit: 10 });
+    expect(page).toMatchObject({ total: "1" });
+    expect(page.tasks.map((t) => t.ID)).toEqual([task.ID]);
+    expect(Number(await client.queueLength("default"))).toBeGreaterThanOrEqual(1);
+    expect((await client.cancelTask(task.ID)).map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
+  });
+
+  it("turns each non-200 State into its typed error", async () => {
+    const hashCode = `typed-${Date.now()}`;
+    await client.createTask({ channel: "default", hashCode });
+    const duplicate = await client.createTask({ channel: "default", hashCode }).catch((error: unknown) => error);
+    expect(duplicate).toBeInstanceOf(DuplicateTaskError);
+    expect(duplicate).toBeInstanceOf(ConflictError);
+    expect(duplicate).toMatchObject({ state: 409, hashCode, retryable: false });
+
+    await expect(client.getTask("1")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.getTask(0)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.createTask({ channel: "nope" })).rejects.toMatchObject({ state: 400, message: expect.stringMatching(/not configured/) });
+    await expect(client.queueLength("nope")).rejects.toBeInstanceOf(InvalidArgumentError);
+
+    const task = await client.getTaskByHashCode(hashCode);
+    await client.cancelTask(task.ID);
+    const again = await client.cancelTask(task.ID).catch((error: unknown) => error);
+    expect(again).toBeInstanceOf(ConflictError);
+    expect((again as QueuesError).data).toMatchObject([{ ID: task.ID, State: "CANCEL" }]);
+  });
+
+  it("answers UnavailableError (retryable) when the backend outlives the call's deadline", async () => {
+    const task = await client.getTaskByHashCode(await client.createTask({ channel: "default" }));
+    server.faults.hook = async (command) => {
+      if (command === "GetItemCommand") await sleep(2_000);
+    };
+    try {
+      const error = await client.getTask(task.ID, { deadlineMs: 500 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect((error as QueuesError).retryable).toBe(true);
+    } finally {
+      server.faults.clear();
+    }
+  });
+
+  it("refuses uint64 values that a number cannot carry exactly, before sending anything", () => {
+    expect(uint64(2n ** 64n - 1n, "id")).toBe("18446744073709551615");
+    expect(uint64("18446744073709551615", "id")).toBe("18446744073709551615");
+    expect(uint64(42, "id")).toBe("42");
+    expect(uint64(undefined, "id")).toBe("0");
+    expect(() => uint64(2 ** 53, "id")).toThrow(RangeError);
+    expect(() => uint64(-1, "id")).toThrow(RangeError);
+    expect(() => uint64(2n ** 64n, "id")).toThrow(RangeError);
+    expect(() => uint64("12a", "id")).toThrow(RangeError);
+    expect(() => uint64("18446744073709551616", "id")).toThrow(RangeError);
+  });
+
+  it("connects with TLS when asked, and sends its metadata with every call", () => {
+    expect(credentialsOf(undefined)._isSecure()).toBe(false);
+    expect(credentialsOf(true)._isSecure()).toBe(true);
+    expect(metadataOf({ authorization: "Bearer t", "x-request-id": "r" }).getMap()).toEqual({ authorization: "Bearer t", "x-request-id": "r" });
+  });
+});
+
+describe("the package export", () => {
+  it('is importable as "queues/client" (package.json exports), with type declarations', () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", "const m = await import('queues/client'); console.log(typeof m.QueuesClient, typeof m.Worker, typeof m.NonRetryableError)"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(run.stderr).toBe("");
+    expect(run.stdout.trim()).toBe("function function function");
+    expect(existsSync(`${root}/dist/service/client/index.d.ts`)).toBe(true);
+  });
+});
