@@ -69,6 +69,9 @@ describe("queues --help", () => {
     expect(run.stderr).toMatch(/--channel/);
     expect((await queues(["get", "not-a-number"])).code).toBe(ExitCode.INVALID);
     expect((await queues(["nope"])).code).toBe(ExitCode.INVALID);
+    const header = await queues(["--header", "no-colon", "get", "1"]);
+    expect(header.code).toBe(ExitCode.INVALID);
+    expect(header.stderr).toMatch(/--header must be name:value/);
   });
 });
 
@@ -194,6 +197,22 @@ describe("queues work", () => {
     }
     expect(await work.exited).toBe(0);
     expect(work.events.map((e) => e.event)).toContain("stopped");
+  });
+
+  it("Ctrl-C (SIGINT to the worker's process group) lets the running command finish, then exits 0", async () => {
+    const task = (await json<{ task: Task }>(["create", "-c", "slow", "-i", "finish me"])).task;
+    // The CLI in a process group of its own, as a terminal runs it; its commands run in theirs.
+    const child = spawn(process.execPath, [BIN, "--address", server.address, "--json", "work", "-c", "slow", "--", "sleep 1.5; cat"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await eventually(() => out.includes('"event":"started"'), 15_000);
+    process.kill(-(child.pid as number), "SIGINT");
+    expect(await exited).toBe(0);
+    expect(await client.getTask(task.ID)).toMatchObject({ State: "SUCCESS", Output: "finish me", RetryCount: "0" });
   });
 
   it("a command that exits non-zero fails the attempt (retried by the server); arguments after -- run without a shell", async () => {

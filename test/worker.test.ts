@@ -1,14 +1,18 @@
 // The Worker SDK against a real server on the emulators: concurrency, results,
 // heartbeats, cancellation, draining, reconnects across a server restart, and a
 // network partition (fencing keeps the stale worker's result out).
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LeaseLostError, NonRetryableError, QueuesClient, Worker, type Task, type WorkerOptions } from "../service/client/index.js";
 import { freePort } from "../service/local/free-port.js";
 import { eventually, queueDrained, sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
 /** Channels with a 30 s lease. */
-const LONG_LEASE = ["basic", "concurrency", "results", "drain", "overrun", "restart"];
+const LONG_LEASE = ["basic", "concurrency", "results", "drain", "overrun", "restart", "oversize", "listener", "stubborn"];
 /** Channels with a 2 s lease: heartbeats and lease loss happen within a test. */
 const SHORT_LEASE = ["heartbeat", "cancel", "partition"];
 
@@ -196,6 +200,63 @@ describe("Worker", () => {
     await run;
     expect(Date.now() - closing).toBeLessThan(3_000);
     expect(await client.getTask(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1", Output: "the worker is closing" });
+  });
+
+  it("an Output over 256 KiB fails its attempt with a readable message and blocks nothing else", async () => {
+    const worker = startWorker({
+      channel: "oversize",
+      concurrency: 2,
+      handler: async (task) => (task.Input === "big" ? "x".repeat(300_000) : "small"),
+    });
+    const failed = settle(worker, "taskFailed");
+    const big = await create("oversize", "big", { retryMaxLimit: 1 });
+    const small = await create("oversize", "small");
+    expect((await failed).ID).toBe(big.ID);
+    await eventually(async () => (await client.getTask(small.ID)).State === "SUCCESS", 10_000);
+    await eventually(async () => (await client.getTask(big.ID)).State === "FAILURE", 15_000);
+    expect((await client.getTask(big.ID)).Output).toBe("the handler returned 300000 bytes; the Output limit is 262144");
+  });
+
+  it("a listener that throws does not stop the worker (it becomes an error event)", async () => {
+    const errors: Error[] = [];
+    const worker = startWorker({ channel: "listener", handler: async () => "fine" });
+    worker.on("taskStarted", () => {
+      throw new Error("a buggy listener");
+    });
+    worker.on("error", (error) => errors.push(error));
+    const first = await create("listener", "one");
+    const second = await create("listener", "two");
+    await eventually(async () => (await client.getTask(second.ID)).State === "SUCCESS", 10_000);
+    expect((await client.getTask(first.ID)).State).toBe("SUCCESS");
+    expect(errors.map((e) => e.message)).toContain("a buggy listener");
+  });
+
+  it("after close(), a handler that ignores its signal does not keep the process alive", async () => {
+    const task = await create("stubborn", "never ends", { retryMaxLimit: 5 });
+    const script = `
+      const { Worker } = await import("queues/client");
+      const worker = new Worker({ address: ${JSON.stringify(server.address)}, channel: "stubborn", drainTimeoutMs: 300,
+        handler: () => new Promise(() => {}) });
+      worker.once("taskStarted", () => setTimeout(() => worker.close().then(() => console.log("closed")), 200));
+      await worker.run();
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve(-1);
+      }, 15_000);
+      child.on("exit", (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(code).toBe(0);
+    expect(out).toContain("closed");
+    // Its lease will run out (counted as a failed attempt); nothing was reported for it.
+    expect(await client.getTask(task.ID)).toMatchObject({ State: "PROCEEDING", RetryCount: "0" });
   });
 
   it("rejects run() for a channel the server does not have", async () => {

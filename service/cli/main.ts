@@ -4,6 +4,12 @@ import { CommanderError } from "commander";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
 
+// `queues list --json | head`: a reader that stops early is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 const program = buildProgram();
 try {
   await program.parseAsync(process.argv);

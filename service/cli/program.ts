@@ -43,7 +43,7 @@ export function connectionOf(options: GlobalOptions): ConnectionOptions {
   const metadata: Record<string, string> = {};
   for (const header of options.header) {
     const colon = header.indexOf(":");
-    if (colon <= 0) throw new InvalidArgumentError(`--header must be name:value, got "${header}"`);
+    if (colon <= 0) throw new RangeError(`--header must be name:value, got "${header}"`);
     metadata[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
   }
   if (options.token) metadata.authorization = `Bearer ${options.token}`;

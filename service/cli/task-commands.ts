@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Task } from "../client/queues-client.js";
-import { ExitCode } from "./exit-codes.js";
+import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
 import { clientOf, positiveInteger, uint64Argument } from "./program.js";
 
@@ -31,9 +31,15 @@ export function registerTaskCommands(program: Command): void {
           prior: flags.prior,
           retryMaxLimit: flags.retryMaxLimit,
         });
-        const task = await client.getTaskByHashCode(hashCode);
-        if (options.json) printJson({ hashCode, task });
-        else process.stdout.write(`Created task ${task.ID} (HashCode ${hashCode}) on channel ${task.Channel}, ${task.State}\n`);
+        // The task exists now: whatever happens to the lookup, say its HashCode and succeed,
+        // so that a script does not create it a second time.
+        const task = await client.getTaskByHashCode(hashCode).catch((error: unknown) => {
+          process.stderr.write(`queues: created, but could not read it back: ${(error as Error).message}\n`);
+          return undefined;
+        });
+        if (options.json) printJson(task ? { hashCode, task } : { hashCode });
+        else if (task) process.stdout.write(`Created task ${task.ID} (HashCode ${hashCode}) on channel ${task.Channel}, ${task.State}\n`);
+        else process.stdout.write(`Created task with HashCode ${hashCode}\n`);
       } finally {
         client.close();
       }
@@ -119,10 +125,17 @@ export function registerTaskCommands(program: Command): void {
       const { client, options } = clientOf(this);
       const deadline = flags.timeout === undefined ? Infinity : Date.now() + flags.timeout * 1000;
       let last = "";
-      let task: Task;
+      let task: Task | undefined;
       try {
         for (;;) {
-          task = await client.getTask(id);
+          try {
+            task = await client.getTask(id);
+          } catch (error) {
+            // A server restarting or a backend hiccup is not the task's fate: keep watching until --timeout.
+            if (exitCodeOf(error) !== ExitCode.UNAVAILABLE || Date.now() + flags.interval > deadline) throw error;
+            await new Promise((resolve) => setTimeout(resolve, flags.interval));
+            continue;
+          }
           const seen = `${task.State}/${task.RetryCount}`;
           if (seen !== last && !options.json) process.stdout.write(`${new Date().toISOString()}  ${task.State.padEnd(10)}  retries ${task.RetryCount}\n`);
           last = seen;

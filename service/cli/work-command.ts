@@ -11,6 +11,8 @@ import { connectionOf, type GlobalOptions, positiveInteger } from "./program.js"
 
 /** The server's Output limit; a command that prints more fails its attempt. */
 const MAX_OUTPUT_BYTES = 256 * 1024;
+/** After SIGTERM, a command gets this long before SIGKILL. */
+const KILL_GRACE_MS = 5_000;
 
 export function registerWorkCommand(program: Command): void {
   program
@@ -59,6 +61,9 @@ export function runCommand(command: string[], task: Task, signal: AbortSignal): 
     const [file, ...args] = command as [string, ...string[]];
     const child = spawn(file, args, {
       shell: command.length === 1,
+      // Its own process group: Ctrl-C on the worker does not kill running commands (the
+      // worker drains), and an abort can stop the whole group (a shell and its pipeline).
+      detached: true,
       stdio: ["pipe", "pipe", "inherit"],
       env: {
         ...process.env,
@@ -75,13 +80,26 @@ export function runCommand(command: string[], task: Task, signal: AbortSignal): 
       size += chunk.length;
       if (size <= MAX_OUTPUT_BYTES) chunks.push(chunk);
     });
-    const onAbort = () => child.kill("SIGTERM");
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (how: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, how);
+      } catch {
+        // Already gone.
+      }
+    };
+    const onAbort = () => {
+      killGroup("SIGTERM");
+      killTimer = setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS);
+      killTimer.unref();
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     child.on("error", (error) => {
       signal.removeEventListener("abort", onAbort);
       reject(error);
     });
     child.on("close", (code, killedBy) => {
+      clearTimeout(killTimer);
       signal.removeEventListener("abort", onAbort);
       if (size > MAX_OUTPUT_BYTES) reject(new Error(`the command printed ${size} bytes; the Output limit is ${MAX_OUTPUT_BYTES}`));
       else if (code === 0) resolve(Buffer.concat(chunks).toString("utf8"));

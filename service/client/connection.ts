@@ -25,6 +25,11 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
   // Reconnect to a restarted server within seconds, not grpc's default of up to 2 minutes.
   "grpc.initial_reconnect_backoff_ms": 250,
   "grpc.max_reconnect_backoff_ms": 5_000,
+  // Pings find a server that vanished without closing the connection (a killed task, a
+  // partition), so an idle worker's stream is reopened instead of waiting forever.
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
 };
 
 export function connect(options: ConnectionOptions): GeneratedQueuesClient {

@@ -12,7 +12,14 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 type ReceiveCall = grpc.ClientDuplexStream<ReceiveQueueByChannelRequest, ReceiveQueueByChannelResponse__Output>;
 
 /** Statuses a new stream would only get again. */
-const FATAL = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.UNIMPLEMENTED]);
+const FATAL = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.UNIMPLEMENTED,
+  // More credits than the server allows one stream (QUEUES_MAX_CREDITS_PER_STREAM): lower the concurrency.
+  grpc.status.RESOURCE_EXHAUSTED,
+]);
 
 export interface CreditStreamHooks {
   onTask: (task: Task__Output) => void;
@@ -74,10 +81,14 @@ export class CreditStream {
     this.call = call;
     this.outstanding = 0;
     call.on("data", (response: ReceiveQueueByChannelResponse__Output) => {
-      if (call !== this.call || !response.Tasks) return;
-      this.backoff.reset();
-      this.outstanding -= 1;
-      this.wanted -= 1;
+      if (!response.Tasks) return;
+      if (call === this.call) {
+        this.backoff.reset();
+        this.outstanding -= 1;
+        this.wanted -= 1;
+      }
+      // Also a task the server wrote just before it saw stop()'s cancel: it is leased to us,
+      // and dropping it would cost it an attempt when its lease ran out.
       this.hooks.onTask(response.Tasks);
     });
     const broken = (error: unknown) => {

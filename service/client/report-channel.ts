@@ -35,6 +35,8 @@ export class ReportChannel {
   private readonly backoff: Backoff;
   private readonly retryBackoff: Backoff;
   private closed = false;
+  /** Reports waiting out a backoff after a 503 answer (in neither list meanwhile). */
+  private retrying = 0;
   private idle: (() => void)[] = [];
 
   constructor(
@@ -58,7 +60,7 @@ export class ReportChannel {
 
   /** Reports not yet answered. */
   get pending(): number {
-    return this.queue.length + this.inFlight.length;
+    return this.queue.length + this.inFlight.length + this.retrying;
   }
 
   /** Resolves once every report sent so far is answered (or `timeoutMs` passed); true if all were. */
@@ -72,13 +74,13 @@ export class ReportChannel {
     return result;
   }
 
-  /** Ends the stream; reports still unanswered are rejected. */
+  /** Closes the stream (cancels it: a dead peer must not keep the process waiting); unanswered reports are rejected. */
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     const call = this.call;
     this.call = undefined;
-    call?.end();
+    call?.cancel();
     for (const report of [...this.inFlight.splice(0), ...this.queue.splice(0)]) report.reject(new Error("the report channel closed before the report was answered"));
   }
 
@@ -105,7 +107,9 @@ export class ReportChannel {
       if (!report) return;
       if (answer.State === "503") {
         // Nothing was written; send it again after a while.
+        this.retrying += 1;
         setTimeout(() => {
+          this.retrying -= 1;
           if (this.closed) return report.reject(new Error("the report channel closed before the report was answered"));
           this.queue.push(report);
           this.pump();

@@ -30,11 +30,16 @@ const REPORT = { SUCCESS: "1", FAILURE: "2", CANCEL: "4", HEARTBEAT: "6" } as co
 /** The lease a task is assumed to have when the server does not say (a server without the lease fields). */
 const FALLBACK_LEASE_MS = 30_000;
 const MIN_HEARTBEAT_MS = 200;
+/** The server's limit on an Output (SPEC §3): a bigger result fails its attempt here rather than block the stream. */
+const MAX_PAYLOAD_BYTES = 256 * 1024;
 
 export interface TaskContext {
   /** Aborts when the task was cancelled or leased to another worker, or the worker is closing and out of time. */
   signal: AbortSignal;
-  /** Sends a heartbeat now, with `progress` stored as the task's Output so far. Rejects with LeaseLostError on 409. */
+  /**
+   * Sends a heartbeat now, with `progress` stored as the task's Output so far. Rejects
+   * with LeaseLostError on 409 (the signal aborts too): await it or add a catch.
+   */
   heartbeat(progress?: string): Promise<void>;
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: number;
@@ -72,9 +77,14 @@ export interface WorkerEvents {
 }
 
 interface RunningTask {
+  /** ID and lease token: the same task may come back on a new lease while an old handler still runs. */
+  key: string;
   task: Task;
   abort: AbortController;
-  leaseExpiresAtMs: number;
+  /** The lease as the server granted it, in ms (from the server's own clock, so local clock skew does not matter). */
+  leaseMs: number;
+  /** When the lease ends, on the local clock. */
+  leaseEndsAt: number;
   heartbeatTimer: NodeJS.Timeout | undefined;
   finished: boolean;
 }
@@ -107,12 +117,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       {
         onTask: (task) => this.start(task),
         onFatal: (error) => this.fail(error),
-        onReconnect: (delayMs, error) => this.emit("reconnecting", { stream: "receive", delayMs, error }),
+        onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "receive", delayMs, error }),
       },
       options.reconnect,
     );
     this.reports = new ReportChannel(this.client, this.metadata, options.reconnect, {
-      onReconnect: (delayMs, error) => this.emit("reconnecting", { stream: "report", delayMs, error }),
+      onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "report", delayMs, error }),
     });
     let resolve!: () => void;
     let reject!: (error: Error) => void;
@@ -142,18 +152,28 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async drain(): Promise<void> {
     this.credits.stop();
-    const budgetMs = this.options.drainTimeoutMs ?? 30_000;
-    const deadline = Date.now() + budgetMs;
-    const allDone = Promise.all([...this.settled]).then(() => true);
-    const inTime = await Promise.race([allDone, sleep(budgetMs).then(() => false)]);
-    if (!inTime) {
+    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 30_000);
+    // Tasks the server wrote just before it saw the stream cancelled still arrive and run: wait for those too.
+    await this.allSettled(deadline);
+    if (this.settled.size > 0) {
       for (const running of this.running.values()) running.abort.abort(new Error("the worker is closing"));
-      await Promise.race([Promise.all([...this.settled]), sleep(Math.max(1_000, deadline - Date.now()))]);
+      await this.allSettled(Math.max(deadline, Date.now() + 1_000));
+      // Handlers that ignore their signal are left behind; nothing of theirs keeps the process alive.
+      for (const running of this.running.values()) this.finish(running);
     }
     await this.reports.flush(Math.max(1_000, deadline - Date.now()));
     this.reports.close();
     this.client.close();
     this.finished.resolve();
+  }
+
+  /** Waits for the running handlers until `deadline`; the wait keeps the process alive (the handlers are work). */
+  private async allSettled(deadline: number): Promise<void> {
+    while (this.settled.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.settled]), new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+      clearTimeout(timer);
+    }
   }
 
   private fail(error: Error): void {
@@ -163,20 +183,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private start(task: Task): void {
+    const leaseMs = leaseLengthOf(task);
     const running: RunningTask = {
+      key: `${task.ID}:${task.LeaseToken}`,
       task,
       abort: new AbortController(),
-      leaseExpiresAtMs: Date.parse(task.LeaseExpireTime) || Date.now() + FALLBACK_LEASE_MS,
+      leaseMs,
+      leaseEndsAt: Date.now() + leaseMs,
       heartbeatTimer: undefined,
       finished: false,
     };
-    this.running.set(task.ID, running);
-    this.emit("taskStarted", task);
+    this.running.set(running.key, running);
     this.scheduleHeartbeat(running);
     const work = this.execute(running).finally(() => {
       this.settled.delete(work);
     });
     this.settled.add(work);
+    this.notify("taskStarted", task);
   }
 
   private async execute(running: RunningTask): Promise<void> {
@@ -192,17 +215,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
     try {
       output = (await this.options.handler(task, context)) ?? "";
       code = REPORT.SUCCESS;
+      const bytes = Buffer.byteLength(output, "utf8");
+      if (bytes > MAX_PAYLOAD_BYTES) {
+        failure = new Error(`the handler returned ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
+        output = (failure as Error).message;
+        code = REPORT.FAILURE;
+      }
     } catch (error) {
       failure = error;
       output = messageOf(error);
       code = error instanceof NonRetryableError ? REPORT.CANCEL : REPORT.FAILURE;
     }
-    running.finished = true;
-    clearTimeout(running.heartbeatTimer);
-    this.running.delete(task.ID);
+    const leaseLost = running.finished && abort.signal.reason instanceof LeaseLostError;
+    this.finish(running);
     // The slot is free: ask for the next task while this result is being reported.
     if (!this.closing) this.credits.request(1);
-    if (abort.signal.aborted && abort.signal.reason instanceof LeaseLostError) return; // the server already moved on
+    if (leaseLost) return; // the server already moved on
     try {
       const answer = await this.report(task, code, output);
       this.afterFinalReport(task, code, output, failure, answer);
@@ -211,18 +239,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** EventEmitter throws an "error" nobody listens to; a worker must not crash its process over one. */
-  private emitError(error: Error): void {
-    if (this.listenerCount("error") > 0) this.emit("error", error);
+  /** The task's handler is done (or given up on): no more heartbeats. */
+  private finish(running: RunningTask): void {
+    running.finished = true;
+    clearTimeout(running.heartbeatTimer);
+    this.running.delete(running.key);
   }
 
   private afterFinalReport(task: Task, code: string, output: string, failure: unknown, answer: ReportAnswer): void {
     if (answer.State === "200") {
-      if (code === REPORT.SUCCESS) this.emit("taskSucceeded", task, output);
-      else if (code === REPORT.CANCEL) this.emit("taskCancelled", task, failure);
-      else this.emit("taskFailed", task, failure);
+      if (code === REPORT.SUCCESS) this.notify("taskSucceeded", task, output);
+      else if (code === REPORT.CANCEL) this.notify("taskCancelled", task, failure);
+      else this.notify("taskFailed", task, failure);
     } else if (answer.State === "409") {
-      this.emit("leaseLost", task, answer.Message);
+      this.notify("leaseLost", task, answer.Message);
     } else {
       this.emitError(new Error(`task ${task.ID}: the server answered ${answer.State} to its result: ${answer.Message}`));
     }
@@ -236,25 +266,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     clearTimeout(running.heartbeatTimer);
     if (running.finished) return;
     const fraction = this.options.heartbeatFraction ?? 1 / 3;
-    const delay = Math.max(MIN_HEARTBEAT_MS, (running.leaseExpiresAtMs - Date.now()) * fraction);
+    const delay = Math.max(MIN_HEARTBEAT_MS, (running.leaseEndsAt - Date.now()) * fraction);
     running.heartbeatTimer = setTimeout(() => {
       this.heartbeat(running).catch(() => {
         // A lost lease was handled in heartbeat(); anything else: the next one tries again.
       });
     }, delay);
+    // A heartbeat never keeps a process alive by itself (the streams do, while the worker runs).
+    running.heartbeatTimer.unref();
   }
 
   private async heartbeat(running: RunningTask, progress = ""): Promise<void> {
     if (running.finished) return;
+    const bytes = Buffer.byteLength(progress, "utf8");
+    if (bytes > MAX_PAYLOAD_BYTES) throw new RangeError(`progress is ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
     const { task } = running;
+    const sentAt = Date.now();
     let answer: ReportAnswer;
     try {
       answer = await this.report(task, REPORT.HEARTBEAT, progress);
-    } finally {
-      if (!running.finished) this.scheduleHeartbeat(running);
+    } catch (error) {
+      this.scheduleHeartbeat(running);
+      throw error;
     }
     if (answer.State === "200") {
-      running.leaseExpiresAtMs = Date.parse(answer.LeaseExpireTime) || Date.now() + FALLBACK_LEASE_MS;
+      // The server extended the lease by its length from (at least) when it was sent.
+      running.leaseEndsAt = sentAt + running.leaseMs;
       this.scheduleHeartbeat(running);
       return;
     }
@@ -264,14 +301,40 @@ export class Worker extends EventEmitter<WorkerEvents> {
         running.finished = true;
         clearTimeout(running.heartbeatTimer);
         running.abort.abort(lost);
-        this.emit("leaseLost", task, answer.Message);
+        this.notify("leaseLost", task, answer.Message);
       }
       throw lost;
     }
+    this.scheduleHeartbeat(running);
     const error = new Error(`task ${task.ID}: heartbeat answered ${answer.State}: ${answer.Message}`);
     this.emitError(error);
     throw error;
   }
+
+  /** Emits to the user's listeners; a listener that throws must not break the worker. */
+  private notify<K extends Exclude<keyof WorkerEvents, "error">>(event: K, ...args: WorkerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: WorkerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** EventEmitter throws an "error" nobody listens to; a worker must not crash its process over one. */
+  private emitError(error: Error): void {
+    if (this.listenerCount("error") === 0) return;
+    try {
+      this.emit("error", error);
+    } catch {
+      // A throwing error listener has nowhere left to report to.
+    }
+  }
+}
+
+/** The lease's length from the server's own times (delivery time to lease end); skew-free. */
+function leaseLengthOf(task: Task): number {
+  const length = Date.parse(task.LeaseExpireTime) - Date.parse(task.UpdateTime);
+  return Number.isFinite(length) && length > 0 ? length : FALLBACK_LEASE_MS;
 }
 
 function messageOf(error: unknown): string {
@@ -280,7 +343,3 @@ function messageOf(error: unknown): string {
   return text.length > 16_384 ? `${text.slice(0, 16_384)}…` : text;
 }
 
-/** A wait that does not keep the process alive (a closed worker must let its process exit). */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
