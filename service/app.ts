@@ -78,7 +78,10 @@ export class QueuesApp {
       ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream, this.log),
       ReportTaskResult: reportHandler(this.ctx, this.streams, this.log),
     };
-    this.server = createGrpcServer(handlers, this.health);
+    this.server = createGrpcServer(handlers, this.health, {
+      maxMessageBytes: settings.maxMessageBytes,
+      maxConcurrentStreams: settings.maxConcurrentStreams,
+    });
     if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health);
   }
 

@@ -23,6 +23,10 @@ export interface Settings {
   /** Days a final task is kept before DynamoDB's TTL deletes it; undefined: kept forever. */
   taskRetentionDays: number | undefined;
   maxCreditsPerStream: number;
+  /** The largest request message the server reads (an oversized Input still gets a readable 400 below this). */
+  maxMessageBytes: number;
+  /** Calls open at once on one client connection. */
+  maxConcurrentStreams: number;
   logLevel: string;
 }
 
@@ -40,6 +44,8 @@ export const DEFAULTS = {
   healthHttpPort: undefined,
   taskRetentionDays: undefined,
   maxCreditsPerStream: 1_000,
+  maxMessageBytes: 1024 * 1024,
+  maxConcurrentStreams: 1_000,
   logLevel: "info",
 } as const;
 
@@ -75,6 +81,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     healthHttpPort: optionalIntFromEnv(env, "QUEUES_HEALTH_HTTP_PORT", 0, 65_535),
     taskRetentionDays: optionalIntFromEnv(env, "QUEUES_TASK_RETENTION_DAYS", 1, 36_500),
     maxCreditsPerStream: intFromEnv(env, "QUEUES_MAX_CREDITS_PER_STREAM", DEFAULTS.maxCreditsPerStream, 1, 1_000_000),
+    // At least a 256 KiB payload and its envelope.
+    maxMessageBytes: intFromEnv(env, "QUEUES_MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 300 * 1024, 64 * 1024 * 1024),
+    maxConcurrentStreams: intFromEnv(env, "QUEUES_MAX_CONCURRENT_STREAMS", DEFAULTS.maxConcurrentStreams, 4, 100_000),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
 }

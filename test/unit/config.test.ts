@@ -137,6 +137,10 @@ describe("settingsFromEnv", () => {
       QUEUES_DRAIN_TIMEOUT_MS: "3000",
       QUEUES_HEALTH_INTERVAL_MS: "4000",
       QUEUES_MAX_CREDITS_PER_STREAM: "10",
+      QUEUES_MAX_MESSAGE_BYTES: "2097152",
+      QUEUES_MAX_CONCURRENT_STREAMS: "64",
+      QUEUES_HEALTH_HTTP_PORT: "8081",
+      QUEUES_TASK_RETENTION_DAYS: "30",
       LOG_LEVEL: "debug",
     });
     expect(settings).toMatchObject({
@@ -151,6 +155,10 @@ describe("settingsFromEnv", () => {
       drainTimeoutMs: 3000,
       healthIntervalMs: 4000,
       maxCreditsPerStream: 10,
+      maxMessageBytes: 2_097_152,
+      maxConcurrentStreams: 64,
+      healthHttpPort: 8081,
+      taskRetentionDays: 30,
       logLevel: "debug",
     });
   });
@@ -165,6 +173,10 @@ describe("settingsFromEnv", () => {
     ["QUEUES_DRAIN_TIMEOUT_MS", "-5"],
     ["QUEUES_HEALTH_INTERVAL_MS", "1e12"],
     ["QUEUES_MAX_CREDITS_PER_STREAM", "0"],
+    ["QUEUES_MAX_MESSAGE_BYTES", "1000"],
+    ["QUEUES_MAX_CONCURRENT_STREAMS", "1"],
+    ["QUEUES_HEALTH_HTTP_PORT", "x"],
+    ["QUEUES_TASK_RETENTION_DAYS", "0"],
   ] as const) {
     it(`rejects ${name}=${value}, naming the variable`, () => {
       const error = errorOf(() => settingsFromEnv({ ...base, [name]: value }));
