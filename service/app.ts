@@ -20,6 +20,8 @@ import { reportHandler } from "./grpc/report-stream.js";
 import { bind, createGrpcServer } from "./grpc/server.js";
 import { StreamRegistry } from "./grpc/stream-registry.js";
 import { unaryHandlers } from "./grpc/unary-handlers.js";
+import { Authorizer } from "./auth/authorizer.js";
+import { guardHandlers } from "./auth/guard.js";
 import { createLogger } from "./logging.js";
 import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
@@ -78,7 +80,8 @@ export class QueuesApp {
       ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream, this.log),
       ReportTaskResult: reportHandler(this.ctx, this.streams, this.log),
     };
-    this.server = createGrpcServer(handlers, this.health, {
+    const guarded = settings.authTokens ? guardHandlers(handlers, new Authorizer(settings.authTokens)) : handlers;
+    this.server = createGrpcServer(guarded, this.health, {
       maxMessageBytes: settings.maxMessageBytes,
       maxConcurrentStreams: settings.maxConcurrentStreams,
     });
@@ -94,11 +97,15 @@ export class QueuesApp {
     }
     this.health.start();
     this.sweeper.start();
+    if (!settings.authTokens) {
+      this.log.warn("authentication is off: no QUEUES_AUTH_TOKENS or QUEUES_AUTH_TOKENS_FILE, so any client can call every RPC");
+    }
     this.log.info(
       {
         host: settings.host,
         port,
         healthHttpPort: this.healthHttpPort,
+        auth: settings.authTokens ? `${settings.authTokens.length} token(s)` : "off",
         table: settings.tableName,
         channels: settings.channels.map((channel) => channel.name),
       },

@@ -1,6 +1,8 @@
 // Server settings, read once from the environment. Every variable is listed in the
 // README ("Configuration"); AWS endpoints are not here on purpose: the SDK reads
 // AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS itself.
+import { readFileSync } from "node:fs";
+import { AuthConfigError, parseTokens, type TokenEntry } from "../auth/tokens.js";
 import { type ChannelConfig, ChannelConfigError, parseChannelsJson } from "./channels.js";
 
 export interface Settings {
@@ -27,6 +29,8 @@ export interface Settings {
   maxMessageBytes: number;
   /** Calls open at once on one client connection. */
   maxConcurrentStreams: number;
+  /** Bearer tokens and their roles; undefined: no authentication (the server logs a warning). */
+  authTokens: TokenEntry[] | undefined;
   logLevel: string;
 }
 
@@ -46,6 +50,7 @@ export const DEFAULTS = {
   maxCreditsPerStream: 1_000,
   maxMessageBytes: 1024 * 1024,
   maxConcurrentStreams: 1_000,
+  authTokens: undefined,
   logLevel: "info",
 } as const;
 
@@ -84,8 +89,31 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     // At least a 256 KiB payload and its envelope.
     maxMessageBytes: intFromEnv(env, "QUEUES_MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 300 * 1024, 64 * 1024 * 1024),
     maxConcurrentStreams: intFromEnv(env, "QUEUES_MAX_CONCURRENT_STREAMS", DEFAULTS.maxConcurrentStreams, 4, 100_000),
+    authTokens: authTokensFromEnv(env),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
+}
+
+function authTokensFromEnv(env: NodeJS.ProcessEnv): TokenEntry[] | undefined {
+  const inline = env.QUEUES_AUTH_TOKENS;
+  const file = env.QUEUES_AUTH_TOKENS_FILE;
+  if (inline && file) throw new SettingsError("Set QUEUES_AUTH_TOKENS or QUEUES_AUTH_TOKENS_FILE, not both");
+  try {
+    if (inline) return parseTokens(inline, "QUEUES_AUTH_TOKENS");
+    if (file) {
+      let json: string;
+      try {
+        json = readFileSync(file, "utf8");
+      } catch (error) {
+        throw new SettingsError(`QUEUES_AUTH_TOKENS_FILE: cannot read ${file}: ${(error as Error).message}`);
+      }
+      return parseTokens(json, `QUEUES_AUTH_TOKENS_FILE (${file})`);
+    }
+  } catch (error) {
+    if (error instanceof AuthConfigError) throw new SettingsError(error.message);
+    throw error;
+  }
+  return undefined;
 }
 
 function optionalIntFromEnv(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {

@@ -1,0 +1,223 @@
+// Authentication (bearer tokens with roles) through real gRPC clients: who gets
+// UNAUTHENTICATED, who gets PERMISSION_DENIED, what stays open, and that a token
+// never reaches the logs.
+import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QueuesApp } from "../service/app.js";
+import { parseTokens } from "../service/auth/tokens.js";
+import { settingsFromEnv, SettingsError } from "../service/config/settings.js";
+import { QueuesClient, Worker } from "../service/client/index.js";
+import { startTestServer, type TestServer } from "./support/harness.js";
+
+const TOKENS = {
+  admin: "admin-token-0123456789abcdef",
+  producer: "producer-token-0123456789abcdef",
+  worker: "worker-token-0123456789abcdef",
+};
+
+let server: TestServer;
+let logs = "";
+
+beforeAll(async () => {
+  const base = await startTestServer({ channels: ["default", "jobs"] });
+  await base.stop();
+  // The same table and queues, now with tokens, and a logger whose output the tests read.
+  const app = new QueuesApp({
+    settings: { ...base.settings, authTokens: parseTokens(JSON.stringify({ ...TOKENS, producer: [TOKENS.producer] }), "test") },
+    logger: pino({ level: "debug" }, new Writable({ write: (chunk, _encoding, done) => ((logs += chunk.toString()), done()) })),
+  });
+  const port = await app.start();
+  await app.health.check();
+  server = { ...base, app, address: `127.0.0.1:${port}`, stop: () => app.shutdown() };
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const client = (token?: string, scheme = "Bearer") =>
+  new QueuesClient({ address: server.address, metadata: token === undefined ? {} : { authorization: `${scheme} ${token}` } });
+
+async function codeOf(promise: Promise<unknown>): Promise<number | "ok"> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    return (error as grpc.ServiceError).code ?? -1;
+  }
+}
+
+/** How a stream of `method` ends for this token: its status code, or "open" if it is still serving after a moment. */
+function streamStatus(method: "ReceiveQueueByChannel" | "ReportTaskResult", token?: string): Promise<number | "open"> {
+  const c = client(token);
+  const metadata = new grpc.Metadata();
+  if (token) metadata.set("authorization", `Bearer ${token}`);
+  const call = c.raw[method](metadata) as grpc.ClientDuplexStream<object, unknown>;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      call.cancel();
+      c.close();
+      resolve("open");
+    }, 1_000);
+    call.on("error", (error: grpc.ServiceError) => {
+      clearTimeout(timer);
+      c.close();
+      resolve(error.code);
+    });
+    call.on("data", () => {});
+    if (method === "ReceiveQueueByChannel") call.write({ Channel: "jobs" });
+  });
+}
+
+describe("authentication", () => {
+  it("refuses a call without a token, with a wrong token or with another scheme: UNAUTHENTICATED", async () => {
+    for (const c of [client(), client("not-a-known-token-at-all"), client(TOKENS.admin, "Basic"), client("", "Bearer")]) {
+      expect(await codeOf(c.createTask({ channel: "default" }))).toBe(grpc.status.UNAUTHENTICATED);
+      expect(await codeOf(c.getTask("1"))).toBe(grpc.status.UNAUTHENTICATED);
+      c.close();
+    }
+    expect(await streamStatus("ReceiveQueueByChannel")).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await streamStatus("ReportTaskResult", "not-a-known-token-at-all")).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it("a producer may create, query, cancel and measure, but not receive or report: PERMISSION_DENIED", async () => {
+    const producer = client(TOKENS.producer);
+    try {
+      const hashCode = await producer.createTask({ channel: "jobs", input: "from a producer" });
+      const task = await producer.getTaskByHashCode(hashCode);
+      expect(await codeOf(producer.getTask(task.ID))).toBe("ok");
+      expect(await codeOf(producer.listTasksByOwner(0))).toBe("ok");
+      expect(await codeOf(producer.queueLength("jobs"))).toBe("ok");
+      expect(await codeOf(producer.cancelTask(task.ID))).toBe("ok");
+    } finally {
+      producer.close();
+    }
+    expect(await streamStatus("ReceiveQueueByChannel", TOKENS.producer)).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await streamStatus("ReportTaskResult", TOKENS.producer)).toBe(grpc.status.PERMISSION_DENIED);
+  });
+
+  it("a worker may receive, report and query, but not create, cancel or measure", async () => {
+    const worker = client(TOKENS.worker);
+    try {
+      expect(await codeOf(worker.createTask({ channel: "jobs" }))).toBe(grpc.status.PERMISSION_DENIED);
+      expect(await codeOf(worker.cancelTask("1"))).toBe(grpc.status.PERMISSION_DENIED);
+      expect(await codeOf(worker.queueLength("jobs"))).toBe(grpc.status.PERMISSION_DENIED);
+      // Query is allowed: the answer is the server's own (404 here), not a refusal.
+      expect(await worker.getTask("1").catch((error: { state?: number }) => error.state)).toBe(404);
+    } finally {
+      worker.close();
+    }
+    expect(await streamStatus("ReceiveQueueByChannel", TOKENS.worker)).toBe("open");
+    expect(await streamStatus("ReportTaskResult", TOKENS.worker)).toBe("open");
+  });
+
+  it("the SDK's Worker with a worker token and QueuesClient with a producer token run a task end to end; admin may do everything", async () => {
+    const producer = client(TOKENS.producer);
+    const worker = new Worker({
+      address: server.address,
+      channel: "jobs",
+      metadata: { authorization: `Bearer ${TOKENS.worker}` },
+      handler: (task) => `done: ${task.Input}`,
+    });
+    void worker.run();
+    try {
+      const hashCode = await producer.createTask({ channel: "jobs", input: "end to end" });
+      const done = await new Promise<string>((resolve) => worker.once("taskSucceeded", (_task, output) => resolve(output)));
+      expect(done).toBe("done: end to end");
+      expect((await producer.getTaskByHashCode(hashCode)).State).toBe("SUCCESS");
+    } finally {
+      await worker.close();
+      producer.close();
+    }
+    const admin = client(TOKENS.admin);
+    try {
+      expect(await codeOf(admin.queueLength("jobs"))).toBe("ok");
+    } finally {
+      admin.close();
+    }
+    expect(await streamStatus("ReceiveQueueByChannel", TOKENS.admin)).toBe("open");
+  });
+
+  it("the queues command sends --token; a refused one exits 9", () => {
+    const bin = fileURLToPath(new URL("../service/cli/queues.mjs", import.meta.url));
+    const run = (token: string) => spawnSync(process.execPath, [bin, "--address", server.address, "--token", token, "length", "jobs"], { encoding: "utf8" });
+    const ok = run(TOKENS.producer);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout.trim()).toMatch(/^\d+$/);
+    expect(run(TOKENS.worker).status).toBe(9);
+    expect(run("an-unknown-token-0123456789").status).toBe(9);
+  });
+
+  it("health and reflection stay open", async () => {
+    const loaded = grpc.loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & { Check: Function } } } };
+    };
+    const health = new loaded.grpc.health.v1.Health(server.address, grpc.credentials.createInsecure());
+    const status = await new Promise<string>((resolve, reject) =>
+      health.Check({ service: "" }, (error: Error | null, response: { status: string }) => (error ? reject(error) : resolve(response.status))),
+    );
+    health.close();
+    expect(status).toBe("SERVING");
+  });
+
+  it("never logs a token, right or wrong", async () => {
+    const c = client(TOKENS.admin);
+    await c.createTask({ channel: "default", input: "logged call" });
+    c.close();
+    await codeOf(client("a-wrong-token-that-must-not-be-logged").getTask("1"));
+    expect(logs).toContain('"method":"CreateTask"');
+    for (const token of [...Object.values(TOKENS), "a-wrong-token-that-must-not-be-logged"]) expect(logs).not.toContain(token);
+  });
+});
+
+describe("token configuration", () => {
+  it("reads tokens from QUEUES_AUTH_TOKENS or a file, and refuses bad ones without echoing them", () => {
+    const env = { QUEUES_CHANNELS: '["default"]' };
+    expect(settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS: JSON.stringify(TOKENS) }).authTokens?.map((t) => t.role).sort()).toEqual(["admin", "producer", "worker"]);
+    const dir = mkdtempSync(join(tmpdir(), "queues-tokens-"));
+    try {
+      const file = join(dir, "tokens.json");
+      writeFileSync(file, JSON.stringify({ worker: [TOKENS.worker, "another-worker-token-42"] }));
+      expect(settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS_FILE: file }).authTokens).toHaveLength(2);
+      expect(() => settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS_FILE: join(dir, "missing.json") })).toThrow(/cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const bad: [string, RegExp][] = [
+      ['{"root": "0123456789abcdefgh"}', /unknown role "root"/],
+      ['{"admin": "short"}', /admin must be a string of at least 16 characters/],
+      ['{"admin": "0123456789abcdefgh", "worker": "0123456789abcdefgh"}', /listed twice/],
+      ["{}", /lists no token/],
+      ["[1]", /must be a JSON object/],
+      ["{bad json", /not valid JSON/],
+    ];
+    for (const [json, message] of bad) {
+      const attempt = () => settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS: json });
+      expect(attempt).toThrow(SettingsError);
+      expect(attempt).toThrow(message);
+    }
+    expect(() => settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS: '{"admin": "short"}' })).not.toThrow(/short/);
+    expect(() => settingsFromEnv({ ...env, QUEUES_AUTH_TOKENS: "{}", QUEUES_AUTH_TOKENS_FILE: "x" })).toThrow(/not both/);
+  });
+
+  it("with no tokens the server runs open and logs one warning at start", async () => {
+    let output = "";
+    const base = await startTestServer();
+    await base.stop();
+    const app = new QueuesApp({
+      settings: { ...base.settings, authTokens: undefined },
+      logger: pino({ level: "info" }, new Writable({ write: (chunk, _encoding, done) => ((output += chunk.toString()), done()) })),
+    });
+    await app.start();
+    await app.shutdown();
+    expect(output.match(/authentication is off/g)).toHaveLength(1);
+  });
+});
