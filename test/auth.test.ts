@@ -1,7 +1,7 @@
 // Authentication (bearer tokens with roles) through real gRPC clients: who gets
 // UNAUTHENTICATED, who gets PERMISSION_DENIED, what stays open, and that a token
 // never reaches the logs.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -146,14 +146,23 @@ describe("authentication", () => {
     expect(await streamStatus("ReceiveQueueByChannel", TOKENS.admin)).toBe("open");
   });
 
-  it("the queues command sends --token; a refused one exits 9", () => {
+  it("the queues command sends --token; a refused one exits 9", async () => {
     const bin = fileURLToPath(new URL("../service/cli/queues.mjs", import.meta.url));
-    const run = (token: string) => spawnSync(process.execPath, [bin, "--address", server.address, "--token", token, "length", "jobs"], { encoding: "utf8" });
-    const ok = run(TOKENS.producer);
+    // Not spawnSync: the server runs in this process and must keep answering.
+    const run = (token: string) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [bin, "--address", server.address, "--token", token, "length", "jobs"]);
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+      });
+    const ok = await run(TOKENS.producer);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout.trim()).toMatch(/^\d+$/);
-    expect(run(TOKENS.worker).status).toBe(9);
-    expect(run("an-unknown-token-0123456789").status).toBe(9);
+    expect((await run(TOKENS.worker)).status).toBe(9);
+    expect((await run("an-unknown-token-0123456789")).status).toBe(9);
   });
 
   it("health and reflection stay open", async () => {
