@@ -33,6 +33,8 @@ export interface DeploymentConfig {
   logRetentionDays: number;
   /** false (default): the table is kept when the stack is deleted. */
   destroyTableOnDelete: boolean;
+  /** Bearer-token authentication (default on): tokens live in a Secrets Manager secret the stack creates. */
+  auth: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -89,6 +91,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     oldestMessageAlarmSeconds: integer(get("oldestMessageAlarmSeconds"), "oldestMessageAlarmSeconds", CONFIG_DEFAULTS.oldestMessageAlarmSeconds, 60, 1_209_600),
     logRetentionDays: logRetention(get("logRetentionDays")),
     destroyTableOnDelete: boolean(get("destroyTableOnDelete"), "destroyTableOnDelete", false),
+    auth: boolean(get("auth"), "auth", true),
   };
 }
 

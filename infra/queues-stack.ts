@@ -55,6 +55,12 @@ export class QueuesStack extends Stack {
     });
     new CfnOutput(this, "GrpcPort", { value: String(config.port), description: "The gRPC port of the load balancer" });
     new CfnOutput(this, "TableName", { value: this.tasks.table.tableName, description: "The DynamoDB table of tasks" });
+    if (this.server.authTokens) {
+      new CfnOutput(this, "AuthTokensSecretArn", {
+        value: this.server.authTokens.secretArn,
+        description: "The bearer tokens: aws secretsmanager get-secret-value --secret-id <this>",
+      });
+    }
     for (const { channel, queue, deadLetterQueue } of this.queues.channels) {
       const id = outputId(channel.name);
       new CfnOutput(this, `QueueUrl${id}`, { value: queue.queueUrl, description: `SQS queue of channel ${channel.name}` });

@@ -11,6 +11,7 @@ import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as elbv2 from "aws-cdk-lib/aws-elasticloadbalancingv2";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { DeploymentConfig } from "../config.js";
 import type { ChannelQueue } from "./channel-queues.js";
@@ -58,6 +59,8 @@ export class GrpcService extends Construct {
   readonly container: ecs.ContainerDefinition;
   readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
   readonly serviceSecurityGroup: ec2.SecurityGroup;
+  /** The tokens (JSON role → token), when authentication is on. */
+  readonly authTokens: secretsmanager.Secret | undefined;
 
   constructor(scope: Construct, id: string, props: GrpcServiceProps) {
     super(scope, id);
@@ -98,9 +101,30 @@ export class GrpcService extends Construct {
       id: "AwsSolutions::AwsSolutions-ECS2",
       reason: "The environment holds configuration only (table name, queue URLs, ports, timeouts); there is no secret in it.",
     });
+    // The tokens: generated at deploy time as {"admin": "<48 random characters>"}; add
+    // producer and worker tokens by editing the secret (README, "Authentication").
+    this.authTokens = config.auth
+      ? new secretsmanager.Secret(this, "AuthTokens", {
+          description: "Queues bearer tokens: JSON {\"admin\" | \"producer\" | \"worker\": \"<token>\" or [\"<token>\", ...]}",
+          generateSecretString: {
+            secretStringTemplate: JSON.stringify({}),
+            generateStringKey: "admin",
+            passwordLength: 48,
+            excludePunctuation: true,
+          },
+        })
+      : undefined;
+    if (this.authTokens) {
+      Validations.of(this.authTokens).acknowledge({
+        id: "AwsSolutions::AwsSolutions-SMG4",
+        reason: "The tokens are handed to clients by their operators; rotating them is a planned change of every client, not an automatic one. Edit the secret and restart the service.",
+      });
+    }
     this.container = taskDefinition.addContainer("Server", {
       image: ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, { platform: Platform.LINUX_ARM64 }),
       environment,
+      // Injected by ECS at start (the execution role may read this one secret); never in the template or the logs.
+      secrets: this.authTokens ? { QUEUES_AUTH_TOKENS: ecs.Secret.fromSecretsManager(this.authTokens) } : undefined,
       portMappings: [
         { containerPort: config.port, protocol: ecs.Protocol.TCP, name: "grpc" },
         { containerPort: HEALTH_HTTP_PORT, protocol: ecs.Protocol.TCP, name: "health" },

@@ -26,6 +26,7 @@ describe("readConfig", () => {
       oldestMessageAlarmSeconds: 3_600,
       logRetentionDays: 30,
       destroyTableOnDelete: false,
+      auth: true,
     });
     expect(CONFIG_DEFAULTS.desiredCount).toBe(2);
   });

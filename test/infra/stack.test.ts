@@ -81,6 +81,7 @@ describe("cdk synth with cdk.json's context and no AWS credentials", () => {
       "AwsSolutions-ECS4",
       "AwsSolutions-ELB2",
       "AwsSolutions-IAM5[Resource::*]",
+      "AwsSolutions-SMG4",
     ]);
     for (const [, reason] of ours) expect(reason.length).toBeGreaterThan(40);
   });
@@ -453,6 +454,34 @@ describe("task retention (taskRetentionDays)", () => {
       Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failed, "QueueName"] } }],
     });
     expect(countOf(base.template, "AWS::Lambda::Function")).toBe(0);
+  });
+});
+
+describe("authentication", () => {
+  it("is on by default: a generated token secret, injected into the container as QUEUES_AUTH_TOKENS, readable only by the task's execution role", () => {
+    const secret = only(base.template, "AWS::SecretsManager::Secret");
+    expect(secret.Properties).toMatchObject({ GenerateSecretString: { GenerateStringKey: "admin", PasswordLength: 48, SecretStringTemplate: "{}" } });
+    const definition = only(base.template, "AWS::ECS::TaskDefinition").Properties;
+    const [container] = definition.ContainerDefinitions as { Secrets?: unknown; Environment: { Name: string }[] }[];
+    expect(container?.Secrets).toEqual([{ Name: "QUEUES_AUTH_TOKENS", ValueFrom: ref(secret.id) }]);
+    expect(container?.Environment.map((e) => e.Name)).not.toContain("QUEUES_AUTH_TOKENS");
+    const readers = Object.entries(resourcesOf(base.template, "AWS::IAM::Policy")).filter(([, policy]) =>
+      JSON.stringify(policy.Properties?.PolicyDocument).includes("secretsmanager:GetSecretValue"),
+    );
+    expect(readers.map(([id]) => id)).toEqual([expect.stringMatching(/^ServerTaskDefinitionExecutionRole/)]);
+    const statement = (readers[0]?.[1].Properties?.PolicyDocument as { Statement: { Action: string[]; Resource: unknown }[] }).Statement.find((s) =>
+      s.Action.includes("secretsmanager:GetSecretValue"),
+    );
+    expect(statement?.Resource).toEqual(ref(secret.id));
+    base.template.hasOutput("AuthTokensSecretArn", { Value: ref(secret.id) });
+  });
+
+  it("with auth=false there is no secret and the server runs open", () => {
+    const open = synth({ auth: false });
+    expect(countOf(open.template, "AWS::SecretsManager::Secret")).toBe(0);
+    const [container] = only(open.template, "AWS::ECS::TaskDefinition").Properties.ContainerDefinitions as { Secrets?: unknown }[];
+    expect(container?.Secrets).toBeUndefined();
+    expect(open.template.findOutputs("AuthTokensSecretArn")).toEqual({});
   });
 });
 
