@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueuesApp } from "../service/app.js";
 import { SERVER_OPTIONS } from "../service/grpc/server.js";
 import { MAX_PAYLOAD_BYTES } from "../service/tasks/rules.js";
-import { ReceiveStream, ReportState, ReportStream } from "./support/client.js";
+import { createLogger } from "../service/logging.js";
+import { Api, ReceiveStream, ReportState, ReportStream } from "./support/client.js";
 import { eventually, sleep, startTestServer, testLogger, type TestServer } from "./support/harness.js";
 
 const MAX_U64 = "18446744073709551615";
@@ -515,3 +516,54 @@ describe("graceful shutdown (SPEC §4)", () => {
     }
   });
 });
+
+describe("logs", () => {
+  it("carry the request id and the task ID, and never an Input or Output", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const app = new QueuesApp({ settings: { ...server.settings, port: 0 }, logger: createLogger("debug", destination) });
+    const port = await app.start();
+    await app.health.check();
+    const api = new Api(`127.0.0.1:${port}`);
+    try {
+      const secretInput = "input-that-must-not-be-logged";
+      const secretOutput = "output-that-must-not-be-logged";
+      const created = await callWithRequestId(api, "CreateTask", { Task: { Channel: "other", Input: secretInput } }, "req-create-1");
+      const task = await api.create({ Channel: "other", Input: secretInput });
+      const worker = new ReceiveStream(api, "other").credit(2);
+      const delivered = [await worker.next(), await worker.next()];
+      const reports = new ReportStream(api);
+      for (const t of delivered) expect((await reports.report(t.ID, ReportState.SUCCESS, secretOutput)).State).toBe("200");
+      reports.end();
+      worker.cancel();
+      await api.queryById(task.ID);
+
+      const text = lines.map((line) => JSON.stringify(line)).join("\n");
+      expect(text).not.toContain(secretInput);
+      expect(text).not.toContain(secretOutput);
+      // The service's own line about the created task carries the request id of the call that created it.
+      const createdLine = lines.find((line) => line.msg === "task created" && line.requestId === "req-create-1");
+      expect(createdLine?.taskId).toMatch(/^\d+$/);
+      expect(created.State).toBe("200");
+      // Reports are logged with their task ID and their stream's request id.
+      const finished = lines.filter((line) => line.msg === "task finished");
+      expect(finished.map((line) => line.taskId).sort()).toEqual(delivered.map((t) => t.ID).sort());
+      for (const line of finished) expect(typeof line.requestId).toBe("string");
+      // A unary call with an ID logs it.
+      expect(lines.find((line) => line.method === "QueryTaskByID")).toMatchObject({ taskId: task.ID, state: 200 });
+    } finally {
+      api.close();
+      await app.shutdown();
+    }
+  });
+});
+
+function callWithRequestId(api: Api, method: "CreateTask", request: object, requestId: string): Promise<{ State: string }> {
+  const metadata = new grpc.Metadata();
+  metadata.set("x-request-id", requestId);
+  return new Promise((resolve, reject) =>
+    (api.raw[method] as unknown as RawUnary).call(api.raw, request, metadata, { deadline: Date.now() + 10_000 }, (error, response) =>
+      error ? reject(error) : resolve(response as { State: string }),
+    ),
+  );
+}

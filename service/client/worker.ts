@@ -50,6 +50,8 @@ export type TaskHandler = (task: Task, context: TaskContext) => Promise<string |
 
 export interface WorkerOptions extends ConnectionOptions {
   channel: string;
+  /** Where the report stream goes, if not to `address` (any replica can take any report). */
+  reportAddress?: string;
   handler: TaskHandler;
   /** Handlers running at once, and credits kept outstanding (default 1). */
   concurrency?: number;
@@ -92,6 +94,7 @@ interface RunningTask {
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly concurrency: number;
   private readonly client: GeneratedQueuesClient;
+  private readonly reportClient: GeneratedQueuesClient;
   private readonly metadata: grpc.Metadata;
   private readonly credits: CreditStream;
   private readonly reports: ReportChannel;
@@ -109,6 +112,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const fraction = options.heartbeatFraction ?? 1 / 3;
     if (!(fraction > 0 && fraction < 1)) throw new RangeError("heartbeatFraction must be between 0 and 1");
     this.client = connect(options);
+    this.reportClient = options.reportAddress ? connect({ ...options, address: options.reportAddress }) : this.client;
     this.metadata = metadataOf(options.metadata);
     this.credits = new CreditStream(
       this.client,
@@ -121,7 +125,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       },
       options.reconnect,
     );
-    this.reports = new ReportChannel(this.client, this.metadata, options.reconnect, {
+    this.reports = new ReportChannel(this.reportClient, this.metadata, options.reconnect, {
       onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "report", delayMs, error }),
     });
     let resolve!: () => void;
@@ -164,6 +168,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.reports.flush(Math.max(1_000, deadline - Date.now()));
     this.reports.close();
     this.client.close();
+    this.reportClient.close();
     this.finished.resolve();
   }
 

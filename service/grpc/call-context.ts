@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { backendFailure } from "../core/backend-errors.js";
 import { Rejection, Status, type StatusCode } from "../tasks/status.js";
+import { requestScope } from "../logging.js";
 
 export interface Answer {
   state: StatusCode;
@@ -93,11 +94,15 @@ export function unary<Req, Res extends UnaryResponse>(
     echoRequestId(call, requestId);
     const progress: CallProgress = {};
     const deadline = beforeDeadline(call.getDeadline(), progress);
-    Promise.race([handle(call.request, progress), deadline.promise])
+    Promise.race([requestScope.run({ requestId }, () => handle(call.request, progress)), deadline.promise])
       .catch((error: unknown) => failed(toAnswer(error, log, requestId)))
       .then((response) => {
         deadline.clear();
-        log.info({ requestId, method, state: Number(response.State), ms: Math.round(performance.now() - started) }, "call");
+        const taskId = (call.request as { ID?: unknown }).ID;
+        log.info(
+          { requestId, method, taskId: typeof taskId === "string" && taskId !== "0" ? taskId : undefined, state: Number(response.State), ms: Math.round(performance.now() - started) },
+          "call",
+        );
         callback(null, response);
       });
   };

@@ -12,6 +12,7 @@ import { checkPayload, reportKind, requireId, uint64 } from "../tasks/rules.js";
 import { Status } from "../tasks/status.js";
 import { echoRequestId, requestIdOf, toAnswer } from "./call-context.js";
 import type { StreamRegistry } from "./stream-registry.js";
+import { requestScope } from "../logging.js";
 
 type ReportCall = grpc.ServerDuplexStream<ReportTaskResultRequest__Output, ReportTaskResultResponse>;
 
@@ -51,7 +52,7 @@ export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Lo
 
     call.on("data", (request: ReportTaskResultRequest__Output) => {
       if (ended) return;
-      const response = handleReport(ctx, request, streamLog);
+      const response = requestScope.run({ requestId }, () => handleReport(ctx, request, streamLog));
       inFlight += 1;
       if (inFlight >= MAX_IN_FLIGHT) call.pause();
       answered = answered.then(async () => {

@@ -14,12 +14,13 @@ export interface LocalBackends {
   stop(): Promise<void>;
 }
 
-export async function startLocalBackends(): Promise<LocalBackends> {
+/** Starts both emulators, on free ports unless given. */
+export async function startLocalBackends(ports: { dynamodbPort?: number | undefined; sqsPort?: number | undefined } = {}): Promise<LocalBackends> {
   const started: RunningEmulator[] = [];
   try {
     const [dynamodb, sqs] = await Promise.all([
-      startDynamoDbLocal().then((emulator) => (started.push(emulator), emulator)),
-      startSqsEmulator().then((emulator) => (started.push(emulator), emulator)),
+      startDynamoDbLocal(ports.dynamodbPort).then((emulator) => (started.push(emulator), emulator)),
+      startSqsEmulator(ports.sqsPort).then((emulator) => (started.push(emulator), emulator)),
     ]);
     return {
       dynamodbEndpoint: dynamodb.endpoint,

@@ -3,7 +3,7 @@
 import * as http2 from "node:http2";
 import { FrameReader, type ParsedFrame } from "./fuzz-wire.js";
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** Everything a call's answer was made of; judged by the caller. */
 export interface CallOutcome {
@@ -70,6 +70,10 @@ export class RawCall {
         this.outcome.frames.push(frame);
         options.onFrame?.(frame);
       }
+    });
+    // The server ended its side (trailers came): the call is over, even if we never half-closed.
+    this.stream.on("end", () => {
+      if (!this.stream.closed && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
     });
     // Errors are facts to judge, never exceptions: an 'error' listener must exist or Node throws.
     this.stream.on("error", (error: Error) => {

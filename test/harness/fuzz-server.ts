@@ -85,6 +85,7 @@ export class ServerProcess {
   private stopping = false;
   private port = 0;
   private restarting: Promise<void> | undefined;
+  private restartError: Error | undefined;
   /** Set by the runner so a crash says when it happened. */
   requestsSoFar = () => 0;
 
@@ -107,15 +108,24 @@ export class ServerProcess {
     const child = spawn(process.execPath, [ServerProcess.entrypoint()], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...this.env, PORT: String(this.port) },
+      // Its own process group: a Ctrl-C on the terminal must not stop it behind our back
+      // (that would look like a crash); stop() and the exit hook below end it.
+      detached: true,
     });
     this.child = child;
+    const killOnExit = () => child.kill("SIGKILL");
+    process.once("exit", killOnExit);
+    child.once("exit", () => process.off("exit", killOnExit));
     child.stdout?.on("data", (chunk: Buffer) => this.takeOutput(chunk, true));
     child.stderr?.on("data", (chunk: Buffer) => this.takeOutput(chunk, false));
     child.once("exit", (exitCode, signal) => {
       if (this.stopping || this.child !== child) return;
       this.crashes.push({ exitCode, signal, outputTail: this.outputTail, atRequest: this.requestsSoFar() });
       this.child = undefined;
-      this.restarting = this.start().finally(() => (this.restarting = undefined));
+      // A server that cannot even start again ends the run (ready() rethrows).
+      this.restarting = this.start()
+        .catch((error: unknown) => void (this.restartError = error as Error))
+        .finally(() => (this.restarting = undefined));
     });
     await this.waitServing(child);
   }
@@ -123,6 +133,7 @@ export class ServerProcess {
   /** Resolves once the server (possibly restarted after a crash) is up. */
   async ready(): Promise<void> {
     while (this.restarting) await this.restarting;
+    if (this.restartError) throw this.restartError;
   }
 
   get alive(): boolean {

@@ -1,0 +1,433 @@
+// The chaos harness (SPEC §4: no task lost, final state exactly once):
+//
+//   npm run chaos -- --tasks 10000 --replicas 2 --kill-every 3
+//
+// It runs R server replicas (real processes) against standalone backends, each behind
+// a TCP proxy; producers create tasks on every replica (retrying with their own
+// HashCode, so a retry never creates twice); workers take tasks on one replica and
+// report on another. Meanwhile it SIGKILLs a random replica every S seconds and
+// restarts it, cuts worker connections at random, and one channel has a 2 s
+// visibility timeout, so messages a killed replica held come back at once (duplicate
+// deliveries). Workers keep a ledger of every result the server acknowledged. At the
+// end it waits for every task to be final and checks each one:
+//   lost         a task that never reached a final state
+//   doubleFinal  a task acknowledged final more than once, or whose stored final state
+//                or Output is not the one that was acknowledged (overwritten)
+//   unexpected   a task whose final state is not the one its handler was written to reach
+// It prints a summary and, last, one JSON line; it exits 0 only if lost and doubleFinal are 0.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "../../service/client/index.js";
+import { parseChannels, type ChannelConfig } from "../../service/config/channels.js";
+import { provision, useLocalCredentials } from "../../service/local/backends.js";
+import { freePort } from "../../service/local/free-port.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SERVER = `${ROOT}/dist/service/main.js`;
+const BACKENDS = `${ROOT}/dist/service/local/backends-main.js`;
+const FINAL = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
+
+export interface ChaosOptions {
+  tasks: number;
+  replicas: number;
+  killEverySeconds: number;
+  workers: number;
+  concurrency: number;
+  /** Give up waiting for the last tasks after this long (then they count as lost). */
+  settleTimeoutSeconds: number;
+  log: (line: string) => void;
+}
+
+export interface ChaosResult {
+  tasks: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  lost: number;
+  doubleFinal: number;
+  unexpected: number;
+  kills: number;
+  drops: number;
+  redeliveries: number;
+  seconds: number;
+}
+
+/** What the handler does with task i, so that every task's final state is known in advance. */
+function planOf(index: number): { expect: "SUCCESS" | "FAILURE" | "CANCEL"; failFirst: boolean; slowMs: number } {
+  if (index % 20 === 7) return { expect: "CANCEL", failFirst: false, slowMs: 0 };
+  if (index % 20 === 13) return { expect: "FAILURE", failFirst: false, slowMs: 0 };
+  return { expect: "SUCCESS", failFirst: index % 10 === 3, slowMs: index % 25 === 0 ? 2_500 : 0 };
+}
+
+interface Ledger {
+  index: number;
+  handlerRuns: number;
+  /** Every final result the server acknowledged (200), in order. */
+  acknowledged: { state: string; output: string }[];
+}
+
+interface Replica {
+  port: number;
+  proxy: TcpProxy;
+  address: string;
+  process: ChildProcess | undefined;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  if (!existsSync(SERVER)) throw new Error("dist/ is missing: run `npm run build` (npm run chaos does)");
+  const started = Date.now();
+  const { log } = options;
+  const run = randomBytes(3).toString("hex");
+  const channels = parseChannels(["chaos", { name: "chaos-dup", visibilityTimeoutSeconds: 2 }], "chaos");
+  const backends = await standaloneBackends(`chaos-${run}`, `chaos${run}`, channels, log);
+  const replicas: Replica[] = [];
+  const workers: Worker[] = [];
+  const producers: QueuesClient[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let kills = 0;
+  let drops = 0;
+  try {
+    // ---------------------------------------------------------------- replicas
+    const env = {
+      PATH: process.env.PATH,
+      NODE_ENV: "production",
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_DYNAMODB: backends.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_SQS: backends.sqsEndpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      HOST: "127.0.0.1",
+      QUEUES_TABLE: backends.table,
+      QUEUES_CHANNELS: JSON.stringify(channels),
+      QUEUES_QUEUE_URLS: JSON.stringify(backends.queueUrls),
+      // A lost message is noticed within seconds, not a minute: the harness wants to see the sweeper work.
+      QUEUES_SWEEP_AFTER_MS: "4000",
+      QUEUES_SWEEP_INTERVAL_MS: "1000",
+      QUEUES_RETRY_BASE_MS: "200",
+      QUEUES_RETRY_MAX_MS: "2000",
+      QUEUES_DRAIN_TIMEOUT_MS: "2000",
+      LOG_LEVEL: "warn",
+    };
+    for (let i = 0; i < options.replicas; i++) {
+      const port = await freePort();
+      const proxy = new TcpProxy({ host: "127.0.0.1", port });
+      const replica: Replica = { port, proxy, address: await proxy.listen(), process: undefined };
+      replica.process = startServer(port, env);
+      replicas.push(replica);
+    }
+    await Promise.all(replicas.map((replica) => waitServing(replica.address)));
+    log(`${options.replicas} replica(s) serving on ${replicas.map((r) => r.address).join(", ")} (through proxies)`);
+
+    // ----------------------------------------------------------------- workers
+    const ledger = new Map<string, Ledger>(); // by HashCode
+    const byId = new Map<string, string>(); // task ID → HashCode
+    const entryOf = (task: Task): Ledger | undefined => ledger.get(task.HashCode);
+    for (let w = 0; w < options.workers; w++) {
+      for (const channel of channels) {
+        // Receive on one replica, report on the next: any replica may take any report.
+        const receive = replicas[w % replicas.length] as Replica;
+        const report = replicas[(w + 1) % replicas.length] as Replica;
+        const worker = new Worker({
+          address: receive.address,
+          reportAddress: report.address,
+          channel: channel.name,
+          concurrency: options.concurrency,
+          drainTimeoutMs: 5_000,
+          reconnect: { initialMs: 100, maxMs: 2_000 },
+          handler: async (task, { attempt }) => {
+            const entry = entryOf(task);
+            if (!entry) throw new NonRetryableError(`not a task of this run: ${task.HashCode}`);
+            entry.handlerRuns += 1;
+            byId.set(task.ID, task.HashCode);
+            const plan = planOf(entry.index);
+            if (plan.slowMs) await new Promise((resolve) => setTimeout(resolve, plan.slowMs));
+            if (plan.expect === "CANCEL") throw new NonRetryableError(`give up ${entry.index}`);
+            if (plan.expect === "FAILURE") throw new Error(`always fails ${entry.index}`);
+            if (plan.failFirst && attempt === 1) throw new Error(`first attempt of ${entry.index} fails`);
+            return `out-${entry.index}`;
+          },
+        });
+        const acknowledge = (state: string) => (task: Task, detail: unknown) => {
+          const output = state === "SUCCESS" ? (detail as string) : ((detail as Error)?.message ?? "");
+          entryOf(task)?.acknowledged.push({ state, output });
+        };
+        worker.on("taskSucceeded", acknowledge("SUCCESS"));
+        worker.on("taskCancelled", acknowledge("CANCEL"));
+        worker.on("taskFailed", (task, error) => {
+          // A FAILURE report is final only when no attempt remains.
+          if (Number(task.RetryCount) + 1 > Number(task.RetryMaxLimit)) acknowledge("FAILURE")(task, error);
+        });
+        worker.on("error", () => {});
+        void worker.run().catch((error: unknown) => log(`worker stopped: ${(error as Error).message}`));
+        workers.push(worker);
+      }
+    }
+
+    // ------------------------------------------------------------------- chaos
+    const killLoop = setInterval(() => {
+      const replica = replicas[Math.floor(Math.random() * replicas.length)] as Replica;
+      replica.process?.kill("SIGKILL");
+      kills += 1;
+      replica.process = startServer(replica.port, env);
+    }, options.killEverySeconds * 1000);
+    const dropLoop = setInterval(() => {
+      drops += (replicas[Math.floor(Math.random() * replicas.length)] as Replica).proxy.dropConnections() > 0 ? 1 : 0;
+    }, Math.round(options.killEverySeconds * 1300));
+    timers.push(killLoop, dropLoop);
+
+    // --------------------------------------------------------------- producers
+    for (const replica of replicas) producers.push(new QueuesClient({ address: replica.address, deadlineMs: 5_000 }));
+    const owner = BigInt(`0x${randomBytes(6).toString("hex")}`);
+    let next = 0;
+    const produce = async () => {
+      while (next < options.tasks) {
+        const index = next++;
+        const hashCode = `chaos-${run}-${index}`;
+        ledger.set(hashCode, { index, handlerRuns: 0, acknowledged: [] });
+        const plan = planOf(index);
+        for (let attempt = 0; ; attempt++) {
+          const producer = producers[(index + attempt) % producers.length] as QueuesClient;
+          try {
+            await producer.createTask({
+              channel: index % 4 === 0 ? "chaos-dup" : "chaos",
+              input: String(index),
+              hashCode,
+              owner,
+              retryMaxLimit: plan.expect === "FAILURE" ? 1 : 20,
+            });
+            break;
+          } catch (error) {
+            if (error instanceof DuplicateTaskError) break; // an earlier attempt did create it
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** Math.min(attempt, 4))));
+          }
+        }
+      }
+    };
+    const progress = setInterval(() => {
+      const finals = [...ledger.values()].filter((e) => e.acknowledged.length > 0).length;
+      log(`created ${Math.min(next, options.tasks)}/${options.tasks}, final ${finals}, kills ${kills}, connection drops ${drops}`);
+    }, 5_000);
+    timers.push(progress);
+    await Promise.all(Array.from({ length: 16 }, produce));
+    log(`all ${options.tasks} tasks created in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    // --------------------------------------------------- settle and check tasks
+    // Chaos goes on while the tasks settle; it stops once every task is final (as stored),
+    // or at the settle timeout. A FAILURE may be reached without any worker's report (its
+    // last lease ran out), so the stored state decides, not the acknowledgements.
+    const settleBy = Date.now() + options.settleTimeoutSeconds * 1000;
+    const reader = new QueuesClient({ address: replicas[0]?.address as string, deadlineMs: 10_000 });
+    producers.push(reader);
+    const stored = new Map<string, Task>();
+    const readAll = async () => {
+      stored.clear();
+      for (let offset = 0n; ; offset += 100n) {
+        const page = await retrying(() => reader.listTasksByOwner(owner, { limit: 100, offset }));
+        for (const task of page.tasks) stored.set(task.HashCode, task);
+        if (page.tasks.length < 100) break;
+      }
+      return options.tasks - [...stored.values()].filter((task) => FINAL.has(task.State)).length;
+    };
+    let notFinal = await readAll();
+    while (notFinal > 0 && Date.now() < settleBy) {
+      await sleep(2_000);
+      notFinal = await readAll();
+    }
+    clearInterval(killLoop);
+    clearInterval(dropLoop);
+    // Let reports in flight at the last kill be acknowledged before the ledger is read.
+    await sleep(3_000);
+    await Promise.all(replicas.map((replica) => waitServing(replica.address)));
+    await readAll();
+
+    let succeeded = 0;
+    let failed = 0;
+    let cancelled = 0;
+    let lost = 0;
+    let doubleFinal = 0;
+    let unexpected = 0;
+    let redeliveries = 0;
+    const examples: string[] = [];
+    for (const [hashCode, entry] of ledger) {
+      redeliveries += Math.max(0, entry.handlerRuns - 1);
+      const task = stored.get(hashCode);
+      if (!task || !FINAL.has(task.State)) {
+        lost += 1;
+        if (examples.length < 10) examples.push(`lost: #${entry.index} ${hashCode} ${task ? `${task.State} retries ${task.RetryCount}` : "not stored"}`);
+        continue;
+      }
+      if (task.State === "SUCCESS") succeeded += 1;
+      else if (task.State === "FAILURE") failed += 1;
+      else cancelled += 1;
+      const acked = entry.acknowledged;
+      const overwritten = acked.length === 1 && (acked[0]?.state !== task.State || (task.State === "SUCCESS" && acked[0]?.output !== task.Output));
+      if (acked.length > 1 || overwritten) {
+        doubleFinal += 1;
+        if (examples.length < 10) examples.push(`doubleFinal: #${entry.index} stored ${task.State} "${task.Output}", acknowledged ${JSON.stringify(acked)}`);
+      }
+      if (task.State !== planOf(entry.index).expect) {
+        unexpected += 1;
+        if (examples.length < 10) examples.push(`unexpected: #${entry.index} ${task.State} (planned ${planOf(entry.index).expect}), retries ${task.RetryCount}`);
+      }
+    }
+    for (const example of examples) log(`  ${example}`);
+    return {
+      tasks: options.tasks,
+      succeeded,
+      failed,
+      cancelled,
+      lost,
+      doubleFinal,
+      unexpected,
+      kills,
+      drops,
+      redeliveries,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    await Promise.all(workers.map((worker) => worker.close().catch(() => {})));
+    for (const producer of producers) producer.close();
+    for (const replica of replicas) {
+      replica.process?.kill("SIGKILL");
+      await replica.proxy.close();
+    }
+    await backends.stop();
+  }
+}
+
+function startServer(port: number, env: Record<string, string | undefined>): ChildProcess {
+  const child = spawn(process.execPath, [SERVER], { env: { ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr?.resume();
+  return child;
+}
+
+async function waitServing(address: string): Promise<void> {
+  const client = new QueuesClient({ address, deadlineMs: 1_000 });
+  try {
+    for (let i = 0; i < 300; i++) {
+      try {
+        await client.queueLength("chaos");
+        return;
+      } catch {
+        await sleep(100);
+      }
+    }
+    throw new Error(`${address} did not start serving`);
+  } finally {
+    client.close();
+  }
+}
+
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(250);
+    }
+  }
+}
+
+interface Backends {
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  table: string;
+  queueUrls: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The emulators as a process of their own (`npm run backends`), so that killing a
+ * replica never touches the data; or, inside the test suite, the suite's emulators.
+ */
+async function standaloneBackends(table: string, queuePrefix: string, channels: ChannelConfig[], log: (line: string) => void): Promise<Backends> {
+  if (process.env.AWS_ENDPOINT_URL_DYNAMODB && process.env.AWS_ENDPOINT_URL_SQS) {
+    useLocalCredentials();
+    const { queueUrls } = await provision(table, queuePrefix, channels);
+    return { dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, sqsEndpoint: process.env.AWS_ENDPOINT_URL_SQS, table, queueUrls, stop: async () => {} };
+  }
+  const child = spawn(process.execPath, [BACKENDS, "--table", table, "--queue-prefix", queuePrefix], {
+    env: { ...process.env, QUEUES_CHANNELS: JSON.stringify(channels), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const info = await new Promise<Omit<Backends, "stop">>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line) as Omit<Backends, "stop">);
+    });
+    child.once("exit", (code) => reject(new Error(`npm run backends exited (${code}):\n${stderr}`)));
+  });
+  log(`backends: DynamoDB ${info.dynamodbEndpoint}, SQS ${info.sqsEndpoint} (process ${child.pid})`);
+  return {
+    ...info,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      tasks: { type: "string", default: "1000" },
+      replicas: { type: "string", default: "2" },
+      "kill-every": { type: "string", default: "3" },
+      workers: { type: "string", default: "2" },
+      concurrency: { type: "string", default: "16" },
+      "settle-timeout": { type: "string", default: "600" },
+    },
+  });
+  const number = (name: keyof typeof values, min: number) => {
+    const value = Number(values[name]);
+    if (!Number.isFinite(value) || value < min) throw new Error(`--${name} must be a number ≥ ${min}`);
+    return value;
+  };
+  const result = await runChaos({
+    tasks: number("tasks", 1),
+    replicas: number("replicas", 1),
+    killEverySeconds: number("kill-every", 0.5),
+    workers: number("workers", 1),
+    concurrency: number("concurrency", 1),
+    settleTimeoutSeconds: number("settle-timeout", 10),
+    log: (line) => console.error(line),
+  });
+  console.log(
+    [
+      "",
+      `Chaos: ${result.tasks} tasks, ${result.kills} replica kill(s), ${result.drops} connection drop(s), ${result.seconds} s`,
+      `  final:        ${result.succeeded} SUCCESS, ${result.failed} FAILURE, ${result.cancelled} CANCEL`,
+      `  lost:         ${result.lost}`,
+      `  doubleFinal:  ${result.doubleFinal}`,
+      `  unexpected:   ${result.unexpected} (final state other than planned)`,
+      `  redeliveries: ${result.redeliveries} (handler runs beyond the first)`,
+      "",
+    ].join("\n"),
+  );
+  console.log(JSON.stringify(result));
+  process.exitCode = result.lost === 0 && result.doubleFinal === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error("chaos:", error);
+    process.exit(2);
+  });
+}

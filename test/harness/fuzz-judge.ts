@@ -1,0 +1,184 @@
+// How answers are judged and counted. The rules (SPEC §2, §4):
+// - a unary call whose message the server can decode must end with gRPC OK and one
+//   well-formed response whose State is 200/400/404/409 (500/503 are counted apart);
+// - a gRPC error is acceptable only for input that is not a decodable message of the
+//   method (garbage, wrong framing, oversized): counted in grpcErrors by code;
+// - no call is left without an answer.
+import type { CallOutcome } from "./fuzz-h2.js";
+import { decodeResponse, type Method } from "./fuzz-proto.js";
+import type { Known } from "./fuzz-values.js";
+import { grpcCodeName } from "./fuzz-wire.js";
+
+export const ANSWER_STATES = new Set(["200", "400", "404", "409"]);
+export const SERVER_ERROR_STATES = new Set(["500", "503"]);
+const MAX_EXAMPLES = 6;
+
+export interface Example {
+  category: string;
+  method: string;
+  problem: string;
+  request: string;
+  answer: string;
+}
+
+/** Counts of one case, or of the whole run (cases are merged in when the server survived them). */
+export class Tally {
+  requests = 0;
+  readonly categories: Record<string, number> = {};
+  malformedAnswers = 0;
+  readonly malformedReasons: Record<string, number> = {};
+  status5xx = 0;
+  grpcErrors = 0;
+  readonly grpcErrorCodes: Record<string, number> = {};
+  /** Response States of well-formed answers, "Method State" → count. */
+  readonly states: Record<string, number> = {};
+  creditCapHits = 0;
+  invalidChannelEnds = 0;
+  abandoned = 0;
+  tasksDelivered = 0;
+  creditsSent = 0;
+  reportsSent = 0;
+  reportsAnswered = 0;
+  floodStreams = 0;
+  floodStreamsAnswered = 0;
+  readonly malformedExamples: Example[] = [];
+  readonly status5xxExamples: Example[] = [];
+
+  constructor(
+    private readonly category = "",
+    private readonly method = "",
+  ) {}
+
+  malformed(problem: string, request: string, outcome?: CallOutcome | string): void {
+    this.malformedAnswers += 1;
+    const reason = problem.replace(/\d+/g, "N").slice(0, 80);
+    this.malformedReasons[reason] = (this.malformedReasons[reason] ?? 0) + 1;
+    if (this.malformedExamples.length < MAX_EXAMPLES) this.malformedExamples.push(this.example(problem, request, outcome));
+  }
+
+  serverError(state: string, message: string, request: string): void {
+    this.status5xx += 1;
+    if (this.status5xxExamples.length < MAX_EXAMPLES) this.status5xxExamples.push(this.example(`State ${state}: ${message}`, request));
+  }
+
+  grpcError(code: string): void {
+    this.grpcErrors += 1;
+    this.grpcErrorCodes[code] = (this.grpcErrorCodes[code] ?? 0) + 1;
+  }
+
+  answered(method: string, state: string): void {
+    const key = `${method} ${state}`;
+    this.states[key] = (this.states[key] ?? 0) + 1;
+  }
+
+  /** Adds a case's counts to the run's. */
+  merge(other: Tally): void {
+    for (const key of Object.keys(this) as (keyof Tally)[]) {
+      const mine = this[key];
+      const theirs = other[key];
+      if (typeof mine === "number" && typeof theirs === "number") (this as unknown as Record<string, number>)[key] = mine + theirs;
+    }
+    addCounts(this.categories, other.categories);
+    addCounts(this.malformedReasons, other.malformedReasons);
+    addCounts(this.grpcErrorCodes, other.grpcErrorCodes);
+    addCounts(this.states, other.states);
+    for (const example of other.malformedExamples) if (this.malformedExamples.length < MAX_EXAMPLES) this.malformedExamples.push(example);
+    for (const example of other.status5xxExamples) if (this.status5xxExamples.length < MAX_EXAMPLES) this.status5xxExamples.push(example);
+  }
+
+  private example(problem: string, request: string, outcome?: CallOutcome | string): Example {
+    return {
+      category: this.category,
+      method: this.method,
+      problem,
+      request: request.slice(0, 600),
+      answer: typeof outcome === "string" ? outcome : outcome ? summarizeOutcome(outcome) : "",
+    };
+  }
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [key, count] of Object.entries(from)) into[key] = (into[key] ?? 0) + count;
+}
+
+export function summarizeOutcome(outcome: CallOutcome): string {
+  const parts = [`http ${outcome.httpStatus ?? "-"}`, `grpc-status ${outcome.grpcStatus === undefined ? "-" : grpcCodeName(outcome.grpcStatus)}`];
+  if (outcome.grpcMessage) parts.push(`"${outcome.grpcMessage.slice(0, 160)}"`);
+  parts.push(`${outcome.frames.length} message(s)`);
+  if (outcome.rstCode) parts.push(`RST_STREAM ${outcome.rstCode}`);
+  if (outcome.transportError) parts.push(`error: ${outcome.transportError}`);
+  if (outcome.timedOut) parts.push("timed out");
+  return parts.join(", ");
+}
+
+/** The single response of an OK unary call, or what is wrong with it. */
+export function readUnaryResponse(method: Method, outcome: CallOutcome): { response: Record<string, unknown> } | { problem: string } {
+  if (outcome.httpStatus !== 200) return { problem: `grpc-status OK with HTTP status ${outcome.httpStatus}` };
+  if (outcome.frames.length !== 1) return { problem: `${outcome.frames.length} response messages on a unary call` };
+  if (outcome.leftoverBytes > 0) return { problem: `an incomplete response frame (${outcome.leftoverBytes} bytes)` };
+  const frame = outcome.frames[0] as { compressedFlag: number; payload: Buffer };
+  if (frame.compressedFlag !== 0) return { problem: `response compressed flag ${frame.compressedFlag} without grpc-encoding` };
+  try {
+    return { response: decodeResponse(method, frame.payload) };
+  } catch (error) {
+    return { problem: `response does not decode as ${method}Response: ${(error as Error).message}` };
+  }
+}
+
+/** Judges a response's State and Message; returns the State when it is a well-formed answer. */
+export function judgeState(tally: Tally, method: string, response: Record<string, unknown>, request: string): string | undefined {
+  const state = String(response.State);
+  if (SERVER_ERROR_STATES.has(state)) {
+    tally.serverError(state, String(response.Message), request);
+    return undefined;
+  }
+  if (!ANSWER_STATES.has(state)) {
+    tally.malformed(`State ${state} is not one of 200/400/404/409`, request, JSON.stringify(response).slice(0, 300));
+    return undefined;
+  }
+  if (typeof response.Message !== "string" || response.Message.trim() === "") {
+    tally.malformed(`State ${state} with an empty Message`, request, JSON.stringify(response).slice(0, 300));
+    return undefined;
+  }
+  tally.answered(method, state);
+  return state;
+}
+
+/**
+ * A unary call's outcome. `decodable`: the server's own deserializer accepts the
+ * request (and it is under the max message size), so only an OK answer with a
+ * State is acceptable.
+ */
+export function judgeUnary(tally: Tally, method: Method, outcome: CallOutcome, decodable: boolean, request: string, known: Known): void {
+  if (outcome.grpcStatus === 0) {
+    const read = readUnaryResponse(method, outcome);
+    if ("problem" in read) return tally.malformed(read.problem, request, outcome);
+    const state = judgeState(tally, method, read.response, request);
+    if (state) learn(known, method, state, read.response);
+    return;
+  }
+  if (outcome.timedOut) return tally.malformed("no answer (no gRPC status) before the harness gave up", request, outcome);
+  if (outcome.grpcStatus !== undefined) {
+    const code = grpcCodeName(outcome.grpcStatus);
+    if (decodable) return tally.malformed(`gRPC ${code} for a message the server can decode (unary RPCs answer OK with a State)`, request, outcome);
+    return tally.grpcError(code);
+  }
+  if (decodable) return tally.malformed("the call ended without a gRPC status", request, outcome);
+  tally.grpcError(outcome.httpStatus !== undefined && outcome.httpStatus !== 200 ? `HTTP_${outcome.httpStatus}` : `RST_STREAM_${outcome.rstCode}`);
+}
+
+/** Remembers real IDs and HashCodes, so later requests reach 200/404/409 paths. */
+function learn(known: Known, method: Method, state: string, response: Record<string, unknown>): void {
+  const task = (value: unknown) => {
+    const t = value as { ID?: string; HashCode?: string } | null | undefined;
+    if (t?.ID && t.ID !== "0") known.ids.add(t.ID);
+    if (t?.HashCode) known.hashCodes.add(t.HashCode);
+  };
+  if (method === "CreateTask" && (state === "200" || state === "409") && typeof response.Data === "string" && response.Data) {
+    known.hashCodes.add(response.Data);
+  } else if (Array.isArray(response.Data)) {
+    for (const item of response.Data.slice(0, 5)) task(item);
+  } else if (state === "200") {
+    task(response.Data);
+  }
+}
