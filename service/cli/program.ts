@@ -56,6 +56,16 @@ export function clientOf(command: Command): { client: QueuesClient; options: Glo
   return { client: new QueuesClient(connectionOf(options)), options };
 }
 
+/** Runs `use` with a client for the command's global options, and closes it after. */
+export async function withClient<T>(command: Command, use: (client: QueuesClient, options: GlobalOptions) => Promise<T>): Promise<T> {
+  const { client, options } = clientOf(command);
+  try {
+    return await use(client, options);
+  } finally {
+    client.close();
+  }
+}
+
 export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError("expected a positive integer");

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import type { Task } from "../client/queues-client.js";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
-import { clientOf, positiveInteger, uint64Argument } from "./program.js";
+import { clientOf, positiveInteger, uint64Argument, withClient } from "./program.js";
 
 const FINAL_STATES = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
 
@@ -20,8 +20,7 @@ export function registerTaskCommands(program: Command): void {
     .option("--prior <id>", "run only after this task succeeded (its Output becomes an empty Input)", uint64Argument)
     .option("--retry-max-limit <n>", "retries after the first attempt (0 means 3, at most 100)", uint64Argument)
     .action(async function (this: Command, flags: CreateFlags) {
-      const { client, options } = clientOf(this);
-      try {
+      await withClient(this, async (client, options) => {
         const input = flags.inputFile !== undefined ? readFileSync(flags.inputFile === "-" ? 0 : flags.inputFile, "utf8") : flags.input;
         const hashCode = await client.createTask({
           channel: flags.channel,
@@ -40,9 +39,7 @@ export function registerTaskCommands(program: Command): void {
         if (options.json) printJson(task ? { hashCode, task } : { hashCode });
         else if (task) process.stdout.write(`Created task ${task.ID} (HashCode ${hashCode}) on channel ${task.Channel}, ${task.State}\n`);
         else process.stdout.write(`Created task with HashCode ${hashCode}\n`);
-      } finally {
-        client.close();
-      }
+      });
     });
 
   program
@@ -52,14 +49,11 @@ export function registerTaskCommands(program: Command): void {
     .option("--hash-code <key>", "look the task up by its HashCode instead")
     .action(async function (this: Command, id: string | undefined, flags: { hashCode?: string }) {
       if ((id === undefined) === (flags.hashCode === undefined)) this.error("give either an ID or --hash-code", { exitCode: ExitCode.INVALID });
-      const { client, options } = clientOf(this);
-      try {
+      await withClient(this, async (client, options) => {
         const task = id !== undefined ? await client.getTask(id) : await client.getTaskByHashCode(flags.hashCode as string);
         if (options.json) printJson(task);
         else printTask(task);
-      } finally {
-        client.close();
-      }
+      });
     });
 
   program
@@ -69,17 +63,14 @@ export function registerTaskCommands(program: Command): void {
     .option("--limit <n>", "tasks per page (at most 100)", positiveInteger, 20)
     .option("--offset <n>", "skip this many of the newest", uint64Argument, "0")
     .action(async function (this: Command, flags: { owner: string; limit: number; offset: string }) {
-      const { client, options } = clientOf(this);
-      try {
+      await withClient(this, async (client, options) => {
         const page = await client.listTasksByOwner(flags.owner, { limit: flags.limit, offset: flags.offset });
         if (options.json) printJson(page);
         else {
           process.stdout.write(`Owner ${flags.owner}: ${page.total} task(s); showing ${page.tasks.length} from offset ${flags.offset}\n`);
           if (page.tasks.length > 0) printTaskTable(page.tasks);
         }
-      } finally {
-        client.close();
-      }
+      });
     });
 
   program
@@ -87,17 +78,14 @@ export function registerTaskCommands(program: Command): void {
     .description("cancel a task and the rest of its chain (exit 4 if it is already final)")
     .argument("<id>", "the task's ID", uint64Argument)
     .action(async function (this: Command, id: string) {
-      const { client, options } = clientOf(this);
-      try {
+      await withClient(this, async (client, options) => {
         const cancelled = await client.cancelTask(id);
         if (options.json) printJson(cancelled);
         else {
           process.stdout.write(`Cancelled ${cancelled.length} task(s)\n`);
           printTaskTable(cancelled);
         }
-      } finally {
-        client.close();
-      }
+      });
     });
 
   program
@@ -105,14 +93,11 @@ export function registerTaskCommands(program: Command): void {
     .description("tasks of a channel waiting to be delivered (approximate, as SQS counts them)")
     .argument("<channel>", "the channel")
     .action(async function (this: Command, channel: string) {
-      const { client, options } = clientOf(this);
-      try {
+      await withClient(this, async (client, options) => {
         const length = await client.queueLength(channel);
         if (options.json) printJson({ channel, length });
         else process.stdout.write(`${length}\n`);
-      } finally {
-        client.close();
-      }
+      });
     });
 
   program
