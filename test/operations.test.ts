@@ -7,6 +7,7 @@ import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueuesApp } from "../service/app.js";
+import { loadQueuesPackage } from "../service/grpc/proto.js";
 import { SERVER_OPTIONS } from "../service/grpc/server.js";
 import { MAX_PAYLOAD_BYTES } from "../service/tasks/rules.js";
 import { createLogger } from "../service/logging.js";
@@ -375,6 +376,14 @@ describe("bad input never crashes the server", () => {
         ),
       );
 
+    const createResponse = loadQueuesPackage().definition["standard.Queues"] as Record<string, { responseDeserialize(bytes: Buffer): { State: string } }>;
+    const rawAnswer = (path: string, bytes: Buffer) =>
+      new Promise<string>((resolve) =>
+        raw.makeUnaryRequest(path, (value: Buffer) => value, (value: Buffer) => value, bytes, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, value) =>
+          resolve(error ? `error ${error.code}` : (createResponse.CreateTask?.responseDeserialize(value as Buffer).State ?? "?")),
+        ),
+      );
+
     const answers = await Promise.all([
       api.createTask({ Channel: "no-such-channel", Input: "x" }).then((r) => ["create unknown channel", r.State, "400"]),
       api.createTask({ Channel: "", Input: "x" }).then((r) => ["create empty channel", r.State, "400"]),
@@ -397,11 +406,8 @@ describe("bad input never crashes the server", () => {
       reports.report("1", "3").then((r) => ["report code 3", r.State, "400"]),
       reports.report("0", ReportState.SUCCESS).then((r) => ["report ID 0", r.State, "400"]),
       reports.report(MAX_U64, ReportState.FAILURE).then((r) => ["report ID 2^64-1", r.State, "404"]),
-      rawCall("/standard.Queues/CreateTask", Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])).then((e) => [
-        "malformed frame",
-        e ? "error" : "ok",
-        "error",
-      ]),
+      // A message that does not decode is bad input like any other: OK with State 400.
+      rawAnswer("/standard.Queues/CreateTask", Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])).then((state) => ["malformed frame", state, "400"]),
       rawCall("/standard.Queues/NoSuchMethod", Buffer.alloc(0)).then((e) => ["unknown method", String(e?.code), String(grpc.status.UNIMPLEMENTED)]),
     ]);
     for (const [what, got, expected] of answers) expect(`${what}: ${got}`).toBe(`${what}: ${expected}`);
@@ -566,4 +572,61 @@ function callWithRequestId(api: Api, method: "CreateTask", request: object, requ
       error ? reject(error) : resolve(response as { State: string }),
     ),
   );
+}
+
+describe("undecodable messages", () => {
+  const raw = () => new grpc.Client(server.address, grpc.credentials.createInsecure());
+  const identity = (value: Buffer) => value;
+  const methods = loadQueuesPackage().definition["standard.Queues"] as Record<string, { responseDeserialize(bytes: Buffer): { State: string; Message: string } }>;
+  const decode = (method: string, bytes: Buffer) => methods[method]?.responseDeserialize(bytes) as { State: string; Message: string };
+
+  it("a unary request that does not decode (truncated varint, wrong wire type) answers State 400, not a gRPC error", async () => {
+    for (const bytes of [Buffer.from([0x08, 0xff]), Buffer.from([0x0a, 0x05, 0x01]), Buffer.from("08ffffffffffffffffffff01", "hex")]) {
+      const client = raw();
+      const answer = await new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest("/standard.Queues/QueryTaskByID", identity, identity, bytes, { deadline: Date.now() + 5_000 }, (error, value) =>
+          error ? reject(error) : resolve(value as Buffer),
+        ),
+      );
+      client.close();
+      const response = decode("QueryTaskByID", answer);
+      expect(response.State).toBe("400");
+      expect(response.Message).toMatch(/not a valid QueryTaskByIDRequest message/);
+    }
+  });
+
+  it("an undecodable report gets its own in-order 400 and the stream goes on", async () => {
+    const task = await server.api.create({ Channel: "burst", Input: "undecodable neighbours" });
+    const worker = new ReceiveStream(server.api, "burst").credit();
+    expect((await worker.next(10_000)).ID).toBe(task.ID);
+    const client = raw();
+    const call = client.makeBidiStreamRequest("/standard.Queues/ReportTaskResult", identity, identity);
+    const answers: Buffer[] = [];
+    call.on("data", (answer: Buffer) => answers.push(answer));
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => {});
+    const report = (state: number) => Buffer.concat([Buffer.from([0x08]), varint(BigInt(task.ID)), Buffer.from([0x10, state])]);
+    call.write(report(6)); // heartbeat
+    call.write(Buffer.from([0x08, 0xff])); // a truncated varint
+    call.write(report(1)); // SUCCESS
+    call.end();
+    expect((await status).code).toBe(grpc.status.OK);
+    client.close();
+    worker.end();
+    const decoded = answers.map((answer) => decode("ReportTaskResult", answer));
+    expect(decoded.map((answer) => answer.State)).toEqual(["200", "400", "200"]);
+    expect(decoded[1]?.Message).toMatch(/not a valid ReportTaskResultRequest message/);
+    expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS" });
+  });
+});
+
+function varint(value: bigint): Buffer {
+  const bytes: number[] = [];
+  do {
+    let byte = Number(value & 0x7fn);
+    value >>= 7n;
+    if (value > 0n) byte |= 0x80;
+    bytes.push(byte);
+  } while (value > 0n);
+  return Buffer.from(bytes);
 }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { backendFailure } from "../core/backend-errors.js";
 import { Rejection, Status, type StatusCode } from "../tasks/status.js";
 import { requestScope } from "../logging.js";
+import { isUndecodable, undecodableReason } from "./undecodable.js";
 
 export interface Answer {
   state: StatusCode;
@@ -91,7 +92,18 @@ export function unary<Req, Res extends UnaryResponse>(
   return (call, callback) => {
     const requestId = requestIdOf(call.metadata);
     const started = performance.now();
+    // A call whose deadline is already gone (grpc-js has answered DEADLINE_EXCEEDED) must not start work, e.g. a create.
+    if (timeLeftMs(call.getDeadline()) <= 0) {
+      callback({ code: grpc.status.DEADLINE_EXCEEDED, details: "The call's deadline had passed before it started" });
+      return;
+    }
     echoRequestId(call, requestId);
+    if (isUndecodable(call.request)) {
+      const response = failed({ state: Status.INVALID, message: `The request is not a valid ${method}Request message (${undecodableReason(call.request)})` });
+      log.info({ requestId, method, state: Status.INVALID }, "call");
+      callback(null, response);
+      return;
+    }
     const progress: CallProgress = {};
     const deadline = beforeDeadline(call.getDeadline(), progress);
     Promise.race([requestScope.run({ requestId }, () => handle(call.request, progress)), deadline.promise])

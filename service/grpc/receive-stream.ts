@@ -12,6 +12,7 @@ import type { TaskRecord } from "../tasks/task.js";
 import { echoRequestId, requestIdOf } from "./call-context.js";
 import type { StreamRegistry } from "./stream-registry.js";
 import { toDeliveredWireTask } from "./wire.js";
+import { isUndecodable, undecodableReason } from "./undecodable.js";
 
 type ReceiveCall = grpc.ServerDuplexStream<ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse>;
 
@@ -25,7 +26,10 @@ export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistr
     }
     const stream = new WorkerStream(call, maxCredits, log.child({ requestId, rpc: "ReceiveQueueByChannel" }));
     streams.add(stream);
-    call.on("data", (request: ReceiveQueueByChannelRequest__Output) => stream.credit(channels, request.Channel));
+    call.on("data", (request: ReceiveQueueByChannelRequest__Output) => {
+      if (isUndecodable(request)) stream.end(grpc.status.INVALID_ARGUMENT, `A credit is not a valid ReceiveQueueByChannelRequest message (${undecodableReason(request)})`);
+      else stream.credit(channels, request.Channel);
+    });
     // Half-close means "no more credits", not "stop": the credits already sent are still answered.
     call.on("end", () => stream.noMoreCredits());
     call.on("cancelled", () => stream.close());

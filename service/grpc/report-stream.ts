@@ -13,6 +13,7 @@ import { Status } from "../tasks/status.js";
 import { echoRequestId, requestIdOf, toAnswer } from "./call-context.js";
 import type { StreamRegistry } from "./stream-registry.js";
 import { requestScope } from "../logging.js";
+import { isUndecodable, undecodableReason } from "./undecodable.js";
 
 type ReportCall = grpc.ServerDuplexStream<ReportTaskResultRequest__Output, ReportTaskResultResponse>;
 
@@ -71,6 +72,9 @@ export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Lo
 async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__Output, log: Logger): Promise<ReportTaskResultResponse> {
   const started = performance.now();
   let id = 0n;
+  if (isUndecodable(request)) {
+    return { State: Status.INVALID, Message: `The report is not a valid ReportTaskResultRequest message (${undecodableReason(request)})`, Data: "0" };
+  }
   try {
     id = requireId(request.ID);
     const kind = reportKind(uint64(request.State, "State"));

@@ -8,6 +8,7 @@ import type { QueuesHandlers } from "../generated/standard/Queues.js";
 import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
 import type { BackendHealth } from "../health/backend-health.js";
 import { loadQueuesPackage, PROTO_LOADER_OPTIONS } from "./proto.js";
+import { withSafeDeserializers } from "./undecodable.js";
 
 /** Limits that protect the server from one client (configurable: QUEUES_MAX_MESSAGE_BYTES, QUEUES_MAX_CONCURRENT_STREAMS). */
 export interface TransportCaps {
@@ -43,7 +44,7 @@ export const SERVER_OPTIONS = serverOptions();
 export function createGrpcServer(handlers: QueuesHandlers, health: BackendHealth, caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.Server {
   const { definition, proto } = loadQueuesPackage();
   const server = new grpc.Server(serverOptions(caps));
-  server.addService(proto.standard.Queues.service, handlers);
+  server.addService(withSafeDeserializers(proto.standard.Queues.service), handlers);
   health.implementation.addToServer(server);
   const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
   new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);

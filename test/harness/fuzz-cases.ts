@@ -36,6 +36,12 @@ export interface FrameCase {
   writes: Buffer[];
   end: boolean;
   headers: Record<string, string>;
+  /**
+   * Over the max message size: sent on a connection kept for such calls, followed by a
+   * small valid call on the same connection, which must still be answered (a client
+   * that once sent too much must not lose its connection).
+   */
+  oversize: boolean;
   note: string;
 }
 
@@ -359,6 +365,9 @@ export class CaseGenerator {
   private unaryCase(category: UnaryCase["category"], method: UnaryMethod, payload: Buffer, note: string): UnaryCase {
     const headers: Record<string, string> = {};
     if (this.rng.chance(0.1)) headers["x-request-id"] = pickRequestId(this.rng);
+    // Long but valid deadlines (at most 8 digits and a unit, as the gRPC spec allows): the
+    // call must be answered as if it had none. Some are beyond 2^31 ms (24.8 days).
+    if (this.rng.chance(0.01)) headers["grpc-timeout"] = this.rng.pick(["24H", "500H", "600H", "3000000S", "9999999H", "99999999H", "99999999M"]);
     return { kind: "unary", category, method, payload, chunked: this.rng.chance(0.05), headers, note };
   }
 
@@ -376,6 +385,7 @@ export class CaseGenerator {
       writes,
       end: true,
       headers: {},
+      oversize: false,
       note,
       ...extra,
     });
@@ -389,7 +399,7 @@ export class CaseGenerator {
       [1, () => make("grpc-encoding snappy", [grpcFrame(valid, 1)], { headers: { "grpc-encoding": "snappy" } })],
       [4, () => make("declared length longer than the bytes sent", [grpcFrame(valid, 0, valid.length + rng.int(1, 1000))])],
       [2, () => make("declared length 2^32-1", [grpcFrame(valid, 0, 0xffffffff)])],
-      [3, () => make(`message of ${oversize} bytes (over the max message size)`, [grpcFrame(rng.chance(0.5) ? rng.bytes(oversize) : encodeRequest("CreateTask", { Task: { Channel: "default", Input: "x".repeat(oversize) } }))])],
+      [3, () => make(`message of ${oversize} bytes (over the max message size)`, [grpcFrame(rng.chance(0.5) ? rng.bytes(oversize) : encodeRequest("CreateTask", { Task: { Channel: "default", Input: "x".repeat(oversize) } }))], { oversize: true })],
       [2, () => make("two messages in a unary call", [grpcFrame(valid), grpcFrame(valid)])],
       [2, () => make("no message at all", [])],
       [2, () => make("frame then a partial header", [grpcFrame(valid), Buffer.from([0, 0, 0])])],

@@ -13,10 +13,16 @@ const Code = { OK: 0, INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, INTERNAL: 13 }
 
 export interface ExecContext {
   server: ServerProcess;
-  /** Sessions for calls a well-behaved client could make. */
+  /** Sessions for calls a well-behaved client makes and sees through (judged strictly). */
   clean: SessionPool;
-  /** Sessions for calls with broken framing, so they cannot disturb the clean ones. */
-  dirty: SessionPool;
+  /**
+   * Sessions for calls we reset or frame badly, so they cannot disturb the clean ones.
+   * Calls that may leave the server's side of a stream hanging get a connection of
+   * their own instead (fresh()), so a leak shows on that call alone.
+   */
+  rough: SessionPool;
+  /** The connection oversized messages go to (replaced when the server stops taking calls on it). */
+  oversize: SessionPool;
   known: Known;
   caps: ServerCaps;
   /** A call without a status after this long is a hang. */
@@ -98,13 +104,15 @@ function chunks(frame: Buffer): Buffer[] {
 
 function describeUnary(c: UnaryCase, decoded: Record<string, unknown> | undefined): string {
   const as = decoded ? ` decodes as ${describeMessage(decoded)}` : " (not decodable)";
-  return `${c.method} [${c.note}]${c.chunked ? " split across writes" : ""}; payload ${hexPreview(c.payload)}${as}`;
+  const headers = Object.keys(c.headers).length ? `; headers ${JSON.stringify(c.headers)}` : "";
+  return `${c.method} [${c.note}]${c.chunked ? " split across writes" : ""}${headers}; payload ${hexPreview(c.payload)}${as}`;
 }
 
 // --- broken framing --------------------------------------------------------------------
 
 async function runFrame(ctx: ExecContext, c: FrameCase, tally: Tally): Promise<void> {
-  const call = startCall(() => ctx.dirty.get(), c.path, { timeoutMs: ctx.callTimeoutMs, headers: c.headers });
+  const pool = c.oversize ? ctx.oversize : ctx.rough;
+  const call = startCall(() => pool.get(), c.path, { timeoutMs: ctx.callTimeoutMs, headers: c.headers });
   for (const bytes of c.writes) await call.write(bytes);
   const request = `${c.path} [${c.note}]; bytes ${hexPreview(Buffer.concat(c.writes))}${Object.keys(c.headers).length ? `; headers ${JSON.stringify(c.headers)}` : ""}`;
   if (!c.end) {
@@ -122,13 +130,30 @@ async function runFrame(ctx: ExecContext, c: FrameCase, tally: Tally): Promise<v
   const outcome = await call.done;
   // Framing was broken on purpose: any gRPC error is fine, an OK answer must still be well-formed.
   judgeUnary(tally, c.method, outcome, false, request, ctx.known);
+  if (c.oversize) await probeAfterOversize(ctx, tally, request);
+}
+
+/** After an oversized message, the same connection must still answer a small valid call. */
+async function probeAfterOversize(ctx: ExecContext, tally: Tally, after: string): Promise<void> {
+  const payload = encodeRequest("QueryTaskByID", { ID: "0" });
+  const probe = startCall(() => ctx.oversize.get(), methodPath("QueryTaskByID"), { timeoutMs: ctx.callTimeoutMs });
+  await probe.write(grpcFrame(payload));
+  probe.end();
+  const outcome = await probe.done;
+  const request = `QueryTaskByID {"ID":"0"} on the connection that just carried: ${after}`;
+  if (outcome.grpcStatus !== undefined || outcome.timedOut) return judgeUnary(tally, "QueryTaskByID", outcome, true, request, ctx.known);
+  // Node's HTTP/2 session memory limit cut this connection off (grpc-js leaves a refused
+  // oversized message buffered): a transport-level refusal of that client, not an answer.
+  tally.transportLimit("connection refused after oversized messages (ENHANCE_YOUR_CALM)");
+  // Count each lost connection once: the next oversized message gets a new one.
+  ctx.oversize.closeAll(true);
 }
 
 // --- abandoned calls ---------------------------------------------------------------------
 
 async function runAbandon(ctx: ExecContext, c: AbandonCase, tally: Tally): Promise<void> {
   const session = c.how === "destroy" ? openSession(ctx.server.address) : undefined;
-  const call = startCall(() => session ?? ctx.clean.get(), c.path, { timeoutMs: 10_000 });
+  const call = startCall(() => session ?? ctx.rough.get(), c.path, { timeoutMs: 10_000 });
   if (c.bytes.length > 0) await Promise.race([call.write(c.bytes), sleep(1_000)]);
   await sleep(c.delayMs);
   if (session) session.destroy();
@@ -184,9 +209,9 @@ async function runReceive(ctx: ExecContext, c: ReceiveCase, tally: Tally): Promi
   const request = `ReceiveQueueByChannel [${c.note}]`;
   let delivered = 0;
   let badDelivery: string | undefined;
-  const session = c.how === "destroy" ? openSession(ctx.server.address) : undefined;
+  const session = c.how === "destroy" || plan.undecodable ? openSession(ctx.server.address) : undefined;
   // A stream that must end gets time to do so; one that must stay open is held, then dropped.
-  const call = startCall(() => session ?? ctx.clean.get(), methodPath("ReceiveQueueByChannel"), {
+  const call = startCall(() => session ?? ctx.rough.get(), methodPath("ReceiveQueueByChannel"), {
     timeoutMs: plan.end ? ctx.callTimeoutMs : c.holdMs,
     onFrame: (frame) => {
       delivered += 1;
@@ -266,9 +291,11 @@ function checkDelivery(payload: Buffer, compressedFlag: number, known: Known): s
 // --- ReportTaskResult ----------------------------------------------------------------------
 
 async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise<void> {
-  // The server answers decodable reports in order, one each, until the first one it cannot read.
-  const decoded = c.reports.map((report) => (report.length <= ctx.caps.maxMessageBytes ? decodeRequest("ReportTaskResult", report) : undefined));
-  const firstBad = decoded.findIndex((report) => report === undefined);
+  // The server answers every report in order, one each (State 400 for one it cannot decode),
+  // until the first one over the max message size, which grpc-js refuses for the whole stream.
+  const oversized = c.reports.map((report) => report.length > ctx.caps.maxMessageBytes);
+  const decoded = c.reports.map((report, index) => (oversized[index] ? undefined : decodeRequest("ReportTaskResult", report)));
+  const firstBad = oversized.indexOf(true);
   const answerable = firstBad === -1 ? c.reports.length : firstBad;
   const request = (index: number) => {
     const report = c.reports[index] as Buffer;
@@ -279,11 +306,14 @@ async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise
   let wantCancel: () => void = () => {};
   const cancelPoint = new Promise<void>((resolve) => (wantCancel = resolve));
   if (c.cancelAfter === 0) wantCancel();
-  const call = startCall(() => ctx.clean.get(), methodPath("ReportTaskResult"), {
-    timeoutMs: ctx.callTimeoutMs * 2,
+  // Reports the server cannot read can leave its side of the stream hanging: own connection.
+  const session = firstBad !== -1 ? openSession(ctx.server.address) : undefined;
+  const pool = c.cancelAfter === undefined ? ctx.clean : ctx.rough;
+  const call = startCall(() => session ?? pool.get(), methodPath("ReportTaskResult"), {
+    timeoutMs: ctx.callTimeoutMs,
     onFrame: (frame) => {
       const index = answers++;
-      judgeReportAnswer(tally, frame.payload, decoded[index], () => request(index));
+      judgeReportAnswer(tally, frame.payload, decoded[index], index < answerable, () => request(index));
       if (c.cancelAfter !== undefined && answers >= c.cancelAfter) wantCancel();
     },
   });
@@ -296,13 +326,15 @@ async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise
     call.end();
   }
   const outcome = await call.done;
+  session?.destroy();
   tally.reportsAnswered += answers;
   const summary = `${answers} answers; ${summarizeOutcome(outcome)}`;
   if (answers > answerable) return tally.malformed(`${answers} answers for ${answerable} readable reports`, request(0), summary);
-  if (c.cancelAfter !== undefined && !outcome.timedOut) return;
-  if (outcome.timedOut) {
-    (await import("node:fs")).writeFileSync(`/tmp/fuzzdbg/report-timeout-${Date.now()}.json`, JSON.stringify({ answers, decoded, hex: c.reports.map((r) => r.toString("hex")) }, null, 1)); // DEBUG-TEMP
-    return tally.malformed("the report stream did not end after its half-close", request(0), summary);
+  const hung = outcome.timedOut && outcome.grpcStatus === undefined;
+  if (c.cancelAfter !== undefined && !hung) return;
+  if (hung) {
+    if (firstBad !== -1) return tally.transportLimit("report stream with an oversized message ended without a status");
+    return tally.malformed(`no gRPC status within ${ctx.callTimeoutMs} ms (the stream hangs)`, request(0), summary);
   }
   if (firstBad === -1) {
     if (outcome.grpcStatus !== Code.OK) tally.malformed(`a report stream of readable reports ended with ${grpcCodeName(outcome.grpcStatus ?? -1)}`, request(0), summary);
@@ -315,15 +347,26 @@ async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise
   tally.grpcError(grpcCodeName(outcome.grpcStatus));
 }
 
-/** One answer of a report stream: decodes, carries a State, and its Data is the ID of the report it answers (in order). */
-function judgeReportAnswer(tally: Tally, payload: Buffer, report: Record<string, unknown> | undefined, request: () => string): void {
+/**
+ * One answer of a report stream: decodes, carries a State, and its Data is the ID of the
+ * report it answers (in order); a report that does not decode is answered 400 with Data 0.
+ */
+function judgeReportAnswer(tally: Tally, payload: Buffer, report: Record<string, unknown> | undefined, readable: boolean, request: () => string): void {
   let response: Record<string, unknown>;
   try {
     response = decodeResponse("ReportTaskResult", payload);
   } catch (error) {
     return tally.malformed(`report answer does not decode: ${(error as Error).message}`, request(), hexPreview(payload));
   }
-  if (!report) return tally.malformed("an answer for a report the server cannot have read", request(), JSON.stringify(response));
+  if (!readable) return tally.malformed("an answer for a report past an oversized one", request(), JSON.stringify(response));
+  if (!report) {
+    if (response.State !== "400" || response.Data !== "0") {
+      tally.malformed(`an undecodable report answered ${String(response.State)} (Data ${String(response.Data)}), not 400`, request(), JSON.stringify(response));
+    } else {
+      tally.answered("ReportTaskResult", "400");
+    }
+    return;
+  }
   const state = judgeState(tally, "ReportTaskResult", response, request());
   if (state && response.Data !== report.ID) {
     tally.malformed(`answer out of order: Data ${String(response.Data)} for the report of ID ${String(report.ID)}`, request(), JSON.stringify(response));

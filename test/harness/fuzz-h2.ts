@@ -3,7 +3,7 @@
 import * as http2 from "node:http2";
 import { FrameReader, type ParsedFrame } from "./fuzz-wire.js";
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /** Everything a call's answer was made of; judged by the caller. */
 export interface CallOutcome {
@@ -36,6 +36,7 @@ export interface CallOptions {
 export class RawCall {
   readonly done: Promise<CallOutcome>;
   private readonly stream: http2.ClientHttp2Stream;
+  private pendingWrites = 0;
   private readonly outcome: CallOutcome = {
     httpStatus: undefined,
     grpcStatus: undefined,
@@ -71,9 +72,14 @@ export class RawCall {
         options.onFrame?.(frame);
       }
     });
-    // The server ended its side (trailers came): the call is over, even if we never half-closed.
+    // The server ended its side (trailers came): the call is over, so end ours too. With
+    // END_STREAM, not RST_STREAM: nghttp2 answers a client's stream of resets with GOAWAY
+    // (the rapid-reset mitigation), which would cut the connection's other calls.
     this.stream.on("end", () => {
-      if (!this.stream.closed && !this.stream.destroyed) this.stream.close(NGHTTP2_NO_ERROR);
+      if (this.stream.closed || this.stream.destroyed) return;
+      // Bytes still unsent (the server stopped reading them): only a reset can end the stream now.
+      if (this.pendingWrites > 0) this.stream.close(NGHTTP2_CANCEL);
+      else if (!this.stream.writableEnded) this.stream.end();
     });
     // Errors are facts to judge, never exceptions: an 'error' listener must exist or Node throws.
     this.stream.on("error", (error: Error) => {
@@ -101,12 +107,17 @@ export class RawCall {
     this.outcome.grpcMessage = typeof message === "string" ? safeDecodeURIComponent(message) : "";
   }
 
-  /** Writes bytes; resolves when they are handed to the session (or the stream is gone). */
+  /** Writes bytes; resolves when they are handed to the session, or the stream is gone (a server that stops reading must not stall us). */
   write(bytes: Buffer): Promise<void> {
     if (this.stream.destroyed || this.stream.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.stream.write(bytes, () => resolve());
+    this.pendingWrites += 1;
+    const written = new Promise<void>((resolve) => {
+      this.stream.write(bytes, () => {
+        this.pendingWrites -= 1;
+        resolve();
+      });
     });
+    return Promise.race([written, this.done.then(() => undefined)]);
   }
 
   /** Half-close: the request is complete. */
@@ -150,29 +161,45 @@ export function openSession(address: string): http2.ClientHttp2Session {
  */
 export class SessionPool {
   private readonly sessions: (http2.ClientHttp2Session | undefined)[];
+  private readonly uses: number[];
   private next = 0;
 
+  /**
+   * `maxUses`: streams per session before it is replaced (closed gracefully: its calls
+   * finish). A pool whose calls we reset keeps each session under nghttp2's rapid-reset
+   * budget (1000 RST_STREAMs, then GOAWAY), which protects the server and is not what
+   * the fuzzer is testing.
+   */
   constructor(
     private readonly address: () => string,
     size: number,
+    private readonly maxUses = Number.POSITIVE_INFINITY,
   ) {
     this.sessions = new Array(size).fill(undefined);
+    this.uses = new Array(size).fill(0);
   }
 
   get(): http2.ClientHttp2Session {
     const index = this.next++ % this.sessions.length;
     let session = this.sessions[index];
+    if (session && (this.uses[index] as number) >= this.maxUses) {
+      session.close();
+      session = undefined;
+    }
     if (!session || session.closed || session.destroyed) {
       session = openSession(this.address());
       this.sessions[index] = session;
+      this.uses[index] = 0;
     }
+    this.uses[index] = (this.uses[index] as number) + 1;
     return session;
   }
 
-  /** Drops every session (after a server restart, or at the end). */
-  closeAll(): void {
+  /** Drops every session: at once (the end), or gracefully, letting their calls finish. */
+  closeAll(graceful = false): void {
     for (const session of this.sessions.splice(0, this.sessions.length, ...new Array(this.sessions.length).fill(undefined))) {
-      session?.destroy();
+      if (graceful) session?.close();
+      else session?.destroy();
     }
   }
 }

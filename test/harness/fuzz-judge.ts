@@ -11,7 +11,9 @@ import { grpcCodeName } from "./fuzz-wire.js";
 
 export const ANSWER_STATES = new Set(["200", "400", "404", "409"]);
 export const SERVER_ERROR_STATES = new Set(["500", "503"]);
-const MAX_EXAMPLES = 6;
+/** Examples kept per distinct problem, and in all: enough to see every kind of finding. */
+const EXAMPLES_PER_REASON = 2;
+const MAX_EXAMPLES = 24;
 
 export interface Example {
   category: string;
@@ -30,6 +32,15 @@ export class Tally {
   status5xx = 0;
   grpcErrors = 0;
   readonly grpcErrorCodes: Record<string, number> = {};
+  /**
+   * Outcomes decided by grpc-js or Node's HTTP/2 layer, not by the service (README,
+   * "Operations"): a grpc-timeout too long for grpc-js (its arithmetic overflows above
+   * 2^31 ms, so it answers DEADLINE_EXCEEDED at once), a connection cut off by Node's
+   * HTTP/2 session memory limit after oversized messages, and a stream whose oversized
+   * message grpc-js refused while the service's answers were in flight.
+   */
+  transportLimits = 0;
+  readonly transportLimitReasons: Record<string, number> = {};
   /** Response States of well-formed answers, "Method State" → count. */
   readonly states: Record<string, number> = {};
   creditCapHits = 0;
@@ -51,14 +62,19 @@ export class Tally {
 
   malformed(problem: string, request: string, outcome?: CallOutcome | string): void {
     this.malformedAnswers += 1;
-    const reason = problem.replace(/\d+/g, "N").slice(0, 80);
+    const reason = reasonOf(problem);
     this.malformedReasons[reason] = (this.malformedReasons[reason] ?? 0) + 1;
-    if (this.malformedExamples.length < MAX_EXAMPLES) this.malformedExamples.push(this.example(problem, request, outcome));
+    keepExample(this.malformedExamples, this.example(problem, request, outcome));
   }
 
   serverError(state: string, message: string, request: string): void {
     this.status5xx += 1;
-    if (this.status5xxExamples.length < MAX_EXAMPLES) this.status5xxExamples.push(this.example(`State ${state}: ${message}`, request));
+    keepExample(this.status5xxExamples, this.example(`State ${state}: ${message}`, request));
+  }
+
+  transportLimit(reason: string): void {
+    this.transportLimits += 1;
+    this.transportLimitReasons[reason] = (this.transportLimitReasons[reason] ?? 0) + 1;
   }
 
   grpcError(code: string): void {
@@ -81,9 +97,10 @@ export class Tally {
     addCounts(this.categories, other.categories);
     addCounts(this.malformedReasons, other.malformedReasons);
     addCounts(this.grpcErrorCodes, other.grpcErrorCodes);
+    addCounts(this.transportLimitReasons, other.transportLimitReasons);
     addCounts(this.states, other.states);
-    for (const example of other.malformedExamples) if (this.malformedExamples.length < MAX_EXAMPLES) this.malformedExamples.push(example);
-    for (const example of other.status5xxExamples) if (this.status5xxExamples.length < MAX_EXAMPLES) this.status5xxExamples.push(example);
+    for (const example of other.malformedExamples) keepExample(this.malformedExamples, example);
+    for (const example of other.status5xxExamples) keepExample(this.status5xxExamples, example);
   }
 
   private example(problem: string, request: string, outcome?: CallOutcome | string): Example {
@@ -95,6 +112,17 @@ export class Tally {
       answer: typeof outcome === "string" ? outcome : outcome ? summarizeOutcome(outcome) : "",
     };
   }
+}
+
+/** A problem without its numbers, so the same finding is counted under one reason. */
+function reasonOf(problem: string): string {
+  return problem.replace(/\b\d+\b/g, "N").slice(0, 120);
+}
+
+function keepExample(examples: Example[], example: Example): void {
+  const reason = reasonOf(example.problem);
+  const same = examples.filter((kept) => reasonOf(kept.problem) === reason).length;
+  if (same < EXAMPLES_PER_REASON && examples.length < MAX_EXAMPLES) examples.push(example);
 }
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {
@@ -157,14 +185,28 @@ export function judgeUnary(tally: Tally, method: Method, outcome: CallOutcome, d
     if (state) learn(known, method, state, read.response);
     return;
   }
-  if (outcome.timedOut) return tally.malformed("no answer (no gRPC status) before the harness gave up", request, outcome);
   if (outcome.grpcStatus !== undefined) {
     const code = grpcCodeName(outcome.grpcStatus);
-    if (decodable) return tally.malformed(`gRPC ${code} for a message the server can decode (unary RPCs answer OK with a State)`, request, outcome);
+    if (code === "DEADLINE_EXCEEDED" && beyondGrpcJsDeadlines(request)) return tally.transportLimit("grpc-timeout beyond what grpc-js can represent");
+    if (decodable) return tally.malformed(`gRPC ${code} for a decodable message (unary RPCs answer OK with a State)`, request, outcome);
     return tally.grpcError(code);
   }
+  if (outcome.timedOut) return tally.malformed("no answer (no gRPC status) before the harness gave up", request, outcome);
   if (decodable) return tally.malformed("the call ended without a gRPC status", request, outcome);
   tally.grpcError(outcome.httpStatus !== undefined && outcome.httpStatus !== 200 ? `HTTP_${outcome.httpStatus}` : `RST_STREAM_${outcome.rstCode}`);
+}
+
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };
+
+/**
+ * The request carried a grpc-timeout that grpc-js misreads: above 2^31 ms its `| 0`
+ * overflows, and its unanchored pattern reads only the last 8 digits of a longer value.
+ */
+export function beyondGrpcJsDeadlines(request: string): boolean {
+  const match = /"grpc-timeout":"(\d+)([HMSmun])"/.exec(request);
+  if (!match) return false;
+  const digits = match[1] as string;
+  return digits.length > 8 || Number(digits) * (TIMEOUT_UNIT_MS[match[2] as string] ?? 1) >= 2 ** 31;
 }
 
 /** Remembers real IDs and HashCodes, so later requests reach 200/404/409 paths. */

@@ -35,6 +35,8 @@ export class Backends {
   ) {}
 
   static async acquire(log: (line: string) => void): Promise<Backends> {
+    // The SDK's notice that its 2027 releases need Node 22 is noise in the report.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ||= "true";
     const dynamodb = process.env.AWS_ENDPOINT_URL_DYNAMODB;
     const sqs = process.env.AWS_ENDPOINT_URL_SQS;
     if (dynamodb && sqs) return new Backends({ dynamodb, sqs }, undefined);

@@ -61,6 +61,9 @@ export interface FuzzSummary {
   rssGrowthMiB: number | null;
   grpcErrors: number;
   grpcErrorCodes: Record<string, number>;
+  /** Outcomes decided by grpc-js or Node's HTTP/2 layer, not the service (see fuzz-judge.ts). */
+  transportLimits: number;
+  transportLimitReasons: Record<string, number>;
   healthFailures: number;
   harnessErrors: number;
   lostToCrash: number;
@@ -107,17 +110,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   let server: ServerProcess | undefined;
   const address = () => server?.address ?? "127.0.0.1:1";
   const clean = new SessionPool(address, 4);
-  const dirty = new SessionPool(address, 2);
+  const rough = new SessionPool(address, 4, 250);
+  const oversize = new SessionPool(address, 1);
   try {
     const resources = await provisionFuzzResources();
     server = new ServerProcess(serverEnv(backends, resources, caps), caps);
     await server.start();
     log(`fuzzing ${server.address} (table ${resources.table}): ${options.requests} requests, seed ${seed}, caps ${JSON.stringify(caps)}`);
-    const run = new Run(server, { clean, dirty, caps, seed, options, log });
+    const run = new Run(server, { clean, rough, oversize, caps, seed, options, log });
     return await run.go(started);
   } finally {
-    clean.closeAll();
-    dirty.closeAll();
+    for (const pool of [clean, rough, oversize]) pool.closeAll();
     await server?.stop();
     await backends.release();
   }
@@ -140,7 +143,8 @@ class Run {
     private readonly server: ServerProcess,
     private readonly setup: {
       clean: SessionPool;
-      dirty: SessionPool;
+      rough: SessionPool;
+      oversize: SessionPool;
       caps: ServerCaps;
       seed: number;
       options: FuzzOptions;
@@ -148,13 +152,13 @@ class Run {
     },
   ) {
     const known = new Known();
-    this.ctx = { server, clean: setup.clean, dirty: setup.dirty, known, caps: setup.caps, callTimeoutMs: setup.options.callTimeoutMs ?? 30_000 };
+    this.ctx = { server, clean: setup.clean, rough: setup.rough, oversize: setup.oversize, known, caps: setup.caps, callTimeoutMs: setup.options.callTimeoutMs ?? 30_000 };
     this.generator = new CaseGenerator(new Random(setup.seed), known, setup.caps, setup.options.only);
     server.requestsSoFar = () => this.issued;
   }
 
   async go(started: number): Promise<FuzzResult> {
-    const { options, log } = this.setup;
+    const { options } = this.setup;
     const total = options.requests;
     const concurrency = options.concurrency ?? 32;
     const checkpoints = new Set(Array.from({ length: 9 }, (_, k) => Math.floor((total * (k + 1)) / 10)).filter((at) => at > 0));
@@ -177,7 +181,7 @@ class Run {
 
   private async one(fuzzCase: FuzzCase): Promise<void> {
     try {
-      const tally = await execute(this.ctx, fuzzCase);
+      const tally = await withWatchdog(execute(this.ctx, fuzzCase), this.ctx.callTimeoutMs * 2 + 15_000);
       if (tally) this.total.merge(tally);
       else {
         this.lostToCrash += 1;
@@ -250,6 +254,8 @@ class Run {
         rssGrowthMiB: growth,
         grpcErrors: t.grpcErrors,
         grpcErrorCodes: t.grpcErrorCodes,
+        transportLimits: t.transportLimits,
+        transportLimitReasons: t.transportLimitReasons,
         healthFailures: this.healthFailures,
         harnessErrors: this.harnessErrors.length,
         lostToCrash: this.lostToCrash,
@@ -283,6 +289,19 @@ class Run {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
+/** Every call has its own timeout; this catches a harness bug that would otherwise stall the run (and its cleanup). */
+async function withWatchdog<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the case did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One line that is enough to send the same case again. */
 export function describeCase(fuzzCase: FuzzCase): string {
   const head = `${fuzzCase.category} ${caseMethod(fuzzCase)} [${fuzzCase.note}]`;
@@ -309,6 +328,7 @@ export function formatReport(result: FuzzResult): string[] {
     `  by category: ${formatCounts(s.categories)}`,
     `  answer States: ${formatCounts(s.states)}`,
     `  gRPC errors (for undecodable input, broken framing, caps): ${s.grpcErrors}: ${formatCounts(s.grpcErrorCodes)}`,
+    `  transport limits (grpc-js / Node HTTP/2, not the service): ${s.transportLimits}: ${formatCounts(s.transportLimitReasons)}`,
     `  streams: ${s.creditCapHits} credit-cap ends (RESOURCE_EXHAUSTED), ${s.invalidChannelEnds} unknown-channel ends, ${s.tasksDelivered} tasks delivered, ${s.reportsAnswered} reports answered, ${s.abandoned} calls abandoned`,
     `  server RSS: ${s.rssMiB.warm ?? "?"} MiB after warm-up, ${s.rssMiB.end ?? "?"} MiB at the end (growth ${s.rssGrowthMiB ?? "?"} MiB)`,
     `  crashes ${s.crashes}, malformed answers ${s.malformedAnswers}, 5xx ${s.status5xx}, health failures ${s.healthFailures}, harness errors ${s.harnessErrors}, server error logs ${s.serverErrorLogs}`,
@@ -367,12 +387,14 @@ async function main(): Promise<void> {
   };
   const abort = new AbortController();
   // Ctrl-C: stop issuing, clean up (server, emulators), still report. A second one exits at once.
-  process.once("SIGINT", () => {
-    console.log("interrupted: finishing the calls in flight, then stopping the server and emulators…");
-    abort.abort();
-    process.once("SIGINT", () => process.exit(130));
-  });
-  process.once("SIGTERM", () => abort.abort());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.log(`${signal}: finishing the calls in flight, then stopping the server and emulators… (again to quit at once)`);
+      abort.abort();
+      // The server child is killed by its exit hook (fuzz-server.ts).
+      process.once(signal, () => process.exit(130));
+    });
+  }
   const result = await runFuzz({
     requests: number("requests", values.requests, 1),
     seed: number("seed", values.seed, 0),
