@@ -12,6 +12,7 @@ import { SERVER_OPTIONS } from "../service/grpc/server.js";
 import { MAX_PAYLOAD_BYTES } from "../service/tasks/rules.js";
 import { createLogger } from "../service/logging.js";
 import { Api, ReceiveStream, ReportState, ReportStream } from "./support/client.js";
+import { varint } from "./harness/fuzz-wire.js";
 import { eventually, sleep, startTestServer, testLogger, type TestServer } from "./support/harness.js";
 
 const MAX_U64 = "18446744073709551615";
@@ -619,14 +620,3 @@ describe("undecodable messages", () => {
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS" });
   });
 });
-
-function varint(value: bigint): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = Number(value & 0x7fn);
-    value >>= 7n;
-    if (value > 0n) byte |= 0x80;
-    bytes.push(byte);
-  } while (value > 0n);
-  return Buffer.from(bytes);
-}
