@@ -606,16 +606,17 @@ describe("undecodable messages", () => {
     call.on("data", (answer: Buffer) => answers.push(answer));
     const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
     call.on("error", () => {});
-    const report = (state: number) => Buffer.concat([Buffer.from([0x08]), varint(BigInt(task.ID)), Buffer.from([0x10, state])]);
-    call.write(report(6)); // heartbeat
+    // Reports are worked on concurrently and answered in order: neighbours that cannot race each other.
+    const report = (id: bigint, state: number) => Buffer.concat([Buffer.from([0x08]), varint(id), Buffer.from([0x10, state])]);
+    call.write(report(1n, 1)); // no such task: 404
     call.write(Buffer.from([0x08, 0xff])); // a truncated varint
-    call.write(report(1)); // SUCCESS
+    call.write(report(BigInt(task.ID), 1)); // SUCCESS
     call.end();
     expect((await status).code).toBe(grpc.status.OK);
     client.close();
     worker.end();
     const decoded = answers.map((answer) => decode("ReportTaskResult", answer));
-    expect(decoded.map((answer) => answer.State)).toEqual(["200", "400", "200"]);
+    expect(decoded.map((answer) => answer.State)).toEqual(["404", "400", "200"]);
     expect(decoded[1]?.Message).toMatch(/not a valid ReportTaskResultRequest message/);
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS" });
   });
