@@ -50,6 +50,11 @@ export interface FuzzOptions {
   signal?: AbortSignal;
   /** Only these categories (default: the whole mix). */
   only?: readonly Category[];
+  /**
+   * The share of the run after which the RSS baseline is taken (default 0.1). A short run
+   * wants a later one: the server's heap is still growing into its working size early on.
+   */
+  warmupFraction?: number;
 }
 
 /** The last line of the CLI's output. */
@@ -194,10 +199,10 @@ class Run {
     }
   }
 
-  /** Every 10%: health must be SERVING; the first one (after warm-up) samples the RSS baseline. */
+  /** Every 10%: health must be SERVING; the first one after the warm-up samples the RSS baseline. */
   private async checkpoint(inFlight: Set<Promise<void>>, loopStarted: number): Promise<void> {
     await this.checkHealth(`${this.issued} requests`);
-    if (!this.rssWarm) {
+    if (!this.rssWarm && this.issued >= this.setup.options.requests * (this.setup.options.warmupFraction ?? 0.1)) {
       // Measured with nothing in flight, like the final sample.
       await Promise.all(inFlight);
       await this.settle();
