@@ -25,6 +25,7 @@ import { guardHandlers } from "./auth/guard.js";
 import { createLogger } from "./logging.js";
 import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
+import { BackendUsage } from "./metrics/backend-usage.js";
 import { createDocumentClient } from "./store/dynamo-client.js";
 import { TaskStore } from "./store/task-store.js";
 import { IdGenerator } from "./tasks/ids.js";
@@ -43,6 +44,8 @@ export class QueuesApp {
   readonly sweeper: Sweeper;
   readonly health: BackendHealth;
   readonly streams = new StreamRegistry();
+  /** DynamoDB capacity and SQS requests used since start (GET /usage on the health HTTP port). */
+  readonly usage = new BackendUsage();
   /** The port of GET /healthz once started (undefined when it is not served). */
   healthHttpPort: number | undefined;
   private readonly server: grpc.Server;
@@ -61,6 +64,9 @@ export class QueuesApp {
     tagBackendErrors(this.dynamo, "DynamoDB");
     tagBackendErrors(this.sqs.sqs, "SQS");
     tagBackendErrors(this.sqs.poll, "SQS");
+    this.usage.attachDynamoDb(this.dynamo);
+    this.usage.attachSqs(this.sqs.sqs);
+    this.usage.attachSqs(this.sqs.poll);
     const channels = new ChannelRegistry(this.sqs, settings.channels, settings.queueUrls, settings.queuePrefix, this.log);
     this.ctx = {
       store: new TaskStore(this.dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays }),
@@ -85,7 +91,7 @@ export class QueuesApp {
       maxMessageBytes: settings.maxMessageBytes,
       maxConcurrentStreams: settings.maxConcurrentStreams,
     });
-    if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health);
+    if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health, this.usage);
   }
 
   /** Binds the port and starts health checks and the sweeper; returns the bound port. */

@@ -1,17 +1,24 @@
 // The liveness health status over plain HTTP, for load balancers that cannot speak
 // the gRPC health protocol (an NLB's target health check is TCP or HTTP): GET /healthz
 // answers 200 once the backends have answered and until the server drains, 503
-// otherwise (see backend-health.ts for why liveness, not readiness).
+// otherwise (see backend-health.ts for why liveness, not readiness). GET /usage
+// answers the backend usage counters as JSON (see metrics/backend-usage.ts).
 import { createServer, type Server } from "node:http";
 import type { BackendHealth } from "./backend-health.js";
+import type { BackendUsage } from "../metrics/backend-usage.js";
 
 export const HEALTH_HTTP_PATH = "/healthz";
+export const USAGE_HTTP_PATH = "/usage";
 
 export class HealthHttpEndpoint {
   private readonly server: Server;
 
-  constructor(health: BackendHealth) {
+  constructor(health: BackendHealth, usage?: BackendUsage) {
     this.server = createServer((request, response) => {
+      if (request.method === "GET" && request.url === USAGE_HTTP_PATH && usage) {
+        response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(usage.snapshot())}\n`);
+        return;
+      }
       if (request.method !== "GET" || request.url !== HEALTH_HTTP_PATH) {
         response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
         return;

@@ -15,20 +15,16 @@
 //                or Output is not the one that was acknowledged (overwritten)
 //   unexpected   a task whose final state is not the one its handler was written to reach
 // It prints a summary and, last, one JSON line; it exits 0 only if lost and doubleFinal are 0.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "../../service/client/index.js";
 import { parseChannels, type ChannelConfig } from "../../service/config/channels.js";
-import { provision, useLocalCredentials } from "../../service/local/backends.js";
 import { freePort } from "../../service/local/free-port.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
+import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, waitServing } from "./processes.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const SERVER = `${ROOT}/dist/service/main.js`;
-const BACKENDS = `${ROOT}/dist/service/local/backends-main.js`;
 const FINAL = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
 
 export interface ChaosOptions {
@@ -78,7 +74,7 @@ interface Replica {
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
-  if (!existsSync(SERVER)) throw new Error("dist/ is missing: run `npm run build` (npm run chaos does)");
+  requireBuild("npm run chaos");
   const started = Date.now();
   const { log } = options;
   const run = randomBytes(3).toString("hex");
@@ -92,19 +88,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let drops = 0;
   try {
     // ---------------------------------------------------------------- replicas
-    const env = {
-      PATH: process.env.PATH,
-      NODE_ENV: "production",
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      AWS_ENDPOINT_URL_DYNAMODB: backends.dynamodbEndpoint,
-      AWS_ENDPOINT_URL_SQS: backends.sqsEndpoint,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      HOST: "127.0.0.1",
-      QUEUES_TABLE: backends.table,
-      QUEUES_CHANNELS: JSON.stringify(channels),
-      QUEUES_QUEUE_URLS: JSON.stringify(backends.queueUrls),
+    const env = serverEnv(backends, channels, {
       // A lost message is noticed within seconds, not a minute: the harness wants to see the sweeper work.
       QUEUES_SWEEP_AFTER_MS: "4000",
       QUEUES_SWEEP_INTERVAL_MS: "1000",
@@ -112,7 +96,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       QUEUES_RETRY_MAX_MS: "2000",
       QUEUES_DRAIN_TIMEOUT_MS: "2000",
       LOG_LEVEL: "warn",
-    };
+    });
     for (let i = 0; i < options.replicas; i++) {
       const port = await freePort();
       const proxy = new TcpProxy({ host: "127.0.0.1", port });
@@ -120,7 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       replica.process = startServer(port, env);
       replicas.push(replica);
     }
-    await Promise.all(replicas.map((replica) => waitServing(replica.address)));
+    await Promise.all(replicas.map((replica) => waitServing(replica.address, "chaos")));
     log(`${options.replicas} replica(s) serving on ${replicas.map((r) => r.address).join(", ")} (through proxies)`);
 
     // ----------------------------------------------------------------- workers
@@ -242,7 +226,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     clearInterval(dropLoop);
     // Let reports in flight at the last kill be acknowledged before the ledger is read.
     await sleep(3_000);
-    await Promise.all(replicas.map((replica) => waitServing(replica.address)));
+    await Promise.all(replicas.map((replica) => waitServing(replica.address, "chaos")));
     await readAll();
 
     let succeeded = 0;
@@ -301,29 +285,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-function startServer(port: number, env: Record<string, string | undefined>): ChildProcess {
-  const child = spawn(process.execPath, [SERVER], { env: { ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr?.resume();
-  return child;
-}
-
-async function waitServing(address: string): Promise<void> {
-  const client = new QueuesClient({ address, deadlineMs: 1_000 });
-  try {
-    for (let i = 0; i < 300; i++) {
-      try {
-        await client.queueLength("chaos");
-        return;
-      } catch {
-        await sleep(100);
-      }
-    }
-    throw new Error(`${address} did not start serving`);
-  } finally {
-    client.close();
-  }
-}
-
 async function retrying<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -333,55 +294,6 @@ async function retrying<T>(call: () => Promise<T>): Promise<T> {
       await sleep(250);
     }
   }
-}
-
-interface Backends {
-  dynamodbEndpoint: string;
-  sqsEndpoint: string;
-  table: string;
-  queueUrls: Record<string, string>;
-  stop(): Promise<void>;
-}
-
-/**
- * The emulators as a process of their own (`npm run backends`), so that killing a
- * replica never touches the data; or, inside the test suite, the suite's emulators.
- */
-async function standaloneBackends(table: string, queuePrefix: string, channels: ChannelConfig[], log: (line: string) => void): Promise<Backends> {
-  if (process.env.AWS_ENDPOINT_URL_DYNAMODB && process.env.AWS_ENDPOINT_URL_SQS) {
-    useLocalCredentials();
-    const { queueUrls } = await provision(table, queuePrefix, channels);
-    return { dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, sqsEndpoint: process.env.AWS_ENDPOINT_URL_SQS, table, queueUrls, stop: async () => {} };
-  }
-  const child = spawn(process.execPath, [BACKENDS, "--table", table, "--queue-prefix", queuePrefix], {
-    env: { ...process.env, QUEUES_CHANNELS: JSON.stringify(channels), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const info = await new Promise<Omit<Backends, "stop">>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line) as Omit<Backends, "stop">);
-    });
-    child.once("exit", (code) => reject(new Error(`npm run backends exited (${code}):\n${stderr}`)));
-  });
-  log(`backends: DynamoDB ${info.dynamodbEndpoint}, SQS ${info.sqsEndpoint} (process ${child.pid})`);
-  return {
-    ...info,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await Promise.race([exited, sleep(10_000)]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    },
-  };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,108 @@
+// What the server has cost in AWS terms since it started: DynamoDB capacity units
+// (read and write, indexes included, as DynamoDB reports them in ConsumedCapacity)
+// and SQS requests by action. SDK middleware asks every DynamoDB call for its
+// consumed capacity (free of charge) and counts every SQS call. Served as JSON at
+// GET /usage on the health HTTP port; `npm run bench` turns it into cost per task.
+import type { MiddlewareClient } from "../core/backend-errors.js";
+
+/** DynamoDB operations that accept ReturnConsumedCapacity, and whether they read or write. */
+const DYNAMODB_OPERATIONS: Record<string, "read" | "write"> = {
+  GetItem: "read",
+  BatchGetItem: "read",
+  Query: "read",
+  Scan: "read",
+  TransactGetItems: "read",
+  PutItem: "write",
+  UpdateItem: "write",
+  DeleteItem: "write",
+  BatchWriteItem: "write",
+  TransactWriteItems: "write",
+};
+
+export interface DynamoDbUsage {
+  calls: number;
+  readUnits: number;
+  writeUnits: number;
+  /** Calls and capacity units by operation (e.g. "UpdateItem"). */
+  byOperation: Record<string, { calls: number; units: number }>;
+}
+
+export interface UsageSnapshot {
+  /** CPU time of this process (user + system) since it started. */
+  cpuMicros: number;
+  dynamodb: DynamoDbUsage;
+  /** SQS requests (a batch call is one request), in all and by action. */
+  sqs: { requests: number; byAction: Record<string, number> };
+}
+
+interface ConsumedCapacity {
+  CapacityUnits?: number;
+}
+
+export class BackendUsage {
+  private readonly dynamodb: DynamoDbUsage = { calls: 0, readUnits: 0, writeUnits: 0, byOperation: {} };
+  private readonly sqs = { requests: 0, byAction: {} as Record<string, number> };
+
+  /** Counts a DynamoDB client's calls and the capacity each consumed (document clients too). */
+  attachDynamoDb(client: MiddlewareClient): void {
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: Record<string, unknown> }) => {
+        const operation = operationName(context.commandName);
+        const kind = DYNAMODB_OPERATIONS[operation];
+        if (kind && args.input) args.input.ReturnConsumedCapacity = "INDEXES";
+        const result = (await next(args)) as { output?: { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] } };
+        if (kind) this.countDynamoDb(operation, kind, result.output?.ConsumedCapacity);
+        return result;
+      },
+      { step: "initialize", name: "backendUsage-DynamoDB", override: true },
+    );
+  }
+
+  /** Counts an SQS client's requests by action (failed ones too: SQS bills them). */
+  attachSqs(client: MiddlewareClient): void {
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+        const action = operationName(context.commandName);
+        this.sqs.requests += 1;
+        this.sqs.byAction[action] = (this.sqs.byAction[action] ?? 0) + 1;
+        return next(args);
+      },
+      { step: "initialize", name: "backendUsage-SQS", override: true },
+    );
+  }
+
+  snapshot(): UsageSnapshot {
+    const cpu = process.cpuUsage();
+    return {
+      cpuMicros: cpu.user + cpu.system,
+      dynamodb: structuredClone(this.dynamodb),
+      sqs: structuredClone(this.sqs),
+    };
+  }
+
+  private countDynamoDb(operation: string, kind: "read" | "write", consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void {
+    const units = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0);
+    this.dynamodb.calls += 1;
+    if (kind === "read") this.dynamodb.readUnits += units;
+    else this.dynamodb.writeUnits += units;
+    const entry = (this.dynamodb.byOperation[operation] ??= { calls: 0, units: 0 });
+    entry.calls += 1;
+    entry.units += units;
+  }
+}
+
+/** "UpdateCommand" / "UpdateItemCommand" → "UpdateItem" (document client commands keep their table operation's name). */
+function operationName(commandName: string | undefined): string {
+  const name = (commandName ?? "Unknown").replace(/Command$/, "");
+  const documentClientNames: Record<string, string> = {
+    Get: "GetItem",
+    Put: "PutItem",
+    Update: "UpdateItem",
+    Delete: "DeleteItem",
+    BatchGet: "BatchGetItem",
+    BatchWrite: "BatchWriteItem",
+    TransactGet: "TransactGetItems",
+    TransactWrite: "TransactWriteItems",
+  };
+  return documentClientNames[name] ?? name;
+}
