@@ -54,16 +54,16 @@ function queueUrlOf(input: unknown): string | undefined {
 }
 
 /**
- * Watches the server's AWS calls: counts SendMessage calls per queue, and fails
+ * Watches the server's AWS calls: counts messages sent per queue (the server sends in batches), and fails
  * (as a crash would) the first call that `crashOn` picks, once.
  */
 function watchCalls(crashOn?: (command: string, input: unknown) => boolean) {
   const sends = new Map<string, number>();
   let crashed = 0;
   server.faults.hook = (command, input) => {
-    if (command === "SendMessageCommand") {
+    if (command === "SendMessageBatchCommand") {
       const url = queueUrlOf(input) ?? "";
-      sends.set(url, (sends.get(url) ?? 0) + 1);
+      sends.set(url, (sends.get(url) ?? 0) + ((input as { Entries?: unknown[] }).Entries?.length ?? 0));
     }
     if (crashed === 0 && crashOn?.(command, input)) {
       crashed += 1;
@@ -77,7 +77,7 @@ function watchCalls(crashOn?: (command: string, input: unknown) => boolean) {
 }
 
 const sendTo = (channel: string) => (command: string, input: unknown) =>
-  command === "SendMessageCommand" && queueUrlOf(input) === server.queueUrls[channel];
+  command === "SendMessageBatchCommand" && queueUrlOf(input) === server.queueUrls[channel];
 
 const updateOf = (id: string) => (command: string, input: unknown) => command === "UpdateItemCommand" && updateKey(input) === `T#${id}`;
 
@@ -291,7 +291,7 @@ describe("crash between report and ack", () => {
     const w = worker("lostAck").credit();
     expect((await w.next()).ID).toBe(task.ID);
     const calls = watchCalls(
-      (command, input) => command === "DeleteMessageCommand" && queueUrlOf(input) === server.queueUrls.lostAck,
+      (command, input) => command === "DeleteMessageBatchCommand" && queueUrlOf(input) === server.queueUrls.lostAck,
     );
     const answer = await reporter().report(task.ID, ReportState.SUCCESS, "done");
     expect(answer.State).toBe("200");

@@ -428,8 +428,8 @@ describe("CreateTask: backend failures", () => {
 
   it("answers 200 and keeps the task WAITING when the SQS send fails (the sweeper sends it later)", async () => {
     const owner = freshOwner();
-    const sendsBefore = server.faults.count("SendMessageCommand");
-    server.faults.failAlways("SendMessageCommand");
+    const sendsBefore = server.faults.count("SendMessageBatchCommand");
+    server.faults.failAlways("SendMessageBatchCommand");
     let created;
     try {
       created = await server.api.createTask({ Channel: "default", Owner: owner, Input: "unsent" });
@@ -437,7 +437,7 @@ describe("CreateTask: backend failures", () => {
       server.faults.clear();
     }
     expect(created.State).toBe("200");
-    expect(server.faults.count("SendMessageCommand")).toBeGreaterThan(sendsBefore);
+    expect(server.faults.count("SendMessageBatchCommand")).toBeGreaterThan(sendsBefore);
     const task = (await server.api.queryByHashCode(created.Data)).Data;
     expect(task).toMatchObject({ State: "WAITING", Owner: owner, Input: "unsent" });
     expect(await ownerTotal(owner)).toBe("1");

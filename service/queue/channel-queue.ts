@@ -1,15 +1,18 @@
 // One channel's SQS queue: the few calls the server makes on it. A message body is
-// the task ID in decimal; everything else about the task lives in DynamoDB.
+// the task ID in decimal; everything else about the task lives in DynamoDB. Sends
+// and deletes go out in batches when several are due at once (request-batcher.ts).
 import {
   ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
+  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
-  SendMessageCommand,
+  SendMessageBatchCommand,
+  type BatchResultErrorEntry,
 } from "@aws-sdk/client-sqs";
 import type { ChannelConfig } from "../config/channels.js";
 import type { SqsClients } from "./sqs-client.js";
+import { RequestBatcher, type BatchEntryResult } from "./request-batcher.js";
 
 export interface ReceivedMessage {
   messageId: string;
@@ -23,6 +26,21 @@ const MAX_VISIBILITY_SECONDS = 43_200;
 
 export class ChannelQueue {
   private resolvedUrl: string | undefined;
+  private readonly sends = new RequestBatcher<{ taskId: bigint; delaySeconds: number }>(async (entries) => {
+    const { Successful = [], Failed = [] } = await this.clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: await this.url(),
+        Entries: entries.map(({ id, value }) => ({ Id: id, MessageBody: value.taskId.toString(), DelaySeconds: value.delaySeconds || undefined })),
+      }),
+    );
+    return batchResults(Successful, Failed);
+  });
+  private readonly deletes = new RequestBatcher<string>(async (entries) => {
+    const { Successful = [], Failed = [] } = await this.clients.sqs.send(
+      new DeleteMessageBatchCommand({ QueueUrl: await this.url(), Entries: entries.map(({ id, value }) => ({ Id: id, ReceiptHandle: value })) }),
+    );
+    return batchResults(Successful, Failed);
+  });
 
   constructor(
     private readonly clients: SqsClients,
@@ -51,10 +69,8 @@ export class ChannelQueue {
     return QueueUrl;
   }
 
-  async send(taskId: bigint, delaySeconds = 0): Promise<void> {
-    await this.clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: await this.url(), MessageBody: taskId.toString(), DelaySeconds: delaySeconds || undefined }),
-    );
+  send(taskId: bigint, delaySeconds = 0): Promise<void> {
+    return this.sends.add({ taskId, delaySeconds });
   }
 
   /** A long poll; `signal` abandons it (only when a shutdown runs out of time). */
@@ -75,8 +91,8 @@ export class ChannelQueue {
     }));
   }
 
-  async delete(receiptHandle: string): Promise<void> {
-    await this.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: await this.url(), ReceiptHandle: receiptHandle }));
+  delete(receiptHandle: string): Promise<void> {
+    return this.deletes.add(receiptHandle);
   }
 
   /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
@@ -97,4 +113,18 @@ export class ChannelQueue {
     );
     return BigInt(Attributes?.ApproximateNumberOfMessages ?? "0") + BigInt(Attributes?.ApproximateNumberOfMessagesDelayed ?? "0");
   }
+}
+
+/** A batch call's answer per entry; a refused entry's error is named by SQS's code and tagged as SQS's. */
+function batchResults(successful: { Id?: string }[], failed: BatchResultErrorEntry[]): BatchEntryResult[] {
+  return [
+    ...successful.map((entry) => ({ id: entry.Id ?? "" })),
+    ...failed.map((entry) => ({
+      id: entry.Id ?? "",
+      error: Object.assign(new Error(`SQS refused the entry: ${entry.Code ?? "unknown"} ${entry.Message ?? ""}`.trim()), {
+        name: entry.Code ?? "BatchEntryFailed",
+        $backend: "SQS",
+      }),
+    })),
+  ];
 }
