@@ -270,7 +270,7 @@ describe("backend failures on the report stream", () => {
   it("answers 503 naming DynamoDB while it fails, keeps the stream open, and takes the same report once it is back", async () => {
     const { task } = await leased("backend", "report through an outage");
     const reports = reporter();
-    server.faults.failAlways("GetItemCommand");
+    server.faults.failAlways("GetItemCommand").failAlways("UpdateItemCommand");
     let answer;
     try {
       answer = await reports.report(task.ID, ReportState.SUCCESS, "done");

@@ -22,9 +22,13 @@ export class Delivery implements DeliveryHandler {
       await this.drop(queue, message, "the message body is not a task ID");
       return undefined;
     }
+    // The usual case (a queued task's message) is one conditional write; anything else
+    // comes back as the task as it is, and the rules below decide what the message means.
+    const unread = await ctx.store.leaseUnread(taskId, message, queue.leaseMs);
+    if ("written" in unread) return this.handOver(queue, unread.written);
     let finished: StoredTask | undefined;
     const leased = await withLatest(
-      () => ctx.store.getTask(taskId),
+      async () => unread.current,
       async (task): Promise<StoredTask | undefined> => {
         const decision = decideDelivery(task, message.messageId, ctx.now());
         const current = task as StoredTask;
@@ -78,9 +82,13 @@ export class Delivery implements DeliveryHandler {
       },
     );
     if (finished?.outbox) await followUpOrLeaveToSweeper(ctx, finished);
-    if (!leased) return undefined;
+    return leased ? this.handOver(queue, leased) : undefined;
+  }
+
+  /** The leased task with its payloads, ready for a worker. */
+  private async handOver(queue: ChannelQueue, leased: StoredTask): Promise<TaskRecord> {
     try {
-      return await ctx.store.withPayloads(leased);
+      return await this.ctx.store.withPayloads(leased);
     } catch (error) {
       // Leased but not deliverable: undo the lease now rather than let it expire as a failed attempt.
       await this.handBack(queue, leased);

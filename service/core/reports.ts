@@ -5,6 +5,8 @@ import type { CoreContext } from "./context.js";
 import type { StoredTask } from "../store/item-codec.js";
 import { decideReport } from "../tasks/state-machine.js";
 import type { ReportKind } from "../tasks/rules.js";
+import type { UnreadWrite } from "../store/task-store.js";
+import { isInline } from "../store/item-codec.js";
 import { withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
@@ -17,9 +19,13 @@ export interface ReportOutcome {
 
 /** `leaseToken` 0: the seed's behaviour; otherwise the report is fenced to that delivery. */
 export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken = 0n): Promise<ReportOutcome> {
+  // SUCCESS, the usual report, is one conditional write; anything else comes back as
+  // the task as it is, and the rules below decide.
+  const unread = await writeUnread(ctx, id, kind, output, leaseToken);
+  if (unread && "written" in unread) return afterUnreadSuccess(ctx, unread.written);
   let finished: StoredTask | undefined;
   const outcome = await withLatest(
-    () => ctx.store.getTask(id),
+    unread ? async () => unread.current : () => ctx.store.getTask(id),
     async (task): Promise<ReportOutcome> => {
       const decision = decideReport(task, id, kind, ctx.retry, leaseToken);
       const current = task as StoredTask;
@@ -71,4 +77,17 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
     if (finished.outbox) await followUpOrLeaveToSweeper(ctx, finished);
   }
   return outcome;
+}
+
+/** SUCCESS with an inline Output, the usual report, as one conditional write (UNREAD_PRECONDITIONS). */
+async function writeUnread(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken: bigint): Promise<UnreadWrite | undefined> {
+  return kind === "SUCCESS" && isInline(output) ? ctx.store.succeedUnread(id, output, leaseToken) : undefined;
+}
+
+/** The SUCCESS written without a read: delete its message. */
+async function afterUnreadSuccess(ctx: CoreContext, task: StoredTask): Promise<ReportOutcome> {
+  const handle = task.lease?.receiptHandle ?? "";
+  await bestEffort(ctx.log, "delete of a finished task's message", { taskId: String(task.id) }, () => ctx.channels.get(task.channel).delete(handle));
+  ctx.log.info({ taskId: String(task.id), state: task.state }, "task finished");
+  return { task, message: "Task succeeded" };
 }

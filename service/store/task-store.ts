@@ -8,7 +8,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomBytes, randomInt } from "node:crypto";
 import { isFinal, type Lease, type Outbox, type TaskRecord } from "../tasks/task.js";
-import { TRANSITIONS, type TransitionName } from "../tasks/state-machine.js";
+import { TRANSITIONS, type TransitionName, type UNREAD_PRECONDITIONS } from "../tasks/state-machine.js";
 import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
 import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
@@ -34,6 +34,9 @@ export interface TaskChange {
   /** null removes the outbox marker. */
   outbox?: Outbox | null;
 }
+
+/** A transition written without a read: the task as written, or (its precondition did not hold) as it is. */
+export type UnreadWrite = { written: StoredTask } | { current: StoredTask | undefined };
 
 export interface Link {
   prior: StoredTask;
@@ -311,6 +314,38 @@ export class TaskStore {
     };
   }
 
+  // ----- transitions written without a read (UNREAD_PRECONDITIONS in the state machine) -----
+
+  /** `lease` to this message, if decideDelivery would lease; one conditional write, no read. */
+  leaseUnread(id: bigint, message: { messageId: string; receiptHandle: string }, leaseMs: number): Promise<UnreadWrite> {
+    const now = this.now();
+    const update = new UpdateBuilder()
+      .incrementFromZero(A.leaseToken)
+      .set(A.messageId, message.messageId)
+      .set(A.receiptHandle, message.receiptHandle)
+      .set(A.leaseExpiresAt, now + leaseMs)
+      .when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.lease.from[0])}`)
+      .when((b) => `attribute_not_exists(${b.name(A.awaitsPrior)}) OR ${b.name(A.awaitsPrior)} = ${b.value(false)}`)
+      .when(
+        (b) =>
+          `attribute_not_exists(${b.name(A.leaseToken)}) OR ${b.name(A.messageId)} = ${b.value(message.messageId)} OR ` +
+          `attribute_not_exists(${b.name(A.notBeforeAt)}) OR ${b.name(A.notBeforeAt)} <= ${b.value(now)}`,
+      );
+    return this.writeUnread(id, "lease", update);
+  }
+
+  /** `succeed` with an inline Output, if decideReport(SUCCESS) would and the task has no Next. */
+  succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite> {
+    if (!isInline(output)) throw new Error("succeedUnread takes an inline Output only");
+    const update = new UpdateBuilder().remove(A.outputExternal).remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
+    if (output === "") update.remove(A.output);
+    else update.set(A.output, output);
+    if (this.retentionSeconds !== undefined) update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
+    update.when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.succeed.from[0])} AND attribute_not_exists(${b.name(A.next)})`);
+    this.fence(update, leaseToken);
+    return this.writeUnread(id, "succeed", update);
+  }
+
   /**
    * The `queue` transition for a successor whose Prior succeeded. It is conditioned
    * on the successor still waiting for its Prior (not on a version), so a repeated
@@ -360,6 +395,36 @@ export class TaskStore {
   }
 
   // ----- internals -----
+
+  /** A report with a lease token applies only to that lease (fencing); 0: any lease (the seed's behaviour). */
+  private fence(update: UpdateBuilder, leaseToken: bigint): void {
+    if (leaseToken !== 0n) update.when((b) => `${b.name(A.leaseToken)} = ${b.value(leaseToken)}`);
+  }
+
+  /** Writes `name` on the task if the update's condition (its UNREAD_PRECONDITIONS entry) holds. */
+  private async writeUnread(id: bigint, name: keyof typeof UNREAD_PRECONDITIONS, update: UpdateBuilder): Promise<UnreadWrite> {
+    const writeId = randomBytes(6).toString("base64url");
+    update.set(A.state, TRANSITIONS[name].to).set(A.updateTime, new Date(this.now()).toISOString()).set(A.lastWrite, writeId).increment(A.version);
+    try {
+      const { Attributes } = await this.withConflictRetry(() =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { [PARTITION_KEY]: itemKey.task(id) },
+            ...update.expression(),
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
+      );
+      return { written: decodeTask(Attributes as Item) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const current = decodeOptional((error as { Item?: Record<string, AttributeValue> }).Item);
+      // The SDK's retry of a write whose answer was lost fails its own condition: the task carries our write id.
+      return current?.lastWrite === writeId ? { written: current } : { current };
+    }
+  }
 
   /** A version-checked write that changes no state. */
   private async touch(task: StoredTask, apply: (update: UpdateBuilder) => void, patch: Partial<StoredTask>): Promise<StoredTask> {

@@ -122,6 +122,20 @@ export function notProceedingMessage(task: TaskRecord): string {
   return `Task ${task.id} is not leased (WAITING): its lease expired or it was never delivered`;
 }
 
+/**
+ * Transitions the store may write without reading the task first: one conditional
+ * write whose condition is exactly the case in which the decide function below picks
+ * the transition (so the hot path costs one write and no read). When the condition
+ * does not hold, the write returns the task as it is, and the decide function runs on
+ * that as usual. test/store-preconditions.test.ts checks each against its decide function.
+ */
+export const UNREAD_PRECONDITIONS = {
+  /** decideDelivery → "lease". */
+  lease: "WAITING, not waiting for its Prior, and: never leased, or this message carries its lease, or its retry backoff is over",
+  /** decideReport(SUCCESS) → "succeed", for a task without Next (a Next needs the chain's outbox marker). */
+  succeed: "PROCEEDING, no Next, and the report's lease token (when it has one) is the task's",
+} as const satisfies Partial<Record<TransitionName, string>>;
+
 export type DeliveryDecision =
   /** Hand the task to a worker: WAITING → PROCEEDING. */
   | { action: "lease" }
