@@ -79,7 +79,7 @@ describe("queues create / get / list / length / cancel", () => {
   it("create prints the new task; --json gives its HashCode and the task", async () => {
     const run = await queues(["create", "--channel", "default", "--input", "hello", "--owner", "18446744073709551615"]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/^Created task \d+ \(HashCode [\w-]{20}\) on channel default, WAITING\n$/);
+    expect(run.stdout).toMatch(/^Created task \d+ \(HashCode [\w~-]{20}\) on channel default, WAITING\n$/);
     const created = await json<{ hashCode: string; task: Task }>(["create", "-c", "default", "--input-file", "-"], "from stdin");
     expect(created.task).toMatchObject({ HashCode: created.hashCode, Input: "from stdin", State: "WAITING", Channel: "default" });
   });

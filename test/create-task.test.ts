@@ -139,7 +139,7 @@ describe("CreateTask: HashCode", () => {
     const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => server.api.createTask({ Channel: "default", Input: `g${i}` })));
     const codes = answers.map((answer) => {
       expect(answer.State).toBe("200");
-      expect(answer.Data).toMatch(/^[A-Za-z0-9_-]{20}$/);
+      expect(answer.Data).toMatch(/^[A-Za-z0-9_~-]{20}$/);
       return answer.Data;
     });
     expect(new Set(codes).size).toBe(codes.length);
@@ -417,7 +417,7 @@ describe("CreateTask: backend failures", () => {
     // The outcome is unknown: the answer says so and names the generated HashCode to look it up by.
     expect(answer.Message).toMatch(/may or may not/);
     expect(answer.Message).not.toMatch(/safe to retry/);
-    expect(answer.Data).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(answer.Data).toMatch(/^[A-Za-z0-9_~-]{20}$/);
     const found = await eventually(async () => {
       const byHash = await server.api.queryByHashCode(answer.Data);
       return byHash.State === "200" ? byHash.Data : undefined;

@@ -1,6 +1,8 @@
 // QueryTaskByID, QueryTaskByHashCode, QueryTaskByOwner and QueryLengthByChannel
 // (SPEC §3): every answer each gives, plus 503 / 500 under injected faults.
 import { randomBytes } from "node:crypto";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { taskIdOfGeneratedHashCode } from "../service/tasks/ids.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, type WireTask } from "./support/client.js";
 import { eventually, startTestServer, type TestServer } from "./support/harness.js";
@@ -111,7 +113,7 @@ describe("QueryTaskByID", () => {
       LeaseToken: "0",
       LeaseExpireTime: "",
     });
-    expect(second.HashCode).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(second.HashCode).toMatch(/^[A-Za-z0-9_~-]{20}$/);
     for (const task of [head.Data as WireTask, tail.Data as WireTask]) {
       expect(task.CreateTime).toMatch(RFC3339_UTC_MS);
       expect(task.UpdateTime).toMatch(RFC3339_UTC_MS);
@@ -156,6 +158,27 @@ describe("QueryTaskByHashCode", () => {
       expect(found.State).toBe("200");
       expect(found.Data).toMatchObject({ HashCode: code, Input: `now ${i}`, State: "WAITING" });
     }
+  });
+
+  it("finds a task by its generated HashCode, which names its ID (no guard item), and only by that exact code", async () => {
+    const task = await server.api.create({ Channel: "default", Input: "generated" });
+    expect(taskIdOfGeneratedHashCode(task.HashCode)).toBe(BigInt(task.ID));
+    const { Item } = await server.dynamo.send(new GetCommand({ TableName: server.settings.tableName, Key: { pk: `H#${task.HashCode}` }, ConsistentRead: true }));
+    expect(Item).toBeUndefined();
+    expect((await server.api.queryByHashCode(task.HashCode)).Data).toMatchObject({ ID: task.ID, HashCode: task.HashCode });
+    // The same ID with other random bits is not its HashCode.
+    const [idPart, random] = task.HashCode.split("~") as [string, string];
+    const other = `${idPart}~${random.startsWith("A") ? "B" : "A"}${random.slice(1)}`;
+    expect((await server.api.queryByHashCode(other)).State).toBe("404");
+    // A code with a "~" that is not a generated one breaks the HashCode rule.
+    expect((await server.api.queryByHashCode("a~b")).State).toBe("400");
+  });
+
+  it("a caller's HashCode may not contain the ~ of generated ones (400), so the two can never collide", async () => {
+    const task = await server.api.create({ Channel: "default", Input: "generated" });
+    const answer = await server.api.createTask({ Channel: "default", HashCode: task.HashCode });
+    expect(answer.State).toBe("400");
+    expect(answer.Message).toMatch(/HashCode/);
   });
 });
 

@@ -1,11 +1,12 @@
 // Task retention (QUEUES_TASK_RETENTION_DAYS, CDK context taskRetentionDays): a final
 // task gets DynamoDB's TTL attribute; when TTL deletes it, the cleanup Lambda removes
-// the task's HashCode guard and payload items and keeps the owner's Total exact, once.
+// the task's HashCode guard (a caller's HashCode) and payload items and keeps the
+// owner's Total exact, once.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { DeleteCommand, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expiredTaskOf, handler, type StreamRecord } from "../service/lambda/expired-task-cleanup.js";
@@ -105,7 +106,9 @@ describe("task retention", () => {
     expect((await server.api.cancel(task.ID)).State).toBe("200");
     const record = await expire(task.ID);
     expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0, batchItemFailures: [] });
+    // A generated HashCode has no guard item: a marker that expires by itself makes the cleanup happen once.
     expect(await item(`H#${task.HashCode}`)).toBeUndefined();
+    expect(Number((await item(`E#${task.ID}`))?.[TTL_ATTRIBUTE])).toBeGreaterThan(Date.now() / 1000 + 6 * DAY_SECONDS);
     expect(await item(`I#${task.ID}`)).toBeUndefined();
     expect((await server.api.queryByOwner(owner)).Total).toBe("0");
     expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
@@ -117,8 +120,8 @@ describe("task retention", () => {
     const task = await server.api.create({ Channel: "other", Input: "z".repeat(3_000), Owner: owner });
     expect((await server.api.cancel(task.ID)).State).toBe("200");
     const record = await expire(task.ID);
-    // The earlier run's transaction: guard deleted, count decremented; then it died.
-    await server.dynamo.send(new DeleteCommand({ TableName: server.settings.tableName, Key: { pk: `H#${task.HashCode}` } }));
+    // The earlier run's transaction: the once-only marker written (a generated HashCode has no guard), count decremented; then it died.
+    await server.dynamo.send(new PutCommand({ TableName: server.settings.tableName, Item: { pk: `E#${task.ID}` } }));
     await server.dynamo.send(
       new UpdateCommand({
         TableName: server.settings.tableName,
@@ -155,7 +158,7 @@ describe("task retention", () => {
   });
 
   it("ignores stream records that are not TTL removals of task items", async () => {
-    const task = await server.api.create({ Channel: "other", Input: "not expired" });
+    const task = await server.api.create({ Channel: "other", Input: "not expired", HashCode: `kept-${randomBytes(4).toString("hex")}` });
     const image = marshall((await item(`T#${task.ID}`)) as Record<string, unknown>);
     const records: StreamRecord[] = [
       { eventName: "REMOVE", userIdentity: undefined, dynamodb: { OldImage: image } }, // deleted by a user, not by TTL
@@ -164,5 +167,6 @@ describe("task retention", () => {
     ];
     expect(await handler({ Records: records })).toEqual({ cleaned: 0, skipped: 3, batchItemFailures: [] });
     expect(await item(`H#${task.HashCode}`)).toBeDefined();
+    expect(await item(`E#${task.ID}`)).toBeUndefined();
   });
 });

@@ -18,17 +18,22 @@ export class TaskService {
   /**
    * Writes the task (and its chain link) in one transaction, then sends its SQS
    * message. The task item carries an outbox marker from the start, so if this
-   * replica dies before the send, the sweeper sends it. Returns the HashCode.
+   * replica dies before the send, the sweeper sends it. Returns the HashCode, and
+   * tells `onHashCode` as soon as it is known (a generated one names the task's ID).
    */
-  async create(request: NewTask, hashCode = request.hashCode || generateHashCode()): Promise<string> {
+  async create(request: NewTask, onHashCode: (hashCode: string) => void = () => {}): Promise<string> {
     const { ctx } = this;
     ctx.channels.get(request.channel);
+    if (request.hashCode) onHashCode(request.hashCode);
     // A retried create of a chained task must still answer "duplicate HashCode",
     // not "the Prior already has a Next" (the first attempt linked it).
-    if (request.hashCode && request.prior !== 0n && (await ctx.store.findIdByHashCode(hashCode)) !== undefined) {
-      throw duplicate(hashCode);
+    if (request.hashCode && request.prior !== 0n && (await ctx.store.findIdByHashCode(request.hashCode)) !== undefined) {
+      throw duplicate(request.hashCode);
     }
     for (let round = 1; round <= MAX_CREATE_ROUNDS; round++) {
+      const id = ctx.ids.next();
+      const hashCode = request.hashCode || generateHashCode(id);
+      if (!request.hashCode) onHashCode(hashCode);
       const prior = request.prior === 0n ? undefined : await ctx.store.getTask(request.prior);
       const link = request.prior === 0n ? undefined : decideLink(prior, request.prior);
       let input = request.input;
@@ -36,7 +41,7 @@ export class TaskService {
       const queued = link !== "awaitPrior";
       const now = new Date(ctx.now()).toISOString();
       const task: TaskRecord = {
-        id: ctx.ids.next(),
+        id,
         owner: request.owner,
         channel: request.channel,
         state: "WAITING",
@@ -77,10 +82,9 @@ export class TaskService {
     return task;
   }
 
-  /** A consistent read of the HashCode guard item, then of the task: finds a task the moment CreateTask answered. */
+  /** Consistent reads (the task a generated code names, or a caller's key's guard item, then the task): finds a task the moment CreateTask answered. */
   async getByHashCode(hashCode: string): Promise<StoredTask> {
-    const id = await this.ctx.store.findIdByHashCode(hashCode);
-    const task = id === undefined ? undefined : await this.ctx.store.getTask(id, true);
+    const task = await this.ctx.store.findByHashCode(hashCode);
     if (!task) throw notFound(`No task has HashCode "${hashCode.slice(0, 128)}"`);
     return task;
   }

@@ -4,8 +4,7 @@ import type { Logger } from "pino";
 import type { QueuesHandlers } from "../generated/standard/Queues.js";
 import type { TaskService } from "../core/task-service.js";
 import type { ChannelRegistry } from "../queue/channel-registry.js";
-import { generateHashCode } from "../tasks/ids.js";
-import { checkHashCode, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
+import { checkHashCodeLookup, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
 import { invalid, Status } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { unary } from "./call-context.js";
@@ -23,12 +22,12 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       log,
       async (request, progress) => {
         const task = validateNewTask(request.Task, channels.names);
-        const hashCode = task.hashCode || generateHashCode();
-        progress.outcomeUnknown = {
-          message: "The backends did not answer before the call's deadline; the task may or may not exist: look it up by the HashCode in Data before creating it again",
-          data: hashCode,
-        };
-        await tasks.create(task, hashCode);
+        const hashCode = await tasks.create(task, (code) => {
+          progress.outcomeUnknown = {
+            message: "The backends did not answer before the call's deadline; the task may or may not exist: look it up by the HashCode in Data before creating it again",
+            data: code,
+          };
+        });
         return { State: Status.OK, Message: "Task created", Data: hashCode };
       },
       ({ state, message, data }) => ({ State: state, Message: message, Data: typeof data === "string" ? data : "" }),
@@ -49,7 +48,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       log,
       async (request) => {
         if (request.HashCode === "") throw invalid("HashCode is required");
-        checkHashCode(request.HashCode);
+        checkHashCodeLookup(request.HashCode);
         const task = await tasks.getByHashCode(request.HashCode);
         return { State: Status.OK, Message: "OK", Data: toWireTask(task) };
       },

@@ -1,13 +1,18 @@
 // When DynamoDB's TTL deletes a final task item (only with a configured retention),
 // the task's other items must go too, and the owner's exact count must drop by one.
 // A Lambda on the table's stream calls this once per expired task. Stream records
-// can be delivered more than once, so it is idempotent: the HashCode guard is deleted
-// in the same transaction as the count is decremented, on the condition that the guard
-// still points at this task; a repeated call finds it gone and does nothing.
+// can be delivered more than once, so it is idempotent: in the same transaction as the
+// count is decremented, a caller's HashCode guard is deleted on the condition that it
+// still points at this task, or (a generated HashCode has no guard) a marker item is
+// created on the condition that it does not exist yet; a repeated call fails that
+// condition and does nothing. The marker expires by TTL a week later.
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DeleteCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { A } from "./item-codec.js";
-import { itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
+import { itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY, TTL_ATTRIBUTE } from "./table-definition.js";
+import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
+
+const MARKER_DAYS = 7;
 
 export interface ExpiredTask {
   id: bigint;
@@ -15,21 +20,37 @@ export interface ExpiredTask {
   hashCode: string;
 }
 
-export async function cleanUpExpiredTask(db: DynamoDBDocumentClient, tableName: string, task: ExpiredTask): Promise<"cleaned" | "already cleaned"> {
+export async function cleanUpExpiredTask(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  task: ExpiredTask,
+  nowMs = Date.now(),
+): Promise<"cleaned" | "already cleaned"> {
   let outcome: "cleaned" | "already cleaned" = "cleaned";
+  const onceOnly =
+    taskIdOfGeneratedHashCode(task.hashCode) === task.id
+      ? {
+          Put: {
+            TableName: tableName,
+            Item: { [PARTITION_KEY]: itemKey.expiredTask(task.id), [TTL_ATTRIBUTE]: Math.floor(nowMs / 1000) + MARKER_DAYS * 86_400 },
+            ConditionExpression: "attribute_not_exists(#pk)",
+            ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+          },
+        }
+      : {
+          Delete: {
+            TableName: tableName,
+            Key: { [PARTITION_KEY]: itemKey.hashCode(task.hashCode) },
+            ConditionExpression: "#id = :id",
+            ExpressionAttributeNames: { "#id": A.id },
+            ExpressionAttributeValues: { ":id": task.id },
+          },
+        };
   try {
     await db.send(
       new TransactWriteCommand({
         TransactItems: [
-          {
-            Delete: {
-              TableName: tableName,
-              Key: { [PARTITION_KEY]: itemKey.hashCode(task.hashCode) },
-              ConditionExpression: "#id = :id",
-              ExpressionAttributeNames: { "#id": A.id },
-              ExpressionAttributeValues: { ":id": task.id },
-            },
-          },
+          onceOnly,
           {
             // Any shard will do: Total is the sum of all of them.
             Update: {

@@ -10,7 +10,8 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * |-----------------------|-------------------------------------------------------------|
  * | `T#<id>`              | the task: small, often-updated state (+ payloads ≤ 1 KiB)   |
  * | `I#<id>` / `O#<id>`   | a larger Input / Output, written once, so state updates stay small |
- * | `H#<hashCode>`        | guards HashCode uniqueness; a consistent lookup by HashCode |
+ * | `H#<hashCode>`        | guards a caller's HashCode's uniqueness; a consistent lookup by it (a generated HashCode names its task's ID and needs none) |
+ * | `E#<id>`              | marks an expired task's cleanup as done (with retention; expires itself) |
  * | `C#<owner>#<shard>`   | one shard of the owner's task counter (exact Total)         |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
@@ -27,6 +28,7 @@ export const itemKey = {
   input: (id: bigint) => `I#${id}`,
   output: (id: bigint) => `O#${id}`,
   hashCode: (hashCode: string) => `H#${hashCode}`,
+  expiredTask: (id: bigint) => `E#${id}`,
   ownerCounter: (owner: bigint, shard: number) => `C#${owner}#${shard}`,
 };
 
@@ -80,11 +82,13 @@ export const INDEXES = {
 
 /**
  * Lookup by HashCode deliberately has no GSI: a GSI can neither enforce uniqueness
- * nor be read consistently, while the `H#<hashCode>` item does both (it is written in
- * the create transaction with a "must not exist" condition and read with
- * ConsistentRead), so a lookup right after CreateTask always finds the task.
+ * nor be read consistently. A generated HashCode carries its task's ID (tasks/ids.ts),
+ * so its lookup is a consistent read of the task. A caller's HashCode has an
+ * `H#<hashCode>` item, written in the create transaction with a "must not exist"
+ * condition and read with ConsistentRead. Either way a lookup right after CreateTask
+ * always finds the task.
  */
-export const HASH_CODE_LOOKUP = "consistent read of the H#<hashCode> guard item" as const;
+export const HASH_CODE_LOOKUP = "generated: consistent read of the task it names; a caller's: consistent read of its H#<hashCode> guard item, then of the task" as const;
 
 /** CreateTable input for emulators and LocalStack (CDK maps the same constants). */
 export function createTableInput(tableName: string): CreateTableCommandInput {

@@ -12,6 +12,7 @@ import { TRANSITIONS, type TransitionName, type UNREAD_PRECONDITIONS } from "../
 import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
 import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
+import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 
 /** The task changed since it was read; `current` is how it is now (undefined: gone). */
 export class StaleTask extends Error {
@@ -86,6 +87,15 @@ export class TaskStore {
     return { ...task, input, output };
   }
 
+  /** The task with this HashCode, with payloads: a generated code names its task; a caller's key has a guard item. */
+  async findByHashCode(hashCode: string): Promise<StoredTask | undefined> {
+    const generatedFor = taskIdOfGeneratedHashCode(hashCode);
+    const id = generatedFor ?? (await this.findIdByHashCode(hashCode));
+    const task = id === undefined ? undefined : await this.getTask(id, true);
+    return task?.hashCode === hashCode ? task : undefined;
+  }
+
+  /** The task ID a caller's HashCode (idempotency key) is taken by, from its guard item. */
   async findIdByHashCode(hashCode: string): Promise<bigint | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: itemKey.hashCode(hashCode) }, ConsistentRead: true }),
@@ -170,10 +180,10 @@ export class TaskStore {
   // ----- writes -----
 
   /**
-   * Writes a new task atomically with its HashCode guard, its owner counter, an
-   * external Input and (for a chain) the link on its Prior. The Prior's version is
-   * part of the condition, so the decision "wait for the Prior or queue now" was made
-   * on the Prior's current state.
+   * Writes a new task atomically with its owner counter, the guard of a caller's
+   * HashCode (a generated one is unique by construction), an external Input and (for
+   * a chain) the link on its Prior. The Prior's version is part of the condition, so
+   * the decision "wait for the Prior or queue now" was made on the Prior's current state.
    */
   async create(task: TaskRecord, link?: Link): Promise<void> {
     const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [
@@ -185,14 +195,19 @@ export class TaskStore {
           ExpressionAttributeNames: { "#pk": PARTITION_KEY },
         },
       },
-      {
+    ];
+    const guardIndex = taskIdOfGeneratedHashCode(task.hashCode) === task.id ? -1 : items.length;
+    if (guardIndex >= 0) {
+      items.push({
         Put: {
           TableName: this.tableName,
           Item: { [PARTITION_KEY]: itemKey.hashCode(task.hashCode), [A.id]: task.id },
           ConditionExpression: "attribute_not_exists(#pk)",
           ExpressionAttributeNames: { "#pk": PARTITION_KEY },
         },
-      },
+      });
+    }
+    items.push(
       {
         Update: {
           TableName: this.tableName,
@@ -202,7 +217,7 @@ export class TaskStore {
           ExpressionAttributeValues: { ":one": 1n },
         },
       },
-    ];
+    );
     if (task.input !== "" && !isInline(task.input)) {
       items.push({ Put: { TableName: this.tableName, Item: { [PARTITION_KEY]: itemKey.input(task.id), [A.data]: task.input } } });
     }
@@ -228,7 +243,7 @@ export class TaskStore {
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
-      if (reasons[1]?.Code === "ConditionalCheckFailed") throw new DuplicateHashCode();
+      if (guardIndex >= 0 && reasons[guardIndex]?.Code === "ConditionalCheckFailed") throw new DuplicateHashCode();
       if (reasons[0]?.Code === "ConditionalCheckFailed") throw new IdTaken();
       if (priorIndex >= 0 && reasons[priorIndex]?.Code === "ConditionalCheckFailed") {
         throw new StaleTask(decodeOptional(reasons[priorIndex]?.Item));

@@ -43,7 +43,28 @@ export class IdGenerator {
   }
 }
 
-/** 20 URL-safe characters from 15 crypto-random bytes (120 bits). */
-export function generateHashCode(): string {
-  return randomBytes(15).toString("base64url");
+const GENERATED_HASH_CODE = /^([A-Za-z0-9_-]{11})~[A-Za-z0-9_-]{8}$/;
+
+/**
+ * A generated HashCode: 20 URL-safe characters, the task's ID (11 characters of
+ * base64url), "~", then 48 crypto-random bits (8 characters). "~" never appears in a
+ * caller's HashCode ([A-Za-z0-9._:-]), so a generated code can never collide with a
+ * caller's key, and it is unique because its task ID is. So it needs no uniqueness
+ * guard item (one transactional write less per create), and a lookup reads the task
+ * it names directly.
+ */
+export function generateHashCode(taskId: bigint): string {
+  const id = Buffer.alloc(8);
+  id.writeBigUInt64BE(taskId);
+  return `${id.toString("base64url")}~${randomBytes(6).toString("base64url")}`;
+}
+
+/** The task ID a generated HashCode names; undefined for a caller's key (or anything else). */
+export function taskIdOfGeneratedHashCode(hashCode: string): bigint | undefined {
+  const encoded = GENERATED_HASH_CODE.exec(hashCode)?.[1];
+  if (encoded === undefined) return undefined;
+  const id = Buffer.from(encoded, "base64url");
+  // 11 characters carry 66 bits: only the canonical spelling of 8 bytes counts.
+  if (id.length !== 8 || id.toString("base64url") !== encoded) return undefined;
+  return id.readBigUInt64BE();
 }

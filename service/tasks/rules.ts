@@ -1,6 +1,7 @@
 // Input rules of SPEC §3: every bad request becomes a 400 whose Message names the
 // field and the rule. Pure functions, no I/O.
 import { invalid } from "./status.js";
+import { taskIdOfGeneratedHashCode } from "./ids.js";
 
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 export const DEFAULT_RETRY_MAX_LIMIT = 3n;
@@ -63,6 +64,11 @@ export function checkChannel(channel: string, configured: ReadonlySet<string>): 
   if (!configured.has(channel)) {
     throw invalid(`Channel "${channel.slice(0, 80)}" is not configured; configured channels: ${[...configured].join(", ")}`);
   }
+}
+
+/** QueryTaskByHashCode: a caller's key, or a HashCode the server generated (which has a "~"). */
+export function checkHashCodeLookup(hashCode: string): void {
+  if (taskIdOfGeneratedHashCode(hashCode) === undefined) checkHashCode(hashCode);
 }
 
 export function checkHashCode(hashCode: string): void {

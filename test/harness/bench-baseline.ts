@@ -98,12 +98,13 @@ export class Baseline {
 
   private async create(): Promise<void> {
     const now = new Date().toISOString();
+    const id = this.ids.next();
     const task: TaskRecord = {
-      id: this.ids.next(),
+      id,
       owner: this.owner,
       channel: this.channel,
       state: "WAITING",
-      hashCode: generateHashCode(),
+      hashCode: generateHashCode(id),
       input: "bench",
       output: "",
       retryCount: 0n,

@@ -2,7 +2,8 @@
 // increasing (even within one millisecond or when the clock steps back), beyond
 // 2^53 and inside the signed 63-bit range; HashCodes are 20 URL-safe characters.
 import { describe, expect, it } from "vitest";
-import { generateHashCode, IdGenerator } from "../../service/tasks/ids.js";
+import { generateHashCode, IdGenerator, taskIdOfGeneratedHashCode } from "../../service/tasks/ids.js";
+import { HASH_CODE_PATTERN } from "../../service/tasks/rules.js";
 
 const TWO_POW_53 = 2n ** 53n;
 const TWO_POW_63 = 2n ** 63n;
@@ -75,12 +76,31 @@ describe("IdGenerator", () => {
 });
 
 describe("generateHashCode", () => {
-  it("20 URL-safe characters", () => {
-    for (let i = 0; i < 1000; i++) expect(generateHashCode()).toMatch(/^[A-Za-z0-9_-]{20}$/);
+  const ids = new IdGenerator();
+
+  it("20 URL-safe characters, never a valid caller's HashCode (it has a ~)", () => {
+    for (let i = 0; i < 1000; i++) {
+      const code = generateHashCode(ids.next());
+      expect(code).toMatch(/^[A-Za-z0-9_~-]{20}$/);
+      expect(HASH_CODE_PATTERN.test(code)).toBe(false);
+    }
   });
 
-  it("distinct over many calls", () => {
-    const codes = new Set(Array.from({ length: 20_000 }, () => generateHashCode()));
+  it("names its task's ID, also at the ends of the uint64 range", () => {
+    for (const id of [1n, 2n ** 53n + 1n, ids.next(), 2n ** 64n - 1n]) {
+      expect(taskIdOfGeneratedHashCode(generateHashCode(id))).toBe(id);
+    }
+  });
+
+  it("distinct for one ID: 48 random bits follow it", () => {
+    const id = ids.next();
+    const codes = new Set(Array.from({ length: 20_000 }, () => generateHashCode(id)));
     expect(codes.size).toBe(20_000);
+  });
+
+  it("names no task for a caller's key or a malformed code", () => {
+    for (const code of ["job-1", "AAAAAAAAAAA-AAAAAAAA", "AAAAAAAAAAB~AAAAAAAA", "AAAAAAAAAA~AAAAAAAAA", "AAAAAAAAAAA~AAAAAAA", ""]) {
+      expect(taskIdOfGeneratedHashCode(code)).toBeUndefined();
+    }
   });
 });

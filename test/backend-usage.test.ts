@@ -1,0 +1,53 @@
+// The backend usage counters (GET /usage; `npm run bench` turns them into cost per
+// task): DynamoDB capacity units as DynamoDB reports them, indexes included, and SQS
+// requests by action.
+import { PutCommand, TransactWriteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BackendUsage, type UsageSnapshot } from "../service/metrics/backend-usage.js";
+import { createDocumentClient } from "../service/store/dynamo-client.js";
+import { startTestServer, type TestServer } from "./support/harness.js";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ settings: { healthHttpPort: 0 } });
+});
+afterAll(async () => server?.stop());
+
+describe("backend usage", () => {
+  it("counts capacity units per call, indexes included, and 2 per item of a transaction", async () => {
+    const usage = new BackendUsage();
+    const db = createDocumentClient();
+    usage.attachDynamoDb(db);
+    const table = server.settings.tableName;
+    try {
+      // A task-shaped item with both index keys: 1 unit for the table, 1 for each index.
+      await db.send(new PutCommand({ TableName: table, Item: { pk: "T#1", id: 1n, owner: 5n, outboxShard: 1, outboxDueAt: 1 } }));
+      let snapshot = usage.snapshot();
+      expect(snapshot.dynamodb).toMatchObject({ calls: 1, writeUnits: 3, readUnits: 0, byOperation: { PutItem: { calls: 1, units: 3 } } });
+      // Three items without index keys: 2 units each, whatever the emulator reports.
+      await db.send(
+        new TransactWriteCommand({
+          TransactItems: ["X#1", "X#2", "X#3"].map((pk) => ({ Put: { TableName: table, Item: { pk } } })),
+        }),
+      );
+      snapshot = usage.snapshot();
+      expect(snapshot.dynamodb.byOperation.TransactWriteItems).toEqual({ calls: 1, units: 6 });
+      await db.send(new GetCommand({ TableName: table, Key: { pk: "T#1" }, ConsistentRead: true }));
+      expect(usage.snapshot().dynamodb).toMatchObject({ calls: 3, readUnits: 1, writeUnits: 9 });
+    } finally {
+      db.destroy();
+    }
+  });
+
+  it("the server serves its counters at GET /usage: a task's create shows up as DynamoDB units and an SQS send", async () => {
+    const read = async () => (await (await fetch(`http://127.0.0.1:${server.app.healthHttpPort}/usage`)).json()) as UsageSnapshot;
+    const before = await read();
+    expect((await server.api.createTask({ Channel: "default", Input: "counted" })).State).toBe("200");
+    const after = await read();
+    expect(after.dynamodb.writeUnits).toBeGreaterThan(before.dynamodb.writeUnits);
+    expect((after.dynamodb.byOperation.TransactWriteItems?.calls ?? 0) - (before.dynamodb.byOperation.TransactWriteItems?.calls ?? 0)).toBe(1);
+    expect((after.sqs.byAction.SendMessageBatch ?? 0) - (before.sqs.byAction.SendMessageBatch ?? 0)).toBe(1);
+    expect(after.cpuMicros).toBeGreaterThan(before.cpuMicros);
+  });
+});
