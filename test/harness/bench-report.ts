@@ -88,9 +88,9 @@ export interface SweepPoint {
 
 /** Tasks/s of the service and of the baseline over the credits in flight (log-scale x axis). */
 export function concurrencyChartSvg(points: SweepPoint[], title: string): string {
-  const width = 640;
+  const width = 690;
   const height = 400;
-  const margin = { left: 70, right: 150, top: 40, bottom: 50 };
+  const margin = { left: 70, right: 200, top: 40, bottom: 50 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const xs = points.map((point) => Math.log2(point.credits));

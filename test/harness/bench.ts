@@ -1,6 +1,6 @@
 // The benchmark (a measurement, never a test):
 //
-//   npm run bench [-- --quick] [-- --out bench-results]
+//   npm run bench [-- --quick] [-- --out bench-results] [-- --profile DIR (a CPU profile of the server)]
 //
 // Starts the emulators (`npm run backends`) and one server process, then measures
 // in one run, so that every number is compared with its limit on the same machine:
@@ -49,6 +49,8 @@ export interface BenchOptions {
   idleSeconds: number;
   warmupTasks: number;
   out: string;
+  /** Write a V8 CPU profile of the server here (for finding where its CPU time goes). */
+  profileDir?: string | undefined;
   log: (line: string) => void;
 }
 
@@ -89,6 +91,8 @@ export const TARGETS = {
 
 interface PointResult extends SweepPoint {
   tasks: number;
+  /** The baseline's SDK calls (DynamoDB + SQS) in the run: CPU per call is what one AWS SDK call costs here. */
+  baselineCalls: number;
   service: PerTask;
   baseline: PerTask;
   serviceSqsByAction: Record<string, number>;
@@ -108,7 +112,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     const port = await freePort();
     const usagePort = await freePort();
     // The production defaults (log level info included): the CPU measured is what a deployment spends.
-    server = startServer(port, serverEnv(backends, channels, { QUEUES_HEALTH_HTTP_PORT: String(usagePort) }));
+    const nodeArgs = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(options.profileDir)}`] : [];
+    server = startServer(port, serverEnv(backends, channels, { QUEUES_HEALTH_HTTP_PORT: String(usagePort) }), nodeArgs);
     const address = `127.0.0.1:${port}`;
     await waitServing(address, "bench");
     const usage = async (): Promise<UsageSnapshot> => (await (await fetch(`http://127.0.0.1:${usagePort}/usage`)).json()) as UsageSnapshot;
@@ -131,6 +136,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       const point: PointResult = {
         credits,
         tasks,
+        baselineCalls: Object.values(baseDelta.dynamodbByOperation).reduce((sum, entry) => sum + entry.calls, 0) + baseDelta.sqsRequests,
         baselineTasksPerSecond: base.tasks / base.seconds,
         serviceTasksPerSecond: service.tasks / service.seconds,
         baseline: perTask(baseDelta, tasks),
@@ -164,6 +170,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       dispatchP50Ms: round(percentile(latencies.dispatchMs, 50), 1),
       dispatchP99Ms: round(percentile(latencies.dispatchMs, 99), 1),
       cpuMicrosPerTask: round(headline.service.cpuMicros, 0),
+      baselineCpuMicrosPerTask: round(headline.baseline.cpuMicros, 0),
+      sdkCallCpuMicros: round((headline.baseline.cpuMicros * headline.tasks) / headline.baselineCalls, 0),
       wruPerTask: round(headline.service.wru, 2),
       rruPerTask: round(headline.service.rru, 2),
       sqsRequestsPerTask: round(headline.service.sqsRequests, 2),
@@ -204,7 +212,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
 
 function humanReport(points: PointResult[], headline: PointResult, result: Record<string, unknown>, targets: Record<string, { value: unknown; met: boolean }>): string {
   const sweep = table(
-    ["credits", "service/s", "baseline/s", "ratio", "WRU/task", "RRU/task", "SQS req/task", "CPU µs/task", "$/M tasks", "baseline WRU", "baseline SQS", "baseline $/M"],
+    ["credits", "service/s", "baseline/s", "ratio", "WRU/task", "RRU/task", "SQS req/task", "CPU µs/task", "$/M tasks", "baseline WRU", "baseline SQS", "baseline $/M", "baseline CPU µs"],
     points.map((point) => [
       String(point.credits),
       point.serviceTasksPerSecond,
@@ -218,6 +226,7 @@ function humanReport(points: PointResult[], headline: PointResult, result: Recor
       point.baseline.wru,
       point.baseline.sqsRequests,
       usdPerMillionTasks(point.baseline),
+      Math.round(point.baseline.cpuMicros),
     ]),
   );
   const calls = Object.entries(headline.serviceDynamoDbByOperation)
@@ -241,6 +250,7 @@ function humanReport(points: PointResult[], headline: PointResult, result: Recor
     `Per task at ${headline.credits} credits — SQS: ${sqs}`,
     `Create latency p50 ${String(result.createP50Ms)} ms, p99 ${String(result.createP99Ms)} ms; dispatch to an idle worker p50 ${String(result.dispatchP50Ms)} ms, p99 ${String(result.dispatchP99Ms)} ms`,
     `Idle: ${String(result.idleReceivesPerMinute)} ReceiveMessage calls a minute`,
+    `One AWS SDK call costs ${String(result.sdkCallCpuMicros)} µs of CPU here (the baseline's CPU time over its calls); the baseline spends ${String(result.baselineCpuMicrosPerTask)} µs per task`,
     "",
     goals,
   ].join("\n");
@@ -252,10 +262,12 @@ function roundAll<T extends object>(values: T): T {
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, out: { type: "string", default: "bench-results" } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, out: { type: "string", default: "bench-results" }, profile: { type: "string" } },
+  });
   const preset = values.quick ? QUICK : FULL;
   const started = Date.now();
-  const result = await runBench({ ...preset, out: values.out, log: (line) => console.error(line) });
+  const result = await runBench({ ...preset, out: values.out, profileDir: values.profile, log: (line) => console.error(line) });
   console.error(`(${Math.round((Date.now() - started) / 1000)} s)`);
   console.log(JSON.stringify(result));
 }

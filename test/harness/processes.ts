@@ -52,9 +52,9 @@ export function useBackends(backends: Backends): void {
   useLocalCredentials();
 }
 
-/** A server replica as its own process (logs discarded). */
-export function startServer(port: number, env: Record<string, string | undefined>): ChildProcess {
-  const child = spawn(process.execPath, [SERVER_ENTRYPOINT], { env: { ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
+/** A server replica as its own process (logs discarded); `nodeArgs` go to node (e.g. --cpu-prof). */
+export function startServer(port: number, env: Record<string, string | undefined>, nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, SERVER_ENTRYPOINT], { env: { ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.resume();
   return child;
 }
