@@ -35,6 +35,7 @@ import {
   usdPerMillionTasks,
   type PerTask,
   type SweepPoint,
+  type UsageDelta,
 } from "./bench-report.js";
 import { idleWorkers, latencyRun, serviceRun, type ServiceTarget } from "./bench-service.js";
 import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, stopServer, useBackends, waitServing } from "./processes.js";
@@ -95,8 +96,8 @@ interface PointResult extends SweepPoint {
   baselineCalls: number;
   service: PerTask;
   baseline: PerTask;
-  serviceSqsByAction: Record<string, number>;
-  serviceDynamoDbByOperation: Record<string, { calls: number; units: number }>;
+  /** The server's calls by SQS action and DynamoDB operation. */
+  serviceCalls: Pick<UsageDelta, "sqsByAction" | "dynamodbByOperation">;
 }
 
 export async function runBench(options: BenchOptions): Promise<Record<string, unknown>> {
@@ -141,8 +142,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         serviceTasksPerSecond: service.tasks / service.seconds,
         baseline: perTask(baseDelta, tasks),
         service: perTask(serverDelta, tasks),
-        serviceSqsByAction: serverDelta.sqsByAction,
-        serviceDynamoDbByOperation: serverDelta.dynamodbByOperation,
+        serviceCalls: serverDelta,
       };
       points.push(point);
       log(
@@ -185,7 +185,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         baselineTasksPerSecond: round(point.baselineTasksPerSecond, 1),
         service: roundAll(point.service),
         baseline: roundAll(point.baseline),
-        sqsByAction: roundAll(point.serviceSqsByAction),
+        sqsByAction: roundAll(point.serviceCalls.sqsByAction),
       })),
     };
     const targets = Object.fromEntries(
@@ -229,10 +229,10 @@ function humanReport(points: PointResult[], headline: PointResult, result: Recor
       Math.round(point.baseline.cpuMicros),
     ]),
   );
-  const calls = Object.entries(headline.serviceDynamoDbByOperation)
+  const calls = Object.entries(headline.serviceCalls.dynamodbByOperation)
     .map(([operation, entry]) => `${operation} ${round(entry.calls / headline.tasks, 2)} calls ${round(entry.units / headline.tasks, 2)} units`)
     .join(", ");
-  const sqs = Object.entries(headline.serviceSqsByAction)
+  const sqs = Object.entries(headline.serviceCalls.sqsByAction)
     .map(([action, count]) => `${action} ${round(count / headline.tasks, 2)}`)
     .join(", ");
   const goals = table(
