@@ -11,6 +11,9 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expiredTaskOf, handler, type StreamRecord } from "../service/lambda/expired-task-cleanup.js";
 import { TTL_ATTRIBUTE } from "../service/store/table-definition.js";
+import { cleanUpExpiredTask } from "../service/store/expired-task-cleanup.js";
+import { createDocumentClient } from "../service/store/dynamo-client.js";
+import { CLEANUP_TABLE_ACTIONS } from "../infra/constructs/expired-task-cleanup.js";
 import { ReportState } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
@@ -135,6 +138,35 @@ describe("task retention", () => {
     expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
     expect(await item(`I#${task.ID}`)).toBeUndefined();
     expect((await server.api.queryByOwner(owner)).Total).toBe("0");
+  });
+
+  it("makes only the calls the deployed function's role allows (least privilege: no PutItem)", async () => {
+    const db = createDocumentClient();
+    const actions = new Set<string>();
+    const iamAction = { Put: "dynamodb:PutItem", Update: "dynamodb:UpdateItem", Delete: "dynamodb:DeleteItem", ConditionCheck: "dynamodb:ConditionCheckItem" };
+    (db.middlewareStack as unknown as { add(middleware: unknown, options: object): void }).add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: Record<string, unknown> }) => {
+        const command = (context.commandName ?? "").replace(/Command$/, "");
+        if (command === "TransactWriteItems") {
+          for (const entry of args.input?.TransactItems as Record<string, unknown>[]) {
+            for (const kind of Object.keys(entry)) actions.add(iamAction[kind as keyof typeof iamAction] ?? kind);
+          }
+        } else actions.add(`dynamodb:${command}`);
+        return next(args);
+      },
+      { step: "initialize", name: "recordActions" },
+    );
+    try {
+      for (const hashCode of [undefined, `least-${randomBytes(4).toString("hex")}`]) {
+        const task = await server.api.create({ Channel: "other", Input: "w".repeat(2_000), ...(hashCode ? { HashCode: hashCode } : {}) });
+        expect((await server.api.cancel(task.ID)).State).toBe("200");
+        const expired = expiredTaskOf(await expire(task.ID));
+        expect(await cleanUpExpiredTask(db, server.settings.tableName, expired as NonNullable<typeof expired>)).toBe("cleaned");
+      }
+    } finally {
+      db.destroy();
+    }
+    expect([...actions].filter((action) => !CLEANUP_TABLE_ACTIONS.includes(action))).toEqual([]);
   });
 
   it("reports the first record that fails, and stops there, so the stream retries from it in order", async () => {

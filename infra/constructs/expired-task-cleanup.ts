@@ -17,7 +17,7 @@ import type { TaskTable } from "./task-table.js";
 const ENTRY = fileURLToPath(new URL("../../service/lambda/expired-task-cleanup.ts", import.meta.url));
 const LOCK_FILE = fileURLToPath(new URL("../../package-lock.json", import.meta.url));
 
-/** What the cleanup writes: the guard's conditional delete, the count, the payload items. */
+/** What the cleanup writes: the guard's conditional delete or the once-only marker (an Update), the count, the payload items. */
 export const CLEANUP_TABLE_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"];
 export const CLEANUP_STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
 

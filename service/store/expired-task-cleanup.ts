@@ -30,11 +30,14 @@ export async function cleanUpExpiredTask(
   const onceOnly =
     taskIdOfGeneratedHashCode(task.hashCode) === task.id
       ? {
-          Put: {
+          // An Update that creates the item: the function's role may update and delete, not put.
+          Update: {
             TableName: tableName,
-            Item: { [PARTITION_KEY]: itemKey.expiredTask(task.id), [TTL_ATTRIBUTE]: Math.floor(nowMs / 1000) + MARKER_DAYS * 86_400 },
+            Key: { [PARTITION_KEY]: itemKey.expiredTask(task.id) },
+            UpdateExpression: "SET #ttl = :ttl",
             ConditionExpression: "attribute_not_exists(#pk)",
-            ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+            ExpressionAttributeNames: { "#pk": PARTITION_KEY, "#ttl": TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ":ttl": Math.floor(nowMs / 1000) + MARKER_DAYS * 86_400 },
           },
         }
       : {
