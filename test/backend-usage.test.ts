@@ -2,7 +2,9 @@
 // task): DynamoDB capacity units as DynamoDB reports them, indexes included, and SQS
 // requests by action.
 import { PutCommand, TransactWriteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
+import { GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../service/local/free-port.js";
 import { BackendUsage, type UsageSnapshot } from "../service/metrics/backend-usage.js";
 import { createDocumentClient } from "../service/store/dynamo-client.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
@@ -35,9 +37,27 @@ describe("backend usage", () => {
       expect(snapshot.dynamodb.byOperation.TransactWriteItems).toEqual({ calls: 1, units: 6 });
       await db.send(new GetCommand({ TableName: table, Key: { pk: "T#1" }, ConsistentRead: true }));
       expect(usage.snapshot().dynamodb).toMatchObject({ calls: 3, readUnits: 1, writeUnits: 9 });
+      // A write whose condition fails is billed too (at least 1 unit) though it reports nothing.
+      await expect(
+        db.send(new PutCommand({ TableName: table, Item: { pk: "T#1" }, ConditionExpression: "attribute_not_exists(pk)" })),
+      ).rejects.toThrow();
+      expect(usage.snapshot().dynamodb).toMatchObject({ calls: 4, writeUnits: 10 });
     } finally {
       db.destroy();
     }
+  });
+
+  it("counts every attempt of an SQS call (SQS bills each request)", async () => {
+    const usage = new BackendUsage();
+    const port = await freePort(); // nothing listens there
+    const sqs = new SQSClient({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2, useQueueUrlAsEndpoint: false });
+    usage.attachSqs(sqs);
+    try {
+      await expect(sqs.send(new GetQueueUrlCommand({ QueueName: "nowhere" }))).rejects.toThrow();
+    } finally {
+      sqs.destroy();
+    }
+    expect(usage.snapshot().sqs).toEqual({ requests: 2, byAction: { GetQueueUrl: 2 } });
   });
 
   it("the server serves its counters at GET /usage: a task's create shows up as DynamoDB units and an SQS send", async () => {

@@ -174,11 +174,16 @@ describe("QueryTaskByHashCode", () => {
     expect((await server.api.queryByHashCode("a~b")).State).toBe("400");
   });
 
-  it("a caller's HashCode may not contain the ~ of generated ones (400), so the two can never collide", async () => {
+  it("CreateTask with a generated HashCode sent back answers 409 (its task exists); a made-up one with ~ answers 400", async () => {
     const task = await server.api.create({ Channel: "default", Input: "generated" });
-    const answer = await server.api.createTask({ Channel: "default", HashCode: task.HashCode });
-    expect(answer.State).toBe("400");
-    expect(answer.Message).toMatch(/HashCode/);
+    const again = await server.api.createTask({ Channel: "default", HashCode: task.HashCode });
+    expect(again).toMatchObject({ State: "409", Data: task.HashCode });
+    // A caller cannot choose a code of that form, so generated codes and callers' keys never collide.
+    const [idPart] = task.HashCode.split("~") as [string];
+    const madeUp = await server.api.createTask({ Channel: "default", HashCode: `${idPart}~madeUp00` });
+    expect(madeUp.State).toBe("400");
+    expect(madeUp.Message).toMatch(/HashCode/);
+    expect((await server.api.queryByHashCode(`${idPart}~madeUp00`)).State).toBe("404");
   });
 });
 

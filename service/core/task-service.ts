@@ -2,9 +2,9 @@
 import type { CoreContext } from "./context.js";
 import type { StoredTask } from "../store/item-codec.js";
 import { DuplicateHashCode, IdTaken, StaleTask } from "../store/task-store.js";
-import { generateHashCode } from "../tasks/ids.js";
+import { generateHashCode, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { decideLink } from "../tasks/state-machine.js";
-import { conflict, notFound, Rejection, Status } from "../tasks/status.js";
+import { conflict, invalid, notFound, Rejection, Status } from "../tasks/status.js";
 import type { NewTask, Page } from "../tasks/rules.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { bestEffort } from "./best-effort.js";
@@ -25,6 +25,11 @@ export class TaskService {
     const { ctx } = this;
     ctx.channels.get(request.channel);
     if (request.hashCode) onHashCode(request.hashCode);
+    if (request.hashCode && taskIdOfGeneratedHashCode(request.hashCode) !== undefined) {
+      // A HashCode the server generated, sent back: the same task again (409), or nothing a caller may choose.
+      if (await ctx.store.findByHashCode(request.hashCode)) throw duplicate(request.hashCode);
+      throw invalid(`HashCode "${request.hashCode}" has the form of a generated one (with "~") but names no task; choose 1 to 128 characters of [A-Za-z0-9._:-]`);
+    }
     // A retried create of a chained task must still answer "duplicate HashCode",
     // not "the Prior already has a Next" (the first attempt linked it).
     if (request.hashCode && request.prior !== 0n && (await ctx.store.findIdByHashCode(request.hashCode)) !== undefined) {

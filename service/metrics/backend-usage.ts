@@ -51,7 +51,16 @@ export class BackendUsage {
         const operation = operationName(context.commandName);
         const kind = DYNAMODB_OPERATIONS[operation];
         if (kind && args.input) args.input.ReturnConsumedCapacity = "INDEXES";
-        const result = (await next(args)) as { output?: { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] } };
+        let result: { output?: { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] } };
+        try {
+          result = (await next(args)) as typeof result;
+        } catch (error) {
+          // A write whose condition failed is billed (at least 1 unit) but reports no capacity.
+          if (kind && (error as { name?: string })?.name === "ConditionalCheckFailedException") {
+            this.countDynamoDb(operation, kind, { CapacityUnits: 1 }, 0);
+          }
+          throw error;
+        }
         if (kind) this.countDynamoDb(operation, kind, result.output?.ConsumedCapacity, transactionItems(operation, args.input));
         return result;
       },
@@ -59,16 +68,17 @@ export class BackendUsage {
     );
   }
 
-  /** Counts an SQS client's requests by action (failed ones too: SQS bills them). */
+  /** Counts an SQS client's requests by action, every attempt the SDK makes (SQS bills failed ones too). */
   attachSqs(client: MiddlewareClient): void {
-    client.middlewareStack.add(
+    (client.middlewareStack as unknown as { add(middleware: unknown, options: object): void }).add(
       (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
         const action = operationName(context.commandName);
         this.sqs.requests += 1;
         this.sqs.byAction[action] = (this.sqs.byAction[action] ?? 0) + 1;
         return next(args);
       },
-      { step: "initialize", name: "backendUsage-SQS", override: true },
+      // Inside the SDK's retry loop (finalizeRequest, after the retry middleware): one count per attempt.
+      { step: "finalizeRequest", priority: "low", name: "backendUsage-SQS", override: true },
     );
   }
 

@@ -125,6 +125,7 @@ function batchResults(successful: { Id?: string }[], failed: BatchResultErrorEnt
         name: entry.Code ?? "BatchEntryFailed",
         $backend: "SQS",
       }),
+      retryable: entry.SenderFault === false,
     })),
   ];
 }

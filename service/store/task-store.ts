@@ -91,8 +91,8 @@ export class TaskStore {
   async findByHashCode(hashCode: string): Promise<StoredTask | undefined> {
     const generatedFor = taskIdOfGeneratedHashCode(hashCode);
     const id = generatedFor ?? (await this.findIdByHashCode(hashCode));
-    const task = id === undefined ? undefined : await this.getTask(id, true);
-    return task?.hashCode === hashCode ? task : undefined;
+    const task = id === undefined ? undefined : await this.getTask(id);
+    return task?.hashCode === hashCode ? this.withPayloads(task) : undefined;
   }
 
   /** The task ID a caller's HashCode (idempotency key) is taken by, from its guard item. */

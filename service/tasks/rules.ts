@@ -84,7 +84,8 @@ export function validateNewTask(task: WireTaskFields | null | undefined, channel
   checkChannel(task.Channel, channels);
   checkPayload(task.Input, "Input");
   const hashCode = task.HashCode;
-  if (hashCode !== "") checkHashCode(hashCode);
+  // A generated HashCode is let through: CreateTask answers 409 if its task exists (see TaskService.create).
+  if (hashCode !== "") checkHashCodeLookup(hashCode);
   let retryMaxLimit = uint64(task.RetryMaxLimit, "RetryMaxLimit");
   if (retryMaxLimit > MAX_RETRY_MAX_LIMIT) throw invalid(`RetryMaxLimit is ${retryMaxLimit}; the limit is ${MAX_RETRY_MAX_LIMIT}`);
   if (retryMaxLimit === 0n) retryMaxLimit = DEFAULT_RETRY_MAX_LIMIT;

@@ -56,4 +56,35 @@ describe("RequestBatcher", () => {
     await expect(pair[0]).resolves.toBeUndefined();
     await expect(pair[1]).rejects.toThrow("ReceiptHandleIsInvalid");
   });
+
+  it("does not let a slow call hold up the entries behind it longer than the wait limit", async () => {
+    const { calls, call } = controlledCall();
+    const batcher = new RequestBatcher(call, 10);
+    void batcher.add(1); // its call never answers
+    const second = batcher.add(2);
+    expect(calls).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(calls.map((c) => c.values)).toEqual([[1], [2]]);
+    calls[1]?.answer();
+    await second;
+  });
+
+  it("tries again an entry SQS refused through its own fault, and gives up after three tries", async () => {
+    const { calls, call } = controlledCall();
+    const batcher = new RequestBatcher(call);
+    const retried = batcher.add(1);
+    calls[0]?.answer([{ id: "0", error: new Error("InternalError"), retryable: true }]);
+    await tick();
+    expect(calls.map((c) => c.values)).toEqual([[1], [1]]);
+    calls[1]?.answer();
+    await retried;
+
+    const doomed = batcher.add(2);
+    for (let attempt = 2; attempt < 5; attempt++) {
+      await tick();
+      calls[attempt]?.answer([{ id: "0", error: new Error("InternalError"), retryable: true }]);
+    }
+    await expect(doomed).rejects.toThrow("InternalError");
+    expect(calls).toHaveLength(5);
+  });
 });
