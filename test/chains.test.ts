@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { eventually, queueCounts, queueDrained, startTestServer, type TestServer } from "./support/harness.js";
+import { createLogger } from "../service/logging.js";
 
 const CHANNELS = [
   "link",
@@ -25,6 +26,8 @@ const CHANNELS = [
   "giveUpChain",
   "race",
 ];
+/** 2 s leases, for a chain whose head's leases run out. */
+const SHORT_LEASE = ["expireChain"];
 
 let server: TestServer;
 let unique = 0;
@@ -32,6 +35,18 @@ let unique = 0;
 const streams = new OpenStreams(() => server);
 const worker = (channel: string) => streams.worker(channel);
 const reporter = () => streams.reporter();
+
+/** Records the server's log lines (parsed) while `body` runs, then puts its own logger back. */
+async function withServerLog<T>(body: (lines: Record<string, unknown>[]) => Promise<T>): Promise<T> {
+  const lines: Record<string, unknown>[] = [];
+  const own = server.app.ctx.log;
+  server.app.ctx.log = createLogger("info", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  try {
+    return await body(lines);
+  } finally {
+    server.app.ctx.log = own;
+  }
+}
 
 function hashCode(label: string): string {
   unique += 1;
@@ -54,7 +69,9 @@ async function runToSuccess(task: WireTask, Output: string): Promise<void> {
 const emptyQueue = (channel: string) => queueDrained(server, channel);
 
 beforeAll(async () => {
-  server = await startTestServer({ channels: [{ name: "default" }, "other", ...CHANNELS] });
+  server = await startTestServer({
+    channels: [{ name: "default" }, "other", ...CHANNELS, ...SHORT_LEASE.map((name) => ({ name, visibilityTimeoutSeconds: 2 }))],
+  });
 });
 
 afterEach(async () => {
@@ -397,6 +414,49 @@ describe("a Prior that does not succeed cancels its successors", () => {
     expect(await w.nothingWithin(1_000)).toBe(true);
     await emptyQueue("failChain");
   });
+
+  it("cancels every successor when the Prior's lease runs out on its last attempt (no report at all)", async () => {
+    await withServerLog(async (log) => {
+      const a = await createOn("expireChain", "silent", { RetryMaxLimit: "1" });
+      const b = await createOn("expireChain", "", { Prior: a.ID });
+      const c = await createOn("expireChain", "own input", { Prior: b.ID });
+      // A worker that takes A and never reports nor heartbeats (no report stream is ever opened).
+      const w = worker("expireChain").credit();
+      const first = await w.next(20_000);
+      expect(first).toMatchObject({ ID: a.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "1" });
+      // Lease 1 (2 s) runs out: a failed attempt; one attempt is left, so A comes back.
+      w.credit();
+      const second = await w.next(20_000);
+      expect(second).toMatchObject({ ID: a.ID, State: "PROCEEDING", RetryCount: "1", LeaseToken: "2", Input: "silent" });
+      expect(await server.api.get(b.ID)).toMatchObject({ State: "WAITING" });
+      expect(await server.api.get(c.ID)).toMatchObject({ State: "WAITING" });
+      // Lease 2 runs out too. The credit outstanding keeps the channel polled, so the message
+      // comes back to the server, which finds no attempt left.
+      w.credit();
+      const failed = await eventually(async () => {
+        const task = await server.api.get(a.ID);
+        return task.State === "FAILURE" ? task : undefined;
+      }, 30_000);
+      expect(failed).toMatchObject({ RetryCount: "2", RetryMaxLimit: "1", Output: "", Next: b.ID });
+      // Written when lease 2's message came back, after that lease had run out.
+      expect(Date.parse(failed.UpdateTime)).toBeGreaterThanOrEqual(Date.parse(second.LeaseExpireTime));
+
+      await eventually(async () => (await server.api.get(b.ID)).State === "CANCEL" && (await server.api.get(c.ID)).State === "CANCEL", 10_000);
+      expect(await server.api.get(b.ID)).toMatchObject({ State: "CANCEL", RetryCount: "0", Input: "", Prior: a.ID, Next: c.ID });
+      expect(await server.api.get(c.ID)).toMatchObject({ State: "CANCEL", RetryCount: "0", Input: "own input", Prior: b.ID });
+      // B and C are never delivered, and nothing of the chain is left on the queue.
+      expect(await w.nothingWithin(1_500)).toBe(true);
+      await emptyQueue("expireChain");
+      expect(server.app.streams.size).toBe(1);
+
+      // Both failed attempts were lease expiries found on a redelivery, and the chain was not
+      // cancelled through CancelTaskByID.
+      const expiries = log.filter((line) => line.msg === "lease expired without a report" && line.taskId === a.ID);
+      expect(expiries.map((line) => line.retryCount)).toEqual(["1", "2"]);
+      expect(log.filter((line) => line.msg === "task finished" || line.msg === "task cancelled")).toEqual([]);
+      expect((await server.api.cancel(a.ID)).State).toBe("409");
+    });
+  }, 120_000);
 
   it("cancels every successor when the worker reports CANCEL (4)", async () => {
     const a = await createOn("giveUpChain", "hopeless");

@@ -1,11 +1,14 @@
 // SPEC §3 ReceiveQueueByChannel: credits, the shared long poll, leasing (duplicates,
-// junk, races), release of undelivered messages, lease expiry and heartbeats.
+// junk, races), release of undelivered messages, lease expiry and heartbeats, and a
+// message moved back from the dead-letter queue.
 // Every test uses its own channel, so one test's messages never reach another's workers.
 import * as grpc from "@grpc/grpc-js";
+import { DeleteMessageCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { eventually, queueCounts, queueDrained, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
+import { queueNames } from "../service/queue/queue-definition.js";
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -416,4 +419,94 @@ describe("lease expiry and heartbeats (2 s lease)", () => {
     await emptyQueue("beat");
     expect(await rival.nothingWithin(500)).toBe(true);
   });
+});
+
+describe("dead-letter queue (a backstop)", () => {
+  /** Messages taken off a queue directly, as a replica that cannot handle them would. */
+  async function receiveFrom(on: TestServer, QueueUrl: string, VisibilityTimeout: number) {
+    const { Messages } = await on.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout }));
+    return Messages ?? [];
+  }
+
+  async function countsOf(on: TestServer, QueueUrl: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
+    const { Attributes } = await on.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+      }),
+    );
+    return {
+      visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0),
+    };
+  }
+
+  const EMPTY = { visible: 0, inFlight: 0, delayed: 0 };
+
+  it("resumes a task whose message is moved back from the dead-letter queue", async () => {
+    // Its own server: a channel whose message goes to the DLQ after 2 receives, and a sweeper
+    // that sends no copy of an overdue message during the test (so the task can only go on
+    // through the message moved back).
+    const own = await startTestServer({ channels: [{ name: "dlq", maxReceiveCount: 2 }], settings: { sweepAfterMs: 600_000 } });
+    try {
+      const queueUrl = own.queueUrls.dlq as string;
+      // The DLQ is found the way provision makes it, and is the target of the queue's redrive policy.
+      const { QueueUrl: deadLetterUrl } = await own.sqs.send(new GetQueueUrlCommand({ QueueName: queueNames(own.settings.queuePrefix, "dlq").deadLetter }));
+      if (!deadLetterUrl) throw new Error("no dead-letter queue");
+      const dlqArn = (await own.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterUrl, AttributeNames: ["QueueArn"] }))).Attributes?.QueueArn;
+      const redrive = (await own.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["RedrivePolicy"] }))).Attributes?.RedrivePolicy;
+      expect(JSON.parse(redrive ?? "{}")).toEqual({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 });
+
+      const created = await own.api.create({ Channel: "dlq", Input: "poison for a while" });
+      expect(own.faults.count("SendMessageBatchCommand") + own.faults.count("SendMessageCommand")).toBe(1);
+
+      // Received twice (maxReceiveCount) and never leased: each time the receiver lets go (1 s).
+      for (let receive = 1; receive <= 2; receive++) {
+        const [message, ...more] = await eventually(async () => {
+          const got = await receiveFrom(own, queueUrl, 1);
+          return got.length > 0 ? got : undefined;
+        }, 20_000);
+        expect(more).toEqual([]);
+        expect(message?.Body).toBe(created.ID);
+      }
+      // The next receive finds it over the limit: SQS moves it to the DLQ instead of handing it out.
+      const taken: unknown[] = [];
+      await eventually(async () => {
+        taken.push(...(await receiveFrom(own, queueUrl, 1)));
+        return (await countsOf(own, deadLetterUrl)).visible === 1;
+      }, 20_000);
+      expect(taken).toEqual([]);
+      expect(await countsOf(own, queueUrl)).toEqual(EMPTY);
+      expect(await countsOf(own, deadLetterUrl)).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+      // The server never saw the message (no worker, so the channel was never polled): the task is as it was.
+      expect(own.faults.count("ReceiveMessageCommand")).toBe(0);
+      expect(await own.api.get(created.ID)).toMatchObject({ State: "WAITING", RetryCount: "0", Output: "" });
+      expect((await own.api.length("dlq")).Data).toBe("0");
+
+      // Moved back: the emulator has no StartMessageMoveTask, so its documented equivalent:
+      // receive from the DLQ, send the same body to the source queue, delete from the DLQ.
+      const [dead, ...others] = await receiveFrom(own, deadLetterUrl, 30);
+      expect(others).toEqual([]);
+      expect(dead?.Body).toBe(created.ID);
+      await own.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: dead?.Body }));
+      await own.sqs.send(new DeleteMessageCommand({ QueueUrl: deadLetterUrl, ReceiptHandle: dead?.ReceiptHandle }));
+      expect(await countsOf(own, deadLetterUrl)).toEqual(EMPTY);
+
+      const w = streams.worker("dlq", own).credit();
+      const task = await w.next(20_000);
+      expect(task).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0", Input: "poison for a while", LeaseToken: "1" });
+      const answer = await streams.reporter(own).report(task.ID, ReportState.SUCCESS, "handled at last", task.LeaseToken);
+      expect(answer).toMatchObject({ State: "200", Data: task.ID, Message: "Task succeeded" });
+      expect(await own.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "0", Output: "handled at last" });
+      await queueDrained(own, "dlq");
+      expect(await countsOf(own, deadLetterUrl)).toEqual(EMPTY);
+      // The server sent no copy of its own: the task went on through the message moved back.
+      expect(own.faults.count("SendMessageBatchCommand") + own.faults.count("SendMessageCommand")).toBe(1);
+      expect(await w.nothingWithin(500)).toBe(true);
+    } finally {
+      await streams.closeAll(own);
+      await own.stop();
+    }
+  }, 120_000);
 });

@@ -23,7 +23,7 @@ const CHANNELS = [
   "backend",
 ];
 /** 2 s leases, for the fencing tests. */
-const SHORT_LEASE = ["fenced", "fencedFail"];
+const SHORT_LEASE = ["fenced", "fencedFail", "unfenced"];
 
 let server: TestServer;
 let replica: TestServer | undefined;
@@ -329,6 +329,48 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     expect(Date.parse(beat.LeaseExpireTime)).toBeGreaterThan(Date.parse(fresh.LeaseExpireTime) - 1);
     expect(await reports.report(created.ID, ReportState.SUCCESS, "done", fresh.LeaseToken)).toMatchObject({ State: "200" });
     expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", Output: "done" });
+  });
+
+  it("a report without a LeaseToken (the seed's client) acts on the newer lease; that lease's holder then gets the final task", async () => {
+    const created = await server.api.create({ Channel: "unfenced", Input: "two workers" });
+    const first = worker("unfenced").credit();
+    const lease1 = await first.next(20_000);
+    expect(lease1).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "1" });
+    // Lease 1 (2 s) runs out without a report: a failed attempt, then delivery again as lease 2.
+    const second = worker("unfenced").credit();
+    const lease2 = await second.next(20_000);
+    expect(lease2).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "1", LeaseToken: "2", Input: "two workers" });
+    expect(await first.nothingWithin(200)).toBe(true);
+
+    const reports = reporter();
+    // The late worker of lease 1 with its token is refused ("a report for an older lease answers
+    // 409..." above covers every code):
+    const fenced = await reports.report(created.ID, ReportState.SUCCESS, "late, fenced", lease1.LeaseToken);
+    expect(fenced).toMatchObject({ State: "409", Data: created.ID });
+    expect(fenced.Message).toBe(`Task ${created.ID} was delivered again since lease 1 (its lease is now 2); this report is stale`);
+    expect(await server.api.get(created.ID)).toMatchObject({ State: "PROCEEDING", RetryCount: "1", Output: "" });
+
+    // ...but the same late report without a token (a client generated from the seed) acts on lease 2.
+    const unfenced = await reports.report(created.ID, ReportState.SUCCESS, "late, unfenced");
+    expect(unfenced).toMatchObject({ State: "200", Data: created.ID, Message: "Task succeeded" });
+    expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "late, unfenced" });
+    await emptyQueue("unfenced");
+
+    // Lease 2's holder, reporting with its token afterwards, finds the task final.
+    for (const code of [ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
+      const answer = await reports.report(created.ID, code, "from lease 2", lease2.LeaseToken);
+      expect(answer, `code ${code}`).toMatchObject({ State: "409", Data: created.ID, Message: `Task ${created.ID} is already SUCCESS; a final task never changes` });
+    }
+    // A SUCCESS from the holder is answered as if it were a repeat of its own report, although
+    // the SUCCESS recorded under lease 2 was the unfenced one, with another Output (the server
+    // cannot tell them apart: it keeps no trace of which report finished a lease). This pins what
+    // the server answers today; the holder never sent a report before, so by the README's words
+    // ("a repeat of a report that already took effect") it arguably should be 409.
+    const holderSuccess = await reports.report(created.ID, ReportState.SUCCESS, "from lease 2", lease2.LeaseToken);
+    expect(holderSuccess).toEqual({ State: "200", Data: created.ID, Message: `Already recorded: task ${created.ID} succeeded`, LeaseExpireTime: "" });
+    // Nothing the holder sent changed the task: the unfenced report's result stays.
+    expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "late, unfenced" });
+    expect(await second.nothingWithin(500)).toBe(true);
   });
 
   it("a repeat of a report that already took effect under the same lease answers 200 and changes nothing", async () => {
