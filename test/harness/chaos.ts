@@ -6,14 +6,27 @@
 // a TCP proxy; producers create tasks on every replica (retrying with their own
 // HashCode, so a retry never creates twice); workers take tasks on one replica and
 // report on another. Meanwhile it SIGKILLs a random replica every S seconds and
-// restarts it, cuts worker connections at random, and one channel has a 2 s
-// visibility timeout, so messages a killed replica held come back at once (duplicate
-// deliveries). Workers keep a ledger of every result the server acknowledged. At the
-// end it waits for every task to be final and checks each one:
+// restarts it (at most one is down at a time), cuts worker connections at random, and
+// one channel has a 2 s visibility timeout, so messages a killed replica held come back
+// at once (duplicate deliveries). Workers keep a ledger of every result the server
+// acknowledged. At the end it waits for every task to be final and checks each one:
 //   lost         a task that never reached a final state
 //   doubleFinal  a task acknowledged final more than once, or whose stored final state
 //                or Output is not the one that was acknowledged (overwritten)
 //   unexpected   a task whose final state is not the one its handler was written to reach
+// and what the chaos did to the work (`redeliveries` alone proves nothing: the planned
+// fail-first and FAILURE tasks run twice even without chaos):
+//   unacknowledgedRuns  handler runs whose result the server never acknowledged: the report
+//                       answered 409 (the lease had run out while a kill or a cut connection
+//                       held the report or heartbeats back, and the task went to another run),
+//                       or was never answered
+//   expiredLeases       failed attempts the server counted that no handler run threw: leases
+//                       that ran out without a report (a delivery lost with a killed replica
+//                       or a cut stream, or a report held back past the lease)
+//   interrupted         the two together. Without kills and cuts both are 0 (handlers
+//                       heartbeat, so only a machine too loaded to answer within the 2 s
+//                       lease lets one run out): interrupted > 0 shows the chaos hit work in
+//                       flight (`npm run chaos -- --tasks 300 --kill-every 100000` gives 0).
 // It prints a summary and, last, one JSON line; it exits 0 only if lost and doubleFinal are 0.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -48,7 +61,14 @@ export interface ChaosResult {
   unexpected: number;
   kills: number;
   drops: number;
+  /** Handler runs beyond the first, planned retries included (not evidence of chaos by itself). */
   redeliveries: number;
+  /** Handler runs whose result the server never acknowledged (see the header). */
+  unacknowledgedRuns: number;
+  /** Leases that ran out without a report (see the header). */
+  expiredLeases: number;
+  /** unacknowledgedRuns + expiredLeases: work the kills and connection cuts interrupted. */
+  interrupted: number;
   seconds: number;
 }
 
@@ -62,6 +82,10 @@ function planOf(index: number): { expect: "SUCCESS" | "FAILURE" | "CANCEL"; fail
 interface Ledger {
   index: number;
   handlerRuns: number;
+  /** Handler runs that threw a retryable error (a FAILURE report), acknowledged or not. */
+  failedRuns: number;
+  /** Handler runs whose report the server acknowledged (200): SUCCESS, CANCEL or FAILURE, final or not. */
+  acknowledgedRuns: number;
   /** Every final result the server acknowledged (200), in order. */
   acknowledged: { state: string; output: string }[];
 }
@@ -71,6 +95,8 @@ interface Replica {
   proxy: TcpProxy;
   address: string;
   process: ChildProcess | undefined;
+  /** Its current process has answered a call (false from a kill until the restart serves). */
+  serving: boolean;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -84,6 +110,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const workers: Worker[] = [];
   const producers: QueuesClient[] = [];
   const timers: NodeJS.Timeout[] = [];
+  /** Aborted at the end: ends the waits for restarted replicas. */
+  const stopped = new AbortController();
   let kills = 0;
   let drops = 0;
   try {
@@ -100,11 +128,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (let i = 0; i < options.replicas; i++) {
       const port = await freePort();
       const proxy = new TcpProxy({ host: "127.0.0.1", port });
-      const replica: Replica = { port, proxy, address: await proxy.listen(), process: undefined };
+      const replica: Replica = { port, proxy, address: await proxy.listen(), process: undefined, serving: false };
       replica.process = startServer(port, env);
       replicas.push(replica);
     }
-    await Promise.all(replicas.map((replica) => waitServing(replica.address, "chaos")));
+    await Promise.all(replicas.map(async (replica) => (await waitServing(replica.address, "chaos"), (replica.serving = true))));
     log(`${options.replicas} replica(s) serving on ${replicas.map((r) => r.address).join(", ")} (through proxies)`);
 
     // ----------------------------------------------------------------- workers
@@ -131,8 +159,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
             const plan = planOf(entry.index);
             if (plan.slowMs) await new Promise((resolve) => setTimeout(resolve, plan.slowMs));
             if (plan.expect === "CANCEL") throw new NonRetryableError(`give up ${entry.index}`);
-            if (plan.expect === "FAILURE") throw new Error(`always fails ${entry.index}`);
-            if (plan.failFirst && attempt === 1) throw new Error(`first attempt of ${entry.index} fails`);
+            if (plan.expect === "FAILURE") {
+              entry.failedRuns += 1;
+              throw new Error(`always fails ${entry.index}`);
+            }
+            if (plan.failFirst && attempt === 1) {
+              entry.failedRuns += 1;
+              throw new Error(`first attempt of ${entry.index} fails`);
+            }
             return `out-${entry.index}`;
           },
         });
@@ -140,9 +174,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           const output = state === "SUCCESS" ? (detail as string) : ((detail as Error)?.message ?? "");
           entryOf(task)?.acknowledged.push({ state, output });
         };
-        worker.on("taskSucceeded", acknowledge("SUCCESS"));
-        worker.on("taskCancelled", acknowledge("CANCEL"));
+        const acknowledgedRun = (task: Task) => {
+          const entry = entryOf(task);
+          if (entry) entry.acknowledgedRuns += 1;
+        };
+        worker.on("taskSucceeded", (task, output) => {
+          acknowledgedRun(task);
+          acknowledge("SUCCESS")(task, output);
+        });
+        worker.on("taskCancelled", (task, error) => {
+          acknowledgedRun(task);
+          acknowledge("CANCEL")(task, error);
+        });
         worker.on("taskFailed", (task, error) => {
+          acknowledgedRun(task);
           // A FAILURE report is final only when no attempt remains.
           if (Number(task.RetryCount) + 1 > Number(task.RetryMaxLimit)) acknowledge("FAILURE")(task, error);
         });
@@ -153,11 +198,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
 
     // ------------------------------------------------------------------- chaos
+    // At most one replica is down at a time: a kill waits until every replica serves again.
+    // Under load a restart can take longer than the kill interval, and killing a replica
+    // that is still starting interrupts no work and only leaves none to make progress.
     const killLoop = setInterval(() => {
+      if (replicas.some((replica) => !replica.serving)) return;
       const replica = replicas[Math.floor(Math.random() * replicas.length)] as Replica;
       replica.process?.kill("SIGKILL");
       kills += 1;
-      replica.process = startServer(replica.port, env);
+      replica.serving = false;
+      const restarted = startServer(replica.port, env);
+      replica.process = restarted;
+      waitServing(replica.address, "chaos", stopped.signal).then(
+        () => void (replica.process === restarted && (replica.serving = true)),
+        (error: unknown) => stopped.signal.aborted || log(`replica on ${replica.address} did not serve again: ${(error as Error).message}`),
+      );
     }, options.killEverySeconds * 1000);
     const dropLoop = setInterval(() => {
       drops += (replicas[Math.floor(Math.random() * replicas.length)] as Replica).proxy.dropConnections() > 0 ? 1 : 0;
@@ -172,7 +227,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       while (next < options.tasks) {
         const index = next++;
         const hashCode = `chaos-${run}-${index}`;
-        ledger.set(hashCode, { index, handlerRuns: 0, acknowledged: [] });
+        ledger.set(hashCode, { index, handlerRuns: 0, failedRuns: 0, acknowledgedRuns: 0, acknowledged: [] });
         const plan = planOf(index);
         for (let attempt = 0; ; attempt++) {
           const producer = producers[(index + attempt) % producers.length] as QueuesClient;
@@ -205,13 +260,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // or at the settle timeout. A FAILURE may be reached without any worker's report (its
     // last lease ran out), so the stored state decides, not the acknowledgements.
     const settleBy = Date.now() + options.settleTimeoutSeconds * 1000;
-    const reader = new QueuesClient({ address: replicas[0]?.address as string, deadlineMs: 10_000 });
-    producers.push(reader);
+    // One reader per replica: a page is read again on another replica while one is down.
+    const readers = replicas.map((replica) => new QueuesClient({ address: replica.address, deadlineMs: 10_000 }));
+    producers.push(...readers);
     const stored = new Map<string, Task>();
     const readAll = async () => {
       stored.clear();
       for (let offset = 0n; ; offset += 100n) {
-        const page = await retrying(() => reader.listTasksByOwner(owner, { limit: 100, offset }));
+        const page = await retrying((attempt) => (readers[attempt % readers.length] as QueuesClient).listTasksByOwner(owner, { limit: 100, offset }));
         for (const task of page.tasks) stored.set(task.HashCode, task);
         if (page.tasks.length < 100) break;
       }
@@ -236,10 +292,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let doubleFinal = 0;
     let unexpected = 0;
     let redeliveries = 0;
+    let unacknowledgedRuns = 0;
+    let expiredLeases = 0;
     const examples: string[] = [];
     for (const [hashCode, entry] of ledger) {
       redeliveries += Math.max(0, entry.handlerRuns - 1);
+      unacknowledgedRuns += Math.max(0, entry.handlerRuns - entry.acknowledgedRuns);
       const task = stored.get(hashCode);
+      // Every failed attempt the server counted is a run that threw, or a lease that ran out.
+      if (task) expiredLeases += Math.max(0, Number(task.RetryCount) - entry.failedRuns);
       if (!task || !FINAL.has(task.State)) {
         lost += 1;
         if (examples.length < 10) examples.push(`lost: #${entry.index} ${hashCode} ${task ? `${task.State} retries ${task.RetryCount}` : "not stored"}`);
@@ -271,9 +332,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       kills,
       drops,
       redeliveries,
+      unacknowledgedRuns,
+      expiredLeases,
+      interrupted: unacknowledgedRuns + expiredLeases,
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
   } finally {
+    stopped.abort();
     for (const timer of timers) clearInterval(timer);
     await Promise.all(workers.map((worker) => worker.close().catch(() => {})));
     for (const producer of producers) producer.close();
@@ -285,12 +350,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
+/** Calls again (`attempt` counts up) until it answers; gives up after a minute of failures. */
+async function retrying<T>(call: (attempt: number) => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + 60_000;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await call();
+      return await call(attempt);
     } catch (error) {
-      if (attempt >= 20) throw error;
+      if (Date.now() > giveUpAt) throw error;
       await sleep(250);
     }
   }
@@ -329,7 +396,8 @@ async function main(): Promise<void> {
       `  lost:         ${result.lost}`,
       `  doubleFinal:  ${result.doubleFinal}`,
       `  unexpected:   ${result.unexpected} (final state other than planned)`,
-      `  redeliveries: ${result.redeliveries} (handler runs beyond the first)`,
+      `  redeliveries: ${result.redeliveries} (handler runs beyond the first, planned retries included)`,
+      `  interrupted:  ${result.interrupted} (${result.unacknowledgedRuns} handler run(s) never acknowledged, ${result.expiredLeases} lease(s) run out without a report)`,
       "",
     ].join("\n"),
   );

@@ -71,11 +71,11 @@ export async function stopServer(child: ChildProcess, graceMs = 10_000): Promise
   }
 }
 
-/** Waits until the server at `address` answers a call on `channel`. */
-export async function waitServing(address: string, channel: string): Promise<void> {
+/** Waits until the server at `address` answers a call on `channel` (gives up after 300 tries, or once `signal` aborts). */
+export async function waitServing(address: string, channel: string, signal?: AbortSignal): Promise<void> {
   const client = new QueuesClient({ address, deadlineMs: 1_000 });
   try {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 300 && !signal?.aborted; i++) {
       try {
         await client.queueLength(channel);
         return;
@@ -83,7 +83,7 @@ export async function waitServing(address: string, channel: string): Promise<voi
         await sleep(100);
       }
     }
-    throw new Error(`${address} did not start serving`);
+    throw new Error(signal?.aborted ? `stopped waiting for ${address}` : `${address} did not start serving`);
   } finally {
     client.close();
   }
