@@ -9,7 +9,19 @@ import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
-import { connectionRefused, eventually, queueCounts, queueDrained, receiveRawMessages, startTestServer, type TestServer } from "./support/harness.js";
+import {
+  deletedHandles,
+  indexOfCall,
+  isTaskWrite,
+  itemKeyOf,
+  receivedMessages,
+  sentMessageIds,
+  sentTaskIds,
+  storedReceiptHandle,
+  visibilityChanges,
+  type CallLike,
+} from "./support/aws-calls.js";
+import { connectionRefused, eventually, queueCounts, queueDrained, receiveRawMessages, startTestServer, type AwsCall, type TestServer } from "./support/harness.js";
 
 const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend", "lostAnswer", "payloadRead"];
 /** Channels with a 2 s lease on the fast-sweeping server. */
@@ -42,44 +54,45 @@ async function outboxCleared(id: string, on: TestServer = server): Promise<boole
   return item.outboxDueAt === undefined && item.outboxShard === undefined;
 }
 
-/** The `pk` of an UpdateItem's key, whether the input is still native or already marshalled. */
-function updateKey(input: unknown): string | undefined {
-  const pk = (input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk;
-  if (typeof pk === "string") return pk;
-  return (pk as { S?: string } | undefined)?.S;
-}
+/** The server's AWS calls so far (since the last faults.clear()). */
+const calls = (): readonly AwsCall[] => server.faults.log;
+/** The calls a fault failed. */
+const injected = (): AwsCall[] => server.faults.log.filter((call) => call.injected);
 
-function queueUrlOf(input: unknown): string | undefined {
-  return (input as { QueueUrl?: string } | undefined)?.QueueUrl;
-}
-
-/**
- * Watches the server's AWS calls: counts messages sent per queue (the server sends in batches), and fails
- * (as a crash would) the first call that `crashOn` picks, once.
- */
-function watchCalls(crashOn?: (command: string, input: unknown) => boolean) {
-  const sends = new Map<string, number>();
-  let crashed = 0;
+/** Fails (as a crash would) the first call that `pick` chooses, once. */
+function crashOnce(pick: (call: CallLike) => boolean): void {
+  let crashed = false;
   server.faults.hook = (command, input) => {
-    if (command === "SendMessageBatchCommand") {
-      const url = queueUrlOf(input) ?? "";
-      sends.set(url, (sends.get(url) ?? 0) + ((input as { Entries?: unknown[] }).Entries?.length ?? 0));
-    }
-    if (crashed === 0 && crashOn?.(command, input)) {
-      crashed += 1;
+    if (!crashed && pick({ command, input })) {
+      crashed = true;
       throw connectionRefused();
     }
   };
-  return {
-    sendsTo: (channel: string) => sends.get(server.queueUrls[channel] ?? "") ?? 0,
-    crashed: () => crashed,
-  };
 }
 
-const sendTo = (channel: string) => (command: string, input: unknown) =>
-  command === "SendMessageBatchCommand" && queueUrlOf(input) === server.queueUrls[channel];
+/** A send to the channel's queue that carries this task. */
+const sendOf = (channel: string, taskId: string) => (call: CallLike) => sentTaskIds(call, server.queueUrls[channel] ?? "").includes(taskId);
 
-const updateOf = (id: string) => (command: string, input: unknown) => command === "UpdateItemCommand" && updateKey(input) === `T#${id}`;
+/** The one call a fault failed: it must be the call the test means. */
+function theInjectedCall(): { call: AwsCall; at: number } {
+  const failed = injected();
+  expect(failed, "the fault fired exactly once").toHaveLength(1);
+  const call = failed[0] as AwsCall;
+  return { call, at: calls().indexOf(call) };
+}
+
+/**
+ * The sweeper's recovery: after call `from`, it claimed the task's outbox marker, then
+ * sent a copy of its message, and that copy is the message the task was leased with.
+ */
+async function expectDeliveredBySweeperCopy(taskId: string, channel: string, from: number): Promise<void> {
+  const url = server.queueUrls[channel] ?? "";
+  const claim = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, taskId, "claimOutbox"), from);
+  expect(claim, "the sweeper claimed the task's outbox marker").toBeGreaterThan(from);
+  const copy = indexOfCall(calls(), (call) => sentMessageIds(call, url, taskId).length > 0, claim);
+  expect(copy, "the sweeper sent a copy of the task's message").toBeGreaterThan(claim);
+  expect((await taskItem(taskId)).messageId, "the task was leased with the sweeper's copy").toBe(sentMessageIds(calls()[copy] as AwsCall, url, taskId)[0]);
+}
 
 beforeAll(async () => {
   [server, calm] = await Promise.all([
@@ -140,15 +153,18 @@ describe("the outbox marker", () => {
 describe("crash between the DynamoDB write and the SQS send", () => {
   it("still answers CreateTask 200, and the sweeper delivers the task exactly once", async () => {
     const w = worker("lostSend").credit(2);
-    const calls = watchCalls(sendTo("lostSend"));
+    crashOnce((call) => call.command === "SendMessageBatchCommand" && sentTaskIds(call, server.queueUrls.lostSend ?? "").length > 0);
     const created = await server.api.createTask({ Channel: "lostSend", Input: "sent late" });
     expect(created.State).toBe("200");
-    expect(calls.crashed()).toBe(1);
 
     const task = await w.next(10_000);
     expect(task).toMatchObject({ HashCode: created.Data, Input: "sent late", State: "PROCEEDING", RetryCount: "0" });
-    // The delivery came from the sweeper's send: the server's own send was the one that failed.
-    expect(calls.sendsTo("lostSend")).toBeGreaterThanOrEqual(2);
+    // The fault hit CreateTask's own send of this task: its first send, before the sweeper ever claimed it.
+    const crash = theInjectedCall();
+    expect(sendOf("lostSend", task.ID)(crash.call)).toBe(true);
+    expect(indexOfCall(calls(), sendOf("lostSend", task.ID))).toBe(crash.at);
+    expect(indexOfCall(calls(), (call) => isTaskWrite(call, task.ID, "claimOutbox"))).toBeGreaterThan(crash.at);
+    await expectDeliveredBySweeperCopy(task.ID, "lostSend", crash.at);
     // Exactly once: the second credit gets nothing.
     expect(await w.nothingWithin(2_000)).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
@@ -162,13 +178,19 @@ describe("crash between the DynamoDB write and the SQS send", () => {
     const w = worker("lostNextSend").credit(2);
     expect((await w.next()).ID).toBe(a.ID);
 
-    const calls = watchCalls(sendTo("lostNextSend"));
+    server.faults.clear();
+    crashOnce(sendOf("lostNextSend", b.ID));
     const answer = await reporter().report(a.ID, ReportState.SUCCESS, "piped through the sweeper");
     expect(answer.State).toBe("200");
-    expect(calls.crashed()).toBe(1);
 
     const task = await w.next(10_000);
     expect(task).toMatchObject({ ID: b.ID, Prior: a.ID, Input: "piped through the sweeper", RetryCount: "0" });
+    // The fault hit the chain follow-up's send of B, right after it queued B.
+    const crash = theInjectedCall();
+    const queued = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, b.ID, "queue"));
+    expect(queued).toBeGreaterThanOrEqual(0);
+    expect(indexOfCall(calls(), sendOf("lostNextSend", b.ID), queued)).toBe(crash.at);
+    await expectDeliveredBySweeperCopy(b.ID, "lostNextSend", crash.at);
     expect(await w.nothingWithin(1_500)).toBe(true);
     expect(await outboxCleared(a.ID)).toBe(true);
     expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
@@ -182,13 +204,17 @@ describe("crash between the DynamoDB write and the SQS send", () => {
     expect((await w.next()).ID).toBe(a.ID);
     expect((await reporter().report(a.ID, ReportState.SUCCESS, "ready")).State).toBe("200");
 
-    const calls = watchCalls(sendTo("priorDoneSend"));
+    server.faults.clear();
+    crashOnce((call) => call.command === "SendMessageBatchCommand" && sentTaskIds(call, server.queueUrls.priorDoneSend ?? "").length > 0);
     const created = await server.api.createTask({ Channel: "priorDoneSend", Prior: a.ID });
     expect(created.State).toBe("200");
-    expect(calls.crashed()).toBe(1);
     w.credit(2);
     const task = await w.next(10_000);
     expect(task).toMatchObject({ HashCode: created.Data, Input: "ready", Prior: a.ID });
+    // The fault hit CreateTask's send of the new task (queued at once: its Prior had succeeded).
+    const crash = theInjectedCall();
+    expect(indexOfCall(calls(), sendOf("priorDoneSend", task.ID))).toBe(crash.at);
+    await expectDeliveredBySweeperCopy(task.ID, "priorDoneSend", crash.at);
     expect(await w.nothingWithin(1_500)).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
   });
@@ -202,9 +228,12 @@ describe("crash between a final write and the chain follow-up", () => {
     expect((await w.next()).ID).toBe(a.ID);
 
     // The follow-up's first write (queueing B) never happens.
-    const calls = watchCalls(updateOf(b.ID));
+    server.faults.clear();
+    crashOnce((call) => isTaskWrite(call, b.ID, "queue"));
     const answer = await reporter().report(a.ID, ReportState.SUCCESS, "a is done");
-    expect(calls.crashed()).toBe(1);
+    const crash = theInjectedCall();
+    // It was the follow-up of A's SUCCESS, written just before.
+    expect(indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, a.ID, "succeed"))).toBeLessThan(crash.at);
     expect(await server.api.get(a.ID)).toMatchObject({ State: "SUCCESS", Output: "a is done", Next: b.ID });
     // The SUCCESS was written: the worker must not be told to retry (503) a report that took
     // effect (its retry would only get 409).
@@ -212,6 +241,12 @@ describe("crash between a final write and the chain follow-up", () => {
 
     const task = await w.next(10_000);
     expect(task).toMatchObject({ ID: b.ID, Input: "a is done", State: "PROCEEDING", RetryCount: "0" });
+    // The sweeper claimed A's marker and ran the follow-up again: B queued, then sent.
+    const claim = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, a.ID, "claimOutbox"), crash.at);
+    expect(claim).toBeGreaterThan(crash.at);
+    const queued = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, b.ID, "queue"), claim);
+    expect(queued).toBeGreaterThan(claim);
+    expect(indexOfCall(calls(), (call) => sentMessageIds(call, server.queueUrls.lostFollowUp ?? "", b.ID).length > 0, queued)).toBeGreaterThan(queued);
     expect(await w.nothingWithin(1_500)).toBe(true);
     await eventually(() => outboxCleared(a.ID), 5_000);
     expect((await reporter().report(b.ID, ReportState.SUCCESS)).State).toBe("200");
@@ -219,21 +254,37 @@ describe("crash between a final write and the chain follow-up", () => {
     await emptyQueue("lostFollowUp");
   });
 
-  it("finishes an interrupted cancel cascade: the successor becomes CANCEL", async () => {
+  it("answers a cancel 200 once the task's CANCEL is written, and the sweeper finishes the cascade; a retried cancel answers 409", async () => {
     const a = await createOn("cascade", "a");
     const b = await createOn("cascade", "", { Prior: a.ID });
     const c = await createOn("cascade", "", { Prior: b.ID });
 
-    const calls = watchCalls(updateOf(b.ID));
+    server.faults.clear();
+    crashOnce((call) => isTaskWrite(call, b.ID, "cancel"));
     const answer = await server.api.cancel(a.ID);
-    expect(calls.crashed()).toBe(1);
-    // The cancel of A was written; whether the answer is 200 or 503 depends on where the cascade broke.
-    expect(["200", "503"]).toContain(answer.State);
-    if (answer.State === "200") expect(answer.Data[0]).toMatchObject({ ID: a.ID, State: "CANCEL" });
-    expect((await server.api.get(a.ID)).State).toBe("CANCEL");
+    // The fault hit the cascade's write of B's CANCEL, after A's CANCEL was committed.
+    const crash = theInjectedCall();
+    expect(indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, a.ID, "cancel"))).toBeLessThan(crash.at);
+    // A's CANCEL is committed: the answer is 200 with what this call cancelled, and says the rest follows.
+    expect(answer.State).toBe("200");
+    expect(answer.Message).toMatch(/rest of its chain is being cancelled in the background/);
+    expect(answer.Data.map((task) => [task.ID, task.State])).toEqual([[a.ID, "CANCEL"]]);
+    // A retry answers 409 with A (final), whether the cascade is still pending or done.
+    const retried = await server.api.cancel(a.ID);
+    expect(retried.State).toBe("409");
+    expect(retried.Data.map((task) => [task.ID, task.State])).toEqual([[a.ID, "CANCEL"]]);
 
     await eventually(async () => (await server.api.get(b.ID)).State === "CANCEL" && (await server.api.get(c.ID)).State === "CANCEL", 10_000);
+    // The sweeper finished it: it claimed A's marker, then cancelled B and C.
+    const claim = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, a.ID, "claimOutbox"), crash.at);
+    expect(claim).toBeGreaterThan(crash.at);
+    const cancelB = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, b.ID, "cancel"), claim);
+    expect(cancelB).toBeGreaterThan(claim);
+    expect(indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, c.ID, "cancel"), cancelB)).toBeGreaterThan(cancelB);
     await eventually(() => outboxCleared(a.ID), 5_000);
+    const again = await server.api.cancel(a.ID);
+    expect(again.State).toBe("409");
+    expect(again.Data.map((task) => [task.ID, task.State])).toEqual([[a.ID, "CANCEL"]]);
     const w = worker("cascade").credit(3);
     expect(await w.nothingWithin(1_500)).toBe(true);
     await emptyQueue("cascade");
@@ -268,10 +319,11 @@ describe("crash between receive and lease", () => {
 
 describe("duplicate messages", () => {
   it("delivers a task the sweeper sent twice exactly once and drops the extra message", async () => {
-    const calls = watchCalls();
+    server.faults.clear();
     const task = await createOn("dupSend", "twice sent");
     // Nobody takes it for a while: the sweeper re-sends it.
-    await eventually(() => calls.sendsTo("dupSend") >= 2, 10_000);
+    const sends = () => calls().filter((call) => sentMessageIds(call, server.queueUrls.dupSend ?? "", task.ID).length > 0).length;
+    await eventually(() => sends() >= 2, 10_000);
     await eventually(async () => (await queueCounts(server, "dupSend")).visible >= 2, 5_000);
 
     const w = worker("dupSend").credit(3);
@@ -290,12 +342,16 @@ describe("crash between report and ack", () => {
     const task = await createOn("lostAck", "ack me");
     const w = worker("lostAck").credit();
     expect((await w.next()).ID).toBe(task.ID);
-    const calls = watchCalls(
-      (command, input) => command === "DeleteMessageBatchCommand" && queueUrlOf(input) === server.queueUrls.lostAck,
-    );
+    const leased = await taskItem(task.ID);
+    const handle = leased.receiptHandle as string;
+    server.faults.clear();
+    crashOnce((call) => deletedHandles(call).includes(handle));
     const answer = await reporter().report(task.ID, ReportState.SUCCESS, "done");
     expect(answer.State).toBe("200");
-    expect(calls.crashed()).toBe(1);
+    // The fault hit the delete of the leased message that follows the SUCCESS write.
+    const crash = theInjectedCall();
+    expect(crash.call.command).toBe("DeleteMessageBatchCommand");
+    expect(indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, task.ID, "succeed"))).toBeLessThan(crash.at);
     // The message comes back after its 2 s visibility and is dropped, not delivered.
     w.credit();
     await eventually(async () => {
@@ -304,13 +360,32 @@ describe("crash between report and ack", () => {
     }, 15_000);
     expect(await w.nothingWithin(1_000)).toBe(true);
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done", RetryCount: "0" });
+    // The recovery: the same message was received again and the server deleted that copy.
+    const back = calls()
+      .slice(crash.at)
+      .flatMap(receivedMessages)
+      .filter((message) => message.messageId === leased.messageId);
+    expect(back.length, "the message came back").toBeGreaterThan(0);
+    const deletedAgain = calls()
+      .slice(crash.at + 1)
+      .some((call) => !call.error && back.some((message) => deletedHandles(call).includes(message.receiptHandle)));
+    expect(deletedAgain, "the returned message was deleted").toBe(true);
   });
 });
 
 /** Deletes a task's SQS message behind the server's back, as the redrive to the dead-letter queue (or retention) would. */
-async function loseMessageOf(id: string, channel: string): Promise<void> {
+async function loseMessageOf(id: string, channel: string): Promise<string> {
   const item = await taskItem(id);
   await server.sqs.send(new DeleteMessageCommand({ QueueUrl: server.queueUrls[channel], ReceiptHandle: item.receiptHandle as string }));
+  return item.messageId as string;
+}
+
+/** No receive after call `from` brought this message back. */
+function neverReceivedAgain(messageId: string, from: number): boolean {
+  return !calls()
+    .slice(from)
+    .flatMap(receivedMessages)
+    .some((message) => message.messageId === messageId);
 }
 
 describe("a message lost after its task was leased (dead-letter queue, retention)", () => {
@@ -319,12 +394,16 @@ describe("a message lost after its task was leased (dead-letter queue, retention
     const dying = worker("lostLeased").credit();
     expect(await dying.next()).toMatchObject({ ID: task.ID, RetryCount: "0" });
     dying.cancel();
-    await loseMessageOf(task.ID, "lostLeased");
+    const from = calls().length;
+    const lost = await loseMessageOf(task.ID, "lostLeased");
 
     // Lease 2 s + grace 0.3 s: a copy is sent; finding the lease run out, it counts a failed attempt.
     const next = worker("lostLeased").credit(2);
     const again = await next.next(15_000);
     expect(again).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "1", Input: "lease lost" });
+    // It came from the sweeper's copy: the lost message never came back.
+    expect(neverReceivedAgain(lost, from)).toBe(true);
+    await expectDeliveredBySweeperCopy(task.ID, "lostLeased", from);
     expect(await next.nothingWithin(1_000)).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS, "ran twice")).State).toBe("200");
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "ran twice" });
@@ -338,61 +417,94 @@ describe("a message lost after its task was leased (dead-letter queue, retention
     expect((await w.next()).ID).toBe(task.ID);
     expect((await reporter().report(task.ID, ReportState.FAILURE, "first try failed")).State).toBe("200");
     expect(await server.api.get(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1" });
-    await loseMessageOf(task.ID, "lostBackoff");
+    const from = calls().length;
+    const lost = await loseMessageOf(task.ID, "lostBackoff");
 
     w.credit();
     const again = await w.next(15_000);
     expect(again).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "1" });
+    expect(neverReceivedAgain(lost, from)).toBe(true);
+    await expectDeliveredBySweeperCopy(task.ID, "lostBackoff", from);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
     await emptyQueue("lostBackoff");
   });
 });
 
 describe("lost answers: a write takes effect but its answer is lost, and the SDK retries it", () => {
-  const isTask = (id: string) => (input: unknown) => updateKey(input) === `T#${id}`;
+  const writeOf = (taskId: string, kind: string) => (input: unknown) => isTaskWrite({ command: "UpdateItemCommand", input }, taskId, kind);
+  /** The call whose answer was lost: sent twice (the SDK's retry). */
+  function theLostCall(): AwsCall {
+    expect(server.faults.answersLost).toBe(1);
+    const retried = calls().filter((call) => call.attempts > 1);
+    expect(retried, "exactly one call was retried by the SDK").toHaveLength(1);
+    expect((retried[0] as AwsCall).attempts).toBe(2);
+    return retried[0] as AwsCall;
+  }
 
   it("CreateTask answers 200 and creates exactly one task", async () => {
     const owner = String(2n ** 62n + BigInt(Date.now()));
+    server.faults.clear();
     server.faults.loseAnswer("TransactWriteItemsCommand");
     const created = await server.api.createTask({ Channel: "lostAnswer", Input: "once", Owner: owner });
     expect(created.State).toBe("200");
-    expect(server.faults.answersLost).toBe(1);
+    // The lost answer was the create transaction's; its retry (same ClientRequestToken) succeeded as a repeat.
+    const lost = theLostCall();
+    expect(lost.command).toBe("TransactWriteItemsCommand");
+    expect(lost.error).toBeUndefined();
+    expect(calls().filter((call) => call.command === "TransactWriteItemsCommand")).toHaveLength(1);
     const page = await server.api.queryByOwner(owner);
     expect(page.Total).toBe("1");
     expect(page.Data.map((task) => task.HashCode)).toEqual([created.Data]);
-    const w = worker("lostAnswer").credit();
+    // Two credits: a copy the fast sweeper may have sent meanwhile is taken and dropped.
+    const w = worker("lostAnswer").credit(2);
     const task = await w.next();
+    expect(task.HashCode).toBe(created.Data);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    await emptyQueue("lostAnswer");
   });
 
   it("a lease whose answer is lost still delivers the task, with RetryCount 0", async () => {
     const task = await createOn("lostAnswer", "leased once");
-    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    server.faults.clear();
+    server.faults.loseAnswer("UpdateItemCommand", 1, writeOf(task.ID, "lease"));
     const w = worker("lostAnswer").credit(2);
-    expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
-    expect(server.faults.answersLost).toBe(1);
+    expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "1" });
+    // The lost answer was the lease write's; its retry failed its condition on our own write and was recognised.
+    const lost = theLostCall();
+    expect(isTaskWrite(lost, task.ID, "lease")).toBe(true);
+    expect(lost.error?.name).toBe("ConditionalCheckFailedException");
+    expect(calls().filter((call) => isTaskWrite(call, task.ID, "lease"))).toEqual([lost]);
     expect(await w.nothingWithin(1_000)).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
     await emptyQueue("lostAnswer");
   });
 
   it("a SUCCESS report whose answer is lost answers 200, not 409", async () => {
+    // Two credits: a copy the fast sweeper may send before the lease is taken and dropped.
+    const w = worker("lostAnswer").credit(2);
     const task = await createOn("lostAnswer", "report once");
-    const w = worker("lostAnswer").credit();
     expect((await w.next()).ID).toBe(task.ID);
-    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    server.faults.clear();
+    server.faults.loseAnswer("UpdateItemCommand", 1, writeOf(task.ID, "succeed"));
     expect(await reporter().report(task.ID, ReportState.SUCCESS, "done")).toMatchObject({ State: "200", Data: task.ID });
-    expect(server.faults.answersLost).toBe(1);
+    const lost = theLostCall();
+    expect(isTaskWrite(lost, task.ID, "succeed")).toBe(true);
+    expect(lost.error?.name).toBe("ConditionalCheckFailedException");
+    expect(calls().filter((call) => isTaskWrite(call, task.ID, "succeed"))).toEqual([lost]);
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "done" });
     await emptyQueue("lostAnswer");
   });
 
   it("a cancel whose answer is lost answers 200 with the task", async () => {
     const task = await createOn("other", "cancel once");
-    server.faults.loseAnswer("UpdateItemCommand", 1, isTask(task.ID));
+    server.faults.clear();
+    server.faults.loseAnswer("UpdateItemCommand", 1, writeOf(task.ID, "cancel"));
     const answer = await server.api.cancel(task.ID);
     expect(answer.State).toBe("200");
-    expect(server.faults.answersLost).toBe(1);
+    const lost = theLostCall();
+    expect(isTaskWrite(lost, task.ID, "cancel")).toBe(true);
+    expect(lost.error?.name).toBe("ConditionalCheckFailedException");
+    expect(calls().filter((call) => isTaskWrite(call, task.ID, "cancel"))).toEqual([lost]);
     expect(answer.Data.map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
   });
 });
@@ -401,19 +513,29 @@ describe("a lease that cannot be handed over", () => {
   it("is handed back when the task's large Input cannot be read, and is delivered later with RetryCount 0", async () => {
     const input = "i".repeat(3_000);
     const task = await createOn("payloadRead", input);
-    let failures = 0;
-    server.faults.hook = (command, input_) => {
-      if (command === "GetItemCommand" && updateKey(input_) === `I#${task.ID}` && failures === 0) {
-        failures += 1;
-        throw connectionRefused();
-      }
-    };
+    server.faults.clear();
+    crashOnce((call) => call.command === "GetItemCommand" && itemKeyOf(call) === `I#${task.ID}`);
     // Two credits: a copy the fast sweeper may send meanwhile is taken and dropped, never delivered.
     const w = worker("payloadRead").credit(2);
     const delivered = await w.next(10_000);
-    expect(failures).toBe(1);
-    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "2" });
     expect(delivered.Input).toBe(input);
+    // The fault hit the read of the Input right after the first lease; the lease was handed back
+    // (no attempt counted) and its message made visible at once, then leased again.
+    const crash = theInjectedCall();
+    const firstLease = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, task.ID, "lease"));
+    expect(firstLease).toBeLessThan(crash.at);
+    const handBack = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, task.ID, "handBack"), crash.at);
+    expect(handBack).toBeGreaterThan(crash.at);
+    const firstHandle = storedReceiptHandle(calls()[firstLease] as AwsCall);
+    expect(firstHandle).toBeDefined();
+    expect(
+      calls()
+        .slice(handBack)
+        .flatMap(visibilityChanges)
+        .some((change) => change.receiptHandle === firstHandle && change.seconds === 0),
+      "the handed-back message was released at once",
+    ).toBe(true);
     expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
     expect(await w.nothingWithin(1_500)).toBe(true);
     await emptyQueue("payloadRead");

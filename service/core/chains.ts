@@ -13,17 +13,17 @@ import { withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 
 /**
- * Runs the follow-up a final task owes its chain and clears its outbox marker.
- * Returns the tasks cancelled on the way (in chain order).
+ * Runs the follow-up a final task owes its chain and clears its outbox marker. The
+ * tasks it cancels on the way are appended to `cancelled` (in chain order) as each
+ * write commits, so a caller still knows them when a later step fails.
  */
-export async function runFollowUp(ctx: CoreContext, task: StoredTask): Promise<StoredTask[]> {
-  let cancelled: StoredTask[] = [];
+export async function runFollowUp(ctx: CoreContext, task: StoredTask, cancelled: StoredTask[] = []): Promise<StoredTask[]> {
   switch (followUp(task)) {
     case "queueNext":
       await queueSuccessor(ctx, task);
       break;
     case "cancelNext":
-      cancelled = await cancelChainFrom(ctx, task.next);
+      await cancelChainFrom(ctx, task.next, cancelled);
       break;
     case "none":
       break;
@@ -42,14 +42,17 @@ export async function runFollowUp(ctx: CoreContext, task: StoredTask): Promise<S
 /**
  * The follow-up right after a final write. The final state is already committed, so
  * the caller's answer must not turn into an error (a worker told to retry a report
- * that took effect would only get 409): if the follow-up fails, the outbox marker
- * written with the final state makes the sweeper run it again.
+ * that took effect would only get 409; a cancel retried would get 409 too): if the
+ * follow-up fails, the outbox marker written with the final state makes the sweeper
+ * run it again. Returns false when it was left to the sweeper.
  */
-export async function followUpOrLeaveToSweeper(ctx: CoreContext, task: StoredTask): Promise<void> {
+export async function followUpOrLeaveToSweeper(ctx: CoreContext, task: StoredTask, cancelled: StoredTask[] = []): Promise<boolean> {
   try {
-    await runFollowUp(ctx, task);
+    await runFollowUp(ctx, task, cancelled);
+    return true;
   } catch (error) {
     ctx.log.warn({ err: error, taskId: String(task.id) }, "chain follow-up failed; the sweeper will finish it");
+    return false;
   }
 }
 
@@ -68,8 +71,7 @@ async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void
  * Cancels every task from `startId` along Next that is not final yet. Tasks already
  * final are stepped over (an earlier, interrupted run may have cancelled them).
  */
-export async function cancelChainFrom(ctx: CoreContext, startId: bigint): Promise<StoredTask[]> {
-  const cancelled: StoredTask[] = [];
+export async function cancelChainFrom(ctx: CoreContext, startId: bigint, cancelled: StoredTask[] = []): Promise<StoredTask[]> {
   const seen = new Set<bigint>();
   let id = startId;
   while (id !== 0n && !seen.has(id)) {
@@ -90,11 +92,20 @@ export async function cancelChainFrom(ctx: CoreContext, startId: bigint): Promis
   return cancelled;
 }
 
+export interface CancelOutcome {
+  /** The tasks this call cancelled, in chain order: the task asked for first. */
+  cancelled: StoredTask[];
+  /** The cascade broke off after the task's own CANCEL was committed: the sweeper cancels the rest of the chain. */
+  cascadePending: boolean;
+}
+
 /**
- * Cancels one task (CancelTaskByID) and then the rest of its chain. The task's own
- * write sets its outbox marker when it has a Next, so an interrupted cascade resumes.
+ * Cancels one task (CancelTaskByID) and then the rest of its chain. Once the task's
+ * own CANCEL is committed the call has done what it was asked, so the answer is the
+ * tasks cancelled so far, never an error: the task's write set its outbox marker when
+ * it has a Next, and the sweeper finishes an interrupted cascade (as after a report).
  */
-export async function cancelTask(ctx: CoreContext, id: bigint): Promise<StoredTask[]> {
+export async function cancelTask(ctx: CoreContext, id: bigint): Promise<CancelOutcome> {
   const head = await withLatest(
     () => ctx.store.getTask(id),
     async (current) => {
@@ -113,8 +124,9 @@ export async function cancelTask(ctx: CoreContext, id: bigint): Promise<StoredTa
     },
   );
   ctx.log.info({ taskId: String(id) }, "task cancelled");
-  const rest = await runFollowUp(ctx, head);
-  return [head, ...rest];
+  const cancelled = [head];
+  const complete = await followUpOrLeaveToSweeper(ctx, head, cancelled);
+  return { cancelled, cascadePending: !complete };
 }
 
 /** A cancelled task's message, if we hold its receipt handle, is deleted; otherwise it is dropped when received. */

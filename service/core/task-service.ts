@@ -12,6 +12,15 @@ import { cancelTask } from "./chains.js";
 
 const MAX_CREATE_ROUNDS = 8;
 
+export interface CancelResult {
+  /** The tasks cancelled by this call, in chain order, starting with the task asked for. */
+  tasks: StoredTask[];
+  /** The rest of the chain is still being cancelled (by the sweeper). */
+  cascadePending: boolean;
+  /** Some of `tasks` are shown without their large Input or Output (reading them back failed). */
+  payloadsMissing: boolean;
+}
+
 export class TaskService {
   constructor(private readonly ctx: CoreContext) {}
 
@@ -101,10 +110,20 @@ export class TaskService {
     return { total, tasks: await this.ctx.store.getTasks(ids) };
   }
 
-  /** Cancels the task and the rest of its chain; returns them in chain order, as they are now. */
-  async cancel(id: bigint): Promise<StoredTask[]> {
-    const cancelled = await cancelTask(this.ctx, id);
-    return this.ctx.store.getTasks(cancelled.map((task) => task.id));
+  /**
+   * Cancels the task and the rest of its chain; returns them in chain order, as they
+   * are now (with their payloads). Once the task's own CANCEL is committed nothing
+   * turns the answer into an error: if the cascade or the final read fails, the answer
+   * says so (`cascadePending`, `payloadsMissing`) and the sweeper finishes the chain.
+   */
+  async cancel(id: bigint): Promise<CancelResult> {
+    const { cancelled, cascadePending } = await cancelTask(this.ctx, id);
+    try {
+      return { tasks: await this.ctx.store.getTasks(cancelled.map((task) => task.id)), cascadePending, payloadsMissing: false };
+    } catch (error) {
+      this.ctx.log.warn({ err: error, taskId: String(id) }, "could not read the cancelled tasks back; answering with them as written");
+      return { tasks: cancelled, cascadePending, payloadsMissing: cancelled.some((task) => task.inputExternal || task.outputExternal) };
+    }
   }
 
   async length(channel: string): Promise<bigint> {

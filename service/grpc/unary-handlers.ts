@@ -70,8 +70,12 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       "CancelTaskByID",
       log,
       async (request) => {
-        const cancelled = await tasks.cancel(requireId(request.ID));
-        return { State: Status.OK, Message: `Cancelled ${cancelled.length} task(s)`, Data: cancelled.map(toWireTask) };
+        const { tasks: cancelled, cascadePending, payloadsMissing } = await tasks.cancel(requireId(request.ID));
+        const notes = [
+          cascadePending ? "the rest of its chain is being cancelled in the background" : "",
+          payloadsMissing ? "large Inputs/Outputs are not shown (reading them failed; query the tasks by ID)" : "",
+        ].filter(Boolean);
+        return { State: Status.OK, Message: `Cancelled ${cancelled.length} task(s)${notes.length ? `; ${notes.join("; ")}` : ""}`, Data: cancelled.map(toWireTask) };
       },
       ({ state, message, data }) => ({ State: state, Message: message, Data: Array.isArray(data) ? (data as TaskRecord[]).map(toWireTask) : [] }),
     ),

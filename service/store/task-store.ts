@@ -262,7 +262,7 @@ export class TaskStore {
       throw new Error(`transition ${name} is not allowed from ${task.state} (task ${task.id})`);
     }
     const updateTime = new Date(this.now()).toISOString();
-    const writeId = randomBytes(6).toString("base64url");
+    const writeId = newWriteId(name);
     const update = new UpdateBuilder().set(A.state, rule.to).set(A.updateTime, updateTime).set(A.lastWrite, writeId).increment(A.version);
     update.when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
     const extraPuts: Item[] = [];
@@ -371,6 +371,7 @@ export class TaskStore {
       .set(A.updateTime, new Date(this.now()).toISOString())
       .increment(A.version)
       .remove(A.awaitsPrior)
+      .set(A.lastWrite, newWriteId("queue"))
       .when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.queue.from[0])} AND attribute_exists(${b.name(A.awaitsPrior)})`);
     this.setOutbox(update, outbox);
     const extraPuts: Item[] = [];
@@ -418,7 +419,7 @@ export class TaskStore {
 
   /** Writes `name` on the task if the update's condition (its UNREAD_PRECONDITIONS entry) holds. */
   private async writeUnread(id: bigint, name: keyof typeof UNREAD_PRECONDITIONS, update: UpdateBuilder): Promise<UnreadWrite> {
-    const writeId = randomBytes(6).toString("base64url");
+    const writeId = newWriteId(name);
     update.set(A.state, TRANSITIONS[name].to).set(A.updateTime, new Date(this.now()).toISOString()).set(A.lastWrite, writeId).increment(A.version);
     try {
       const { Attributes } = await this.withConflictRetry(() =>
@@ -544,6 +545,16 @@ function isTransactionConflict(error: unknown): boolean {
 function decodeOptional(item: Record<string, AttributeValue> | undefined): StoredTask | undefined {
   if (!item || Object.keys(item).length === 0) return undefined;
   return decodeTask(unmarshall(item, unmarshallOptions) as Item);
+}
+
+/**
+ * The id a state change writes into `lastWrite`: the transition's name and 48 random
+ * bits, e.g. `lease.x3K9_a2QbQ`. The random part tells a lost answer to our own write
+ * from someone else's; the name says on the item (and in a captured request) which
+ * transition wrote it last.
+ */
+export function newWriteId(transition: TransitionName): string {
+  return `${transition}.${randomBytes(6).toString("base64url")}`;
 }
 
 /**

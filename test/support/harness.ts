@@ -13,8 +13,28 @@ import { createSqsClients, type SqsClients } from "../../service/queue/sqs-clien
 import { createDocumentClient } from "../../service/store/dynamo-client.js";
 import { Api } from "./client.js";
 
-/** Fails or counts chosen AWS SDK commands (by name, e.g. "SendMessageCommand"). */
+/** One AWS SDK call the server made, as the test saw it (see Faults.log). */
+export interface AwsCall {
+  /** The command's name, e.g. "UpdateItemCommand". */
+  command: string;
+  input: unknown;
+  /** Attempts sent to the backend (more than 1: the SDK retried, e.g. after a lost answer). */
+  attempts: number;
+  /** The answer, once the call returned. */
+  output?: unknown;
+  /** The error the caller got, once the call failed. */
+  error?: Error;
+  /** Failed by a fault this class injected (fail(), failAlways() or a hook that threw). */
+  injected: boolean;
+}
+
+/** The most calls Faults.log keeps (the oldest go first). */
+const CALL_LOG_LIMIT = 50_000;
+
+/** Fails or counts chosen AWS SDK commands (by name, e.g. "SendMessageCommand"), and logs every call. */
 export class Faults {
+  /** Every call since the last clear(), in the order they were made. */
+  readonly log: AwsCall[] = [];
   private readonly rules: { command: string; remaining: number; error: () => Error }[] = [];
   private readonly lostAnswers: { command: string; remaining: number; when: (input: unknown) => boolean }[] = [];
   /** How many answers loseAnswer() has swallowed since the last clear(). */
@@ -44,6 +64,7 @@ export class Faults {
   }
 
   clear(): void {
+    this.log.length = 0;
     this.rules.length = 0;
     this.lostAnswers.length = 0;
     this.answersLost = 0;
@@ -56,22 +77,40 @@ export class Faults {
 
   attach(client: { middlewareStack: { add(middleware: unknown, options: object): void } }): void {
     client.middlewareStack.add(
-      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: unknown }) => {
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string; testCall?: AwsCall }) => async (args: { input?: unknown }) => {
         const command = context.commandName ?? "unknown";
         this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
-        await this.hook?.(command, args.input);
-        const rule = this.rules.find((r) => r.command === command && r.remaining > 0);
-        if (rule) {
-          rule.remaining -= 1;
-          throw rule.error();
+        const call: AwsCall = { command, input: args.input, attempts: 0, injected: false };
+        context.testCall = call;
+        this.log.push(call);
+        if (this.log.length > CALL_LOG_LIMIT) this.log.splice(0, this.log.length - CALL_LOG_LIMIT);
+        try {
+          await this.hook?.(command, args.input);
+          const rule = this.rules.find((r) => r.command === command && r.remaining > 0);
+          if (rule) {
+            rule.remaining -= 1;
+            throw rule.error();
+          }
+        } catch (error) {
+          call.injected = true;
+          call.error = error as Error;
+          throw error;
         }
-        return next(args);
+        try {
+          const result = (await next(args)) as { output?: unknown };
+          call.output = result?.output;
+          return result;
+        } catch (error) {
+          call.error = error as Error;
+          throw error;
+        }
       },
       { step: "initialize", priority: "low", name: "testFaults" },
     );
     // Inside the SDK's retry loop (which is in the finalizeRequest step), so a lost answer is retried.
     client.middlewareStack.add(
-      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: unknown }) => {
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string; testCall?: AwsCall }) => async (args: { input?: unknown }) => {
+        if (context.testCall) context.testCall.attempts += 1;
         const result = await next(args);
         const rule = this.lostAnswers.find((r) => r.command === context.commandName && r.remaining > 0 && r.when(args.input));
         if (rule) {
