@@ -3,7 +3,9 @@
 // the open ones, as when the emulator stops (its data survives, as a managed
 // service's does). Calls in the window answer 503 within their deadline, streams
 // stay open, health goes NOT_SERVING and back to SERVING on its own, and afterwards
-// every task whose create was answered 200 reaches a final state.
+// every task whose create was answered 200 reaches a final state. A second test
+// holds one raw receive stream and one raw report stream through a DynamoDB and an
+// SQS outage and checks that those very streams never end and serve again after.
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +16,7 @@ import { DEFAULTS, type Settings } from "../service/config/settings.js";
 import { provision } from "../service/local/backends.js";
 import { createSqsClients } from "../service/queue/sqs-client.js";
 import { createDocumentClient } from "../service/store/dynamo-client.js";
+import { Api, ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
 import { eventually, sleep, TEST_SETTINGS, testLogger } from "./support/harness.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 
@@ -27,7 +30,8 @@ let address: string;
 
 beforeAll(async () => {
   const id = randomBytes(4).toString("hex");
-  const channels = parseChannels(["outage"], "outage test");
+  // "steady": the raw-stream test's own channel, with a lease that outlasts both of its outages.
+  const channels = parseChannels(["outage", { name: "steady", visibilityTimeoutSeconds: 60 }], "outage test");
   const { queueUrls } = await provision(`outage-${id}`, `outage${id}`, channels);
   const target = (endpoint: string) => ({ host: "127.0.0.1", port: Number(new URL(endpoint).port) });
   dynamoProxy = new TcpProxy(target(process.env.AWS_ENDPOINT_URL_DYNAMODB as string));
@@ -183,6 +187,139 @@ describe("backend outages under load (10 s each)", () => {
       await load.stop();
       await worker.close();
       client.close();
+    }
+  }, 120_000);
+});
+
+describe("streams stay open through an outage (5 s of DynamoDB, then 5 s of SQS)", () => {
+  const STREAM_OUTAGE_MS = 5_000;
+
+  /**
+   * Creates a task, retrying the 503s of a backend that is just coming back; its own
+   * HashCode makes a retry of a create that took effect find that task (409), not make a second.
+   */
+  async function createSteady(api: Api, input: string): Promise<WireTask> {
+    const hashCode = `steady-${randomBytes(6).toString("hex")}`;
+    return eventually(
+      async () => {
+        const created = await api.createTask({ Channel: "steady", Input: input, HashCode: hashCode });
+        if (created.State !== "200" && created.State !== "409") return undefined;
+        return (await api.queryByHashCode(hashCode)).Data ?? undefined;
+      },
+      15_000,
+      200,
+    );
+  }
+
+  it("the same receive and report streams: no end or error event, reports answered in order, credits kept, and a task delivered and reported on them after each outage", async () => {
+    const api = new Api(address);
+    const receive = new ReceiveStream(api, "steady");
+    const reports = new ReportStream(api);
+    // Anything that ends or breaks either stream, at any time in this test.
+    const streamEvents: string[] = [];
+    for (const [name, call] of [
+      ["receive", receive.call],
+      ["report", reports.call],
+    ] as const) {
+      for (const event of ["end", "error", "status"]) call.on(event, (detail: unknown) => streamEvents.push(`${name} ${event}: ${JSON.stringify(detail)}`));
+    }
+    // A proxy this test took down comes back even if the test fails (the other test shares them).
+    const down = new Set<TcpProxy>();
+    const takeDown = async (proxy: TcpProxy) => {
+      down.add(proxy);
+      await proxy.down();
+    };
+    const bringUp = async (proxy: TcpProxy) => {
+      down.delete(proxy);
+      await proxy.up();
+    };
+    try {
+      // Before: both streams carry work.
+      const first = await createSteady(api, "before");
+      const t1 = await receive.credit().next(10_000);
+      expect(t1).toMatchObject({ ID: first.ID, State: "PROCEEDING" });
+      expect(await reports.report(t1.ID, ReportState.PROCEEDING, "", t1.LeaseToken)).toMatchObject({ State: "200", Data: t1.ID });
+      receive.credit(); // outstanding when the outage starts
+
+      // ---- DynamoDB down
+      await takeDown(dynamoProxy);
+      const dynamoDownAt = Date.now();
+      // Reports in the window: each answered 503 (retry later), in the order sent, on this stream.
+      const sent = [t1.ID, "1", "2", t1.ID];
+      const answers = await Promise.all([
+        reports.report(t1.ID, ReportState.PROCEEDING, "", t1.LeaseToken),
+        reports.report("1", ReportState.SUCCESS, "no such task"),
+        reports.report("2", ReportState.FAILURE, "no such task"),
+        reports.report(t1.ID, ReportState.SUCCESS, "too early", t1.LeaseToken),
+      ]);
+      expect(answers.map((answer) => answer.Data)).toEqual(sent);
+      expect(answers.map((answer) => answer.State)).toEqual(["503", "503", "503", "503"]);
+      expect(answers[0]?.Message).toMatch(/DynamoDB/);
+      // Credits in the window are taken, not refused.
+      receive.credit(2);
+      await sleep(Math.max(0, STREAM_OUTAGE_MS - (Date.now() - dynamoDownAt)));
+      expect(streamEvents).toEqual([]);
+      expect(receive.buffered).toBe(0);
+      await bringUp(dynamoProxy);
+      await eventually(async () => (await healthOf(address)) === "SERVING", 15_000, 200);
+
+      // After: the same streams deliver a new task and take its SUCCESS; the task leased
+      // before the outage kept its lease.
+      const second = await createSteady(api, "after DynamoDB");
+      const t2 = await receive.next(15_000);
+      expect(t2).toMatchObject({ ID: second.ID, State: "PROCEEDING", RetryCount: "0" });
+      expect(await reports.report(t2.ID, ReportState.SUCCESS, "done 2", t2.LeaseToken)).toMatchObject({ State: "200", Data: t2.ID });
+      expect(await reports.report(t1.ID, ReportState.SUCCESS, "done 1", t1.LeaseToken)).toMatchObject({ State: "200", Data: t1.ID });
+      expect(await api.get(t1.ID)).toMatchObject({ State: "SUCCESS", Output: "done 1", RetryCount: "0" });
+      expect(await api.get(t2.ID)).toMatchObject({ State: "SUCCESS", Output: "done 2", RetryCount: "0" });
+      expect(streamEvents).toEqual([]);
+
+      // ---- SQS down (two credits are still outstanding)
+      const third = await createSteady(api, "before SQS");
+      const t3 = await receive.next(15_000);
+      expect(t3).toMatchObject({ ID: third.ID, State: "PROCEEDING" });
+      await takeDown(sqsProxy);
+      const sqsDownAt = Date.now();
+      // Reports need DynamoDB only (SQS's part is best effort): answered as usual, in order.
+      const sqsAnswers = await Promise.all([
+        reports.report(t3.ID, ReportState.PROCEEDING, "halfway", t3.LeaseToken),
+        reports.report("1", ReportState.SUCCESS, "no such task"),
+      ]);
+      expect(sqsAnswers.map((answer) => [answer.Data, answer.State])).toEqual([
+        [t3.ID, "200"],
+        ["1", "404"],
+      ]);
+      receive.credit();
+      await sleep(Math.max(0, STREAM_OUTAGE_MS - (Date.now() - sqsDownAt)));
+      expect(streamEvents).toEqual([]);
+      expect(receive.buffered).toBe(0);
+      await bringUp(sqsProxy);
+      await eventually(async () => (await healthOf(address)) === "SERVING", 15_000, 200);
+
+      const fourth = await createSteady(api, "after SQS");
+      // The poller backs off while SQS is down (at most 10 s between tries).
+      const t4 = await receive.next(25_000);
+      expect(t4).toMatchObject({ ID: fourth.ID, State: "PROCEEDING", RetryCount: "0" });
+      expect(await reports.report(t4.ID, ReportState.SUCCESS, "done 4", t4.LeaseToken)).toMatchObject({ State: "200", Data: t4.ID });
+      expect(await reports.report(t3.ID, ReportState.SUCCESS, "done 3", t3.LeaseToken)).toMatchObject({ State: "200", Data: t3.ID });
+      for (const [task, output] of [
+        [t3, "done 3"],
+        [t4, "done 4"],
+      ] as const) {
+        expect(await api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: output, RetryCount: "0" });
+      }
+      // The last credit sent in the outages is answered too (and no long poll is left behind).
+      const fifth = await createSteady(api, "last");
+      const t5 = await receive.next(15_000);
+      expect(t5).toMatchObject({ ID: fifth.ID, RetryCount: "0" });
+      expect(await reports.report(t5.ID, ReportState.SUCCESS, "done 5", t5.LeaseToken)).toMatchObject({ State: "200", Data: t5.ID });
+      // Through both outages, neither stream ended, broke or was reopened.
+      expect(streamEvents).toEqual([]);
+    } finally {
+      for (const proxy of down) await proxy.up();
+      receive.cancel();
+      reports.end();
+      api.close();
     }
   }, 120_000);
 });
