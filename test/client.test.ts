@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { credentialsOf, metadataOf } from "../service/client/connection.js";
 import { sleep, startTestServer, type TestServer } from "./support/harness.js";
+import { requireBuild } from "./harness/build.js";
 
 let server: TestServer;
 let client: QueuesClient;
@@ -100,6 +101,8 @@ describe("QueuesClient", () => {
 
 describe("the package export", () => {
   it('is importable as "queues/client" (package.json exports), with type declarations', () => {
+    // The export is the compiled dist/service/client: current code, not an old build.
+    requireBuild("this test");
     const root = fileURLToPath(new URL("..", import.meta.url));
     const run = spawnSync(process.execPath, ["--input-type=module", "-e", "const m = await import('queues/client'); console.log(typeof m.QueuesClient, typeof m.Worker, typeof m.NonRetryableError)"], {
       cwd: root,

@@ -2,7 +2,7 @@
 // its own emulators (or the endpoints in AWS_ENDPOINT_URL*), and clean exits.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -11,10 +11,11 @@ import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { DynamoDBClient, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { SQSClient, GetQueueUrlCommand } from "@aws-sdk/client-sqs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../service/local/free-port.js";
 import { Api } from "./support/client.js";
 import { eventually } from "./support/harness.js";
+import { requireBuild } from "./harness/build.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const devScript = join(root, "dist", "service", "local", "dev.js");
@@ -77,6 +78,9 @@ afterEach(async () => {
     await run.exited;
   }
 });
+
+// The tests run the compiled dev runner: build it first if it is older than the sources.
+beforeAll(() => requireBuild("npm run dev"), 300_000);
 
 describe("npm run dev", () => {
   it("is built before the tests run", () => {
@@ -153,10 +157,14 @@ describe("npm run dev", () => {
   it("prints a clear error when Java is missing", async () => {
     // A PATH that has node but no java.
     const bin = mkdtempSync(join(tmpdir(), "no-java-"));
-    symlinkSync(process.execPath, join(bin, "node"));
-    const run = startDev(cleanEnv({ PATH: bin }));
-    expect(await run.exited).toBe(2);
-    expect(run.output()).toMatch(/needs Java 17 or newer/);
-    expect(run.output()).toMatch(/AWS_ENDPOINT_URL/);
+    try {
+      symlinkSync(process.execPath, join(bin, "node"));
+      const run = startDev(cleanEnv({ PATH: bin }));
+      expect(await run.exited).toBe(2);
+      expect(run.output()).toMatch(/needs Java 17 or newer/);
+      expect(run.output()).toMatch(/AWS_ENDPOINT_URL/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });

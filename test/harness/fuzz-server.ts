@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseChannels, type ChannelConfig } from "../../service/config/channels.js";
 import { provision, startLocalBackends, useLocalEndpoints, type LocalBackends } from "../../service/local/backends.js";
 import { freePort } from "../../service/local/free-port.js";
@@ -97,7 +97,7 @@ export class ServerProcess {
   ) {}
 
   static entrypoint(): string {
-    const path = join(process.cwd(), "dist", "service", "main.js");
+    const path = fileURLToPath(new URL("../../dist/service/main.js", import.meta.url));
     if (!existsSync(path)) throw new Error(`${path} does not exist: run npm run build first (npm run fuzz does it)`);
     return path;
   }

@@ -18,6 +18,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { checkServing } from "../../service/health/check.js";
+import { requireBuild } from "./build.js";
 import { CATEGORIES, caseMethod, CaseGenerator, type Category, type FuzzCase } from "./fuzz-cases.js";
 import { execute, type ExecContext } from "./fuzz-exec.js";
 import { SessionPool } from "./fuzz-h2.js";
@@ -107,6 +108,7 @@ export function passed(summary: FuzzSummary): boolean {
 }
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
+  requireBuild("npm run fuzz");
   const log = options.log ?? (() => {});
   const seed = options.seed ?? DEFAULT_SEED;
   const caps: ServerCaps = { ...DEFAULT_FUZZ_CAPS, ...options.caps };

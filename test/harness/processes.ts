@@ -2,7 +2,6 @@
 // backends`) and server replicas started the way production starts them (node on
 // the compiled entrypoint), plus the environment such a server needs.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { QueuesClient } from "../../service/client/index.js";
 import type { ChannelConfig } from "../../service/config/channels.js";
@@ -20,10 +19,8 @@ export interface Backends {
   stop(): Promise<void>;
 }
 
-/** Fails early with the fix when the compiled server is missing. */
-export function requireBuild(command: string): void {
-  if (!existsSync(SERVER_ENTRYPOINT)) throw new Error(`dist/ is missing: run \`npm run build\` (${command} does)`);
-}
+/** Builds dist/ when it is older than the sources, or fails with the fix (see build.ts). */
+export { requireBuild } from "./build.js";
 
 /** The environment of a server on `backends` serving `channels` (add PORT and tuning). */
 export function serverEnv(backends: Backends, channels: ChannelConfig[], extra: Record<string, string> = {}): Record<string, string | undefined> {
