@@ -356,18 +356,13 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "late, unfenced" });
     await emptyQueue("unfenced");
 
-    // Lease 2's holder, reporting with its token afterwards, finds the task final.
-    for (const code of [ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
+    // Lease 2's holder, reporting with its token afterwards, finds the task final: its result was
+    // never recorded (the SUCCESS under lease 2 was the unfenced report's), so even its SUCCESS is
+    // not "Already recorded" but 409 (the task keeps which report finished it, `reportLease`).
+    for (const code of [ReportState.SUCCESS, ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
       const answer = await reports.report(created.ID, code, "from lease 2", lease2.LeaseToken);
       expect(answer, `code ${code}`).toMatchObject({ State: "409", Data: created.ID, Message: `Task ${created.ID} is already SUCCESS; a final task never changes` });
     }
-    // A SUCCESS from the holder is answered as if it were a repeat of its own report, although
-    // the SUCCESS recorded under lease 2 was the unfenced one, with another Output (the server
-    // cannot tell them apart: it keeps no trace of which report finished a lease). This pins what
-    // the server answers today; the holder never sent a report before, so by the README's words
-    // ("a repeat of a report that already took effect") it arguably should be 409.
-    const holderSuccess = await reports.report(created.ID, ReportState.SUCCESS, "from lease 2", lease2.LeaseToken);
-    expect(holderSuccess).toEqual({ State: "200", Data: created.ID, Message: `Already recorded: task ${created.ID} succeeded`, LeaseExpireTime: "" });
     // Nothing the holder sent changed the task: the unfenced report's result stays.
     expect(await server.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "1", Output: "late, unfenced" });
     expect(await second.nothingWithin(500)).toBe(true);
@@ -385,6 +380,24 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     // A different result under the same lease is still a conflict.
     expect((await reports.report(task.ID, ReportState.CANCEL, "", task.LeaseToken)).State).toBe("409");
     expect(await server.api.get(task.ID)).toMatchObject({ State: "SUCCESS", Output: "once" });
+    await emptyQueue("success");
+  });
+
+  it("a worker's CANCEL after CancelTaskByID cancelled its task is 409 (cancelled), not a repeat of its own report", async () => {
+    const { task } = await leased("success", "cancelled under me");
+    expect((await server.api.cancel(task.ID)).State).toBe("200");
+    const reports = reporter();
+    for (const code of [ReportState.CANCEL, ReportState.SUCCESS, ReportState.PROCEEDING]) {
+      const answer = await reports.report(task.ID, code, "", task.LeaseToken);
+      expect(answer, `code ${code}`).toMatchObject({ State: "409", Data: task.ID, Message: `Task ${task.ID} was cancelled; stop working on it` });
+    }
+    // The worker's own CANCEL, repeated under its lease, is a repeat.
+    const other = await leased("success", "given up");
+    expect((await reports.report(other.task.ID, ReportState.CANCEL, "no", other.task.LeaseToken)).State).toBe("200");
+    expect(await reports.report(other.task.ID, ReportState.CANCEL, "no", other.task.LeaseToken)).toMatchObject({
+      State: "200",
+      Message: `Already recorded: task ${other.task.ID} is cancelled`,
+    });
     await emptyQueue("success");
   });
 

@@ -45,12 +45,12 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
           return { task: updated, message: `Lease extended by ${queue.config.visibilityTimeoutSeconds} s` };
         }
         case "succeed": {
-          finished = await ctx.store.transition(current, "succeed", { output, outbox: chainOutbox });
+          finished = await ctx.store.transition(current, "succeed", { output, outbox: chainOutbox, reportLease: leaseToken });
           await bestEffort(ctx.log, "delete of a finished task's message", fields, () => queue.delete(handle));
           return { task: finished, message: "Task succeeded" };
         }
         case "giveUp": {
-          finished = await ctx.store.transition(current, "giveUp", { output, outbox: chainOutbox });
+          finished = await ctx.store.transition(current, "giveUp", { output, outbox: chainOutbox, reportLease: leaseToken });
           await bestEffort(ctx.log, "delete of a finished task's message", fields, () => queue.delete(handle));
           return { task: finished, message: "Task cancelled by its worker; it will not be retried" };
         }

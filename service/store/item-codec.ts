@@ -37,6 +37,7 @@ export const A = {
   outboxSweeps: "outboxSweeps",
   data: "data",
   expiresAt: TTL_ATTRIBUTE,
+  reportLease: "reportLease",
   /** A random id of the last transition written: tells a lost answer to our own write from someone else's. */
   lastWrite: "lastWrite",
 } as const;
@@ -88,6 +89,7 @@ export function decodeTask(item: Item): StoredTask {
             receiptHandle: item[A.receiptHandle] as string,
             expiresAtMs: Number(optionalBig(item[A.leaseExpiresAt]) ?? 0n),
           },
+    reportLease: optionalBig(item[A.reportLease]),
     outbox:
       outboxDueAt === undefined
         ? undefined

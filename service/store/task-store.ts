@@ -34,6 +34,8 @@ export interface TaskChange {
   message?: { messageId: string; receiptHandle: string };
   /** null removes the outbox marker. */
   outbox?: Outbox | null;
+  /** The lease token of the report that makes this change (SUCCESS, CANCEL by the worker). */
+  reportLease?: bigint;
 }
 
 /** A transition written without a read: the task as written, or (its precondition did not hold) as it is. */
@@ -283,6 +285,7 @@ export class TaskStore {
       update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
     }
     if (change.retryCount !== undefined) update.set(A.retryCount, change.retryCount);
+    if (change.reportLease !== undefined) update.set(A.reportLease, change.reportLease);
     if (change.notBeforeMs !== undefined) update.set(A.notBeforeAt, change.notBeforeMs);
     if (change.lease) {
       update
@@ -326,6 +329,7 @@ export class TaskStore {
       notBeforeMs: change.notBeforeMs ?? task.notBeforeMs,
       lease,
       outbox: change.outbox === null ? undefined : (change.outbox ?? task.outbox),
+      reportLease: change.reportLease ?? task.reportLease,
     };
   }
 
@@ -356,6 +360,7 @@ export class TaskStore {
     if (output === "") update.remove(A.output);
     else update.set(A.output, output);
     if (this.retentionSeconds !== undefined) update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
+    update.set(A.reportLease, leaseToken);
     update.when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.succeed.from[0])} AND attribute_not_exists(${b.name(A.next)})`);
     this.fence(update, leaseToken);
     return this.writeUnread(id, "succeed", update);

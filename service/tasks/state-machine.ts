@@ -91,7 +91,7 @@ export function decideReport(task: TaskRecord | undefined, id: bigint, kind: Rep
     if (current !== leaseToken) {
       throw conflict(`Task ${id} was delivered again since lease ${leaseToken} (its lease is now ${current}); this report is stale`);
     }
-    const repeat = alreadyRecorded(task, kind);
+    const repeat = alreadyRecorded(task, kind, leaseToken);
     if (repeat) return { transition: "none", message: repeat };
   }
   if (task.state !== "PROCEEDING") throw conflict(notProceedingMessage(task));
@@ -107,10 +107,17 @@ export function decideReport(task: TaskRecord | undefined, id: bigint, kind: Rep
   }
 }
 
-/** What a report of `kind` under the task's current lease already did, if it did. */
-function alreadyRecorded(task: TaskRecord, kind: ReportKind): string | undefined {
-  if (kind === "SUCCESS" && task.state === "SUCCESS") return `Already recorded: task ${task.id} succeeded`;
-  if (kind === "CANCEL" && task.state === "CANCEL") return `Already recorded: task ${task.id} is cancelled`;
+/**
+ * What a report of `kind` under the task's current lease (`leaseToken`) already did, if
+ * this lease's holder did it. A SUCCESS or CANCEL recorded by someone else under the
+ * same lease (a report without a token, CancelTaskByID) is not this worker's result: it
+ * gets the 409 of a final task. (A SUCCESS item without `reportLease` predates the
+ * field and was written by a report, so it counts as a repeat.)
+ */
+function alreadyRecorded(task: TaskRecord, kind: ReportKind, leaseToken: bigint): string | undefined {
+  const byThisLease = task.reportLease === leaseToken;
+  if (kind === "SUCCESS" && task.state === "SUCCESS" && (byThisLease || task.reportLease === undefined)) return `Already recorded: task ${task.id} succeeded`;
+  if (kind === "CANCEL" && task.state === "CANCEL" && byThisLease) return `Already recorded: task ${task.id} is cancelled`;
   // The lease ended in a failed attempt (this report, or its expiry): the attempt is counted either way.
   if (kind === "FAILURE" && (task.state === "FAILURE" || task.state === "WAITING")) return `Already recorded: this attempt of task ${task.id} failed`;
   return undefined;

@@ -55,4 +55,11 @@ export interface TaskRecord {
   notBeforeMs: number;
   lease: Lease | undefined;
   outbox: Outbox | undefined;
+  /**
+   * The lease token of the report that made the task SUCCESS or CANCEL (0: a report
+   * without a token); undefined when no report did (CancelTaskByID, a chain) or the
+   * item predates this field. Tells a worker's repeat of its own result from a result
+   * someone else recorded.
+   */
+  reportLease?: bigint | undefined;
 }

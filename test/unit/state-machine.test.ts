@@ -199,6 +199,21 @@ describe("decideReport", () => {
     expect(decideReport(current, id, "FAILURE", POLICY)).toMatchObject({ transition: "retry", retryCount: 1n });
     expect(decideReport(leased({ id, retryCount: 3n }), id, "FAILURE", POLICY)).toEqual({ transition: "fail", retryCount: 4n });
   });
+
+  it("with a lease token, only the lease holder's own SUCCESS or CANCEL is a repeat; one recorded by someone else is 409", () => {
+    const final = (state: TaskState, reportLease: bigint | undefined) => leased({ id, state, reportLease });
+    // Written by this lease's report: a repeat.
+    expect(decideReport(final("SUCCESS", 1n), id, "SUCCESS", POLICY, 1n)).toMatchObject({ transition: "none" });
+    expect(decideReport(final("CANCEL", 1n), id, "CANCEL", POLICY, 1n)).toMatchObject({ transition: "none" });
+    // Written by a report without a token (0) under this lease, or by CancelTaskByID (undefined): not this worker's.
+    expect(rejectionOf(() => decideReport(final("SUCCESS", 0n), id, "SUCCESS", POLICY, 1n)).status).toBe(409);
+    expect(rejectionOf(() => decideReport(final("CANCEL", 0n), id, "CANCEL", POLICY, 1n)).status).toBe(409);
+    expect(rejectionOf(() => decideReport(final("CANCEL", undefined), id, "CANCEL", POLICY, 1n)).status).toBe(409);
+    // A SUCCESS item without the field predates it; only a report can write SUCCESS, so it counts as a repeat.
+    expect(decideReport(final("SUCCESS", undefined), id, "SUCCESS", POLICY, 1n)).toMatchObject({ transition: "none" });
+    // A failed attempt is counted once whoever counted it (a report, or the lease's expiry).
+    expect(decideReport(final("WAITING", undefined), id, "FAILURE", POLICY, 1n)).toMatchObject({ transition: "none" });
+  });
 });
 
 describe("decideDelivery", () => {
