@@ -55,25 +55,35 @@ async function codeOf(promise: Promise<unknown>): Promise<number | "ok"> {
   }
 }
 
-/** How a stream of `method` ends for this token: its status code, or "open" if it is still serving after a moment. */
+/**
+ * How a stream of `method` ends for this token: its status code, or "open" if it serves.
+ * A report stream proves it is open by answering a report (400 for ID 0); a receive
+ * stream has nothing to answer, so it counts as open when it is still there after 3 s
+ * (a refusal comes at once; 3 s leaves room for a loaded machine).
+ */
 function streamStatus(method: "ReceiveQueueByChannel" | "ReportTaskResult", token?: string): Promise<number | "open"> {
   const c = client(token);
   const metadata = new grpc.Metadata();
   if (token) metadata.set("authorization", `Bearer ${token}`);
   const call = c.raw[method](metadata) as grpc.ClientDuplexStream<object, unknown>;
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+    const open = () => {
+      clearTimeout(timer);
+      call.removeAllListeners("data");
+      call.on("error", () => {});
       call.cancel();
       c.close();
       resolve("open");
-    }, 1_000);
+    };
+    const timer = setTimeout(open, 3_000);
     call.on("error", (error: grpc.ServiceError) => {
       clearTimeout(timer);
       c.close();
       resolve(error.code);
     });
-    call.on("data", () => {});
+    call.on("data", open);
     if (method === "ReceiveQueueByChannel") call.write({ Channel: "jobs" });
+    else call.write({ ID: "0", State: "1", Output: "" });
   });
 }
 

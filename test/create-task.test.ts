@@ -421,7 +421,7 @@ describe("CreateTask: backend failures", () => {
     const found = await eventually(async () => {
       const byHash = await server.api.queryByHashCode(answer.Data);
       return byHash.State === "200" ? byHash.Data : undefined;
-    }, 5_000);
+    }, 20_000);
     expect(found).toMatchObject({ Owner: owner, Input: "slow write", HashCode: answer.Data });
     expect(await ownerTotal(owner)).toBe("1");
   });

@@ -504,7 +504,9 @@ describe("graceful shutdown (SPEC §4)", () => {
     const second = await staying.api.create({ Channel: "default", Input: "created during shutdown" });
     await shutdown;
     const elapsed = Date.now() - started;
-    expect(elapsed).toBeLessThan(DRAIN_TIMEOUT_MS + 1_500);
+    // Bounded by the drain timeout, not by the 20 s long poll still outstanding; the margin
+    // holds with every call 3x slower on a loaded machine.
+    expect(elapsed).toBeLessThan(DRAIN_TIMEOUT_MS + 5_000);
 
     const otherWorker = new ReceiveStream(staying.api).credit();
     try {

@@ -8,6 +8,7 @@ import { LeaseLostError, NonRetryableError, QueuesClient, Worker, type Task, typ
 import { freePort } from "../service/local/free-port.js";
 import { eventually, queueDrained, sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { requireBuild } from "./harness/build.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -72,25 +73,42 @@ describe("Worker", () => {
   });
 
   it("never runs more than `concurrency` handlers at once, and keeps all of them busy", async () => {
+    // Handlers are held on gates, so the test waits for what it checks (5 running) instead of
+    // hoping that short sleeps overlap, however slow each call is.
+    const TASKS = 12;
     let running = 0;
     let most = 0;
+    let started = 0;
     let done = 0;
+    let open = false;
+    const gates: (() => void)[] = [];
     const worker = startWorker({
       channel: "concurrency",
       concurrency: 5,
       handler: async () => {
         running += 1;
+        started += 1;
         most = Math.max(most, running);
-        await sleep(150);
+        if (!open) await new Promise<void>((resolve) => gates.push(resolve));
         running -= 1;
         done += 1;
         return "ok";
       },
     });
-    await Promise.all(Array.from({ length: 30 }, (_, i) => create("concurrency", `t${i}`)));
-    await eventually(() => done === 30, 30_000);
+    await Promise.all(Array.from({ length: TASKS }, (_, i) => create("concurrency", `t${i}`)));
+    // All 5 slots fill while every handler is held...
+    await eventually(() => running === 5, 60_000);
+    // ...and no sixth starts meanwhile (a wait cannot make this fail wrongly, only a sixth credit can).
+    await sleep(1_000);
+    expect(started).toBe(5);
+    // A finished handler's slot goes to the next task: 5 busy again.
+    gates.shift()?.();
+    await eventually(() => started === 6 && running === 5, 60_000);
+    open = true;
+    for (const release of gates.splice(0)) release();
+    await eventually(() => done === TASKS, 60_000);
     expect(most).toBe(5);
-    expect(worker.active).toBe(0);
+    await eventually(() => worker.active === 0, 10_000);
     await queueDrained(server, "concurrency");
   });
 
@@ -153,7 +171,9 @@ describe("Worker", () => {
     expect((await lost).ID).toBe(task.ID);
     expect(reason).toBeInstanceOf(LeaseLostError);
     expect((reason as Error).message).toMatch(/cancel/i);
-    await sleep(500);
+    // The handler is done; give a wrongly sent report time to land (it can only make this pass wrongly, never fail).
+    await eventually(() => worker.active === 0, 10_000);
+    await sleep(1_000);
     expect(await client.getTask(task.ID)).toMatchObject({ State: "CANCEL", Output: "" });
   });
 
@@ -198,7 +218,9 @@ describe("Worker", () => {
     const closing = Date.now();
     await worker.close();
     await run;
-    expect(Date.now() - closing).toBeLessThan(3_000);
+    // Bounded by the 300 ms drain timeout plus one report, not by the handler (which never ends)
+    // nor the 30 s default: 10 s leaves room for calls 3x slower on a loaded machine.
+    expect(Date.now() - closing).toBeLessThan(10_000);
     expect(await client.getTask(task.ID)).toMatchObject({ State: "WAITING", RetryCount: "1", Output: "the worker is closing" });
   });
 
@@ -232,6 +254,8 @@ describe("Worker", () => {
   });
 
   it("after close(), a handler that ignores its signal does not keep the process alive", async () => {
+    // The child imports "queues/client", i.e. the compiled dist/service/client.
+    requireBuild("this test");
     const task = await create("stubborn", "never ends", { retryMaxLimit: 5 });
     const script = `
       const { Worker } = await import("queues/client");
@@ -290,12 +314,13 @@ describe("Worker across a server restart", () => {
       ids.push(...created);
     }
     // Midway: the server goes away (graceful, as ECS stops it) and a new one takes its port.
-    await eventually(() => acknowledged.size >= TASKS / 3, 60_000);
+    // The deadlines are about 3x what a loaded 2-core machine needs (~15 s and ~30 s).
+    await eventually(() => acknowledged.size >= TASKS / 3, 120_000);
     const port = Number(server.address.split(":")[1]);
     await server.stop();
     await sleep(500);
     server = await startTestServer({ replicaOf: server, settings: { port } });
-    await eventually(() => acknowledged.size === TASKS, 120_000, 250);
+    await eventually(() => acknowledged.size === TASKS, 240_000, 250);
 
     expect(reconnects).toContain("receive");
     expect([...acknowledged.values()].every((count) => count === 1)).toBe(true);
@@ -303,7 +328,7 @@ describe("Worker across a server restart", () => {
     expect(page.filter((task) => task.State === "SUCCESS")).toHaveLength(TASKS);
     expect(handled).toBeGreaterThanOrEqual(TASKS);
     await queueDrained(server, "restart");
-  }, 240_000);
+  }, 420_000);
 });
 
 describe("Worker behind a network partition", () => {

@@ -310,7 +310,10 @@ async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise
   const session = firstBad !== -1 ? openSession(ctx.server.address) : undefined;
   const pool = c.cancelAfter === undefined ? ctx.clean : ctx.rough;
   const call = startCall(() => session ?? pool.get(), methodPath("ReportTaskResult"), {
+    // Hundreds of reports can take longer than one call's timeout to answer when every
+    // call is slow: the stream hangs only if it stays silent that long.
     timeoutMs: ctx.callTimeoutMs,
+    idle: true,
     onFrame: (frame) => {
       const index = answers++;
       judgeReportAnswer(tally, frame.payload, decoded[index], index < answerable, () => request(index));
@@ -334,7 +337,7 @@ async function runReport(ctx: ExecContext, c: ReportCase, tally: Tally): Promise
   if (c.cancelAfter !== undefined && !hung) return;
   if (hung) {
     if (firstBad !== -1) return tally.transportLimit("report stream with an oversized message ended without a status");
-    return tally.malformed(`no gRPC status within ${ctx.callTimeoutMs} ms (the stream hangs)`, request(0), summary);
+    return tally.malformed(`no answer nor gRPC status for ${ctx.callTimeoutMs} ms (the stream hangs)`, request(0), summary);
   }
   if (firstBad === -1) {
     if (outcome.grpcStatus !== Code.OK) tally.malformed(`a report stream of readable reports ended with ${grpcCodeName(outcome.grpcStatus ?? -1)}`, request(0), summary);

@@ -28,6 +28,11 @@ export interface CallOptions {
   headers?: http2.OutgoingHttpHeaders;
   /** No status within this time: cancel, mark timedOut. */
   timeoutMs: number;
+  /**
+   * Count timeoutMs from the last answer frame instead of from the start: a stream
+   * still answering (slowly, on a loaded machine) is not hung; one silent that long is.
+   */
+  idle?: boolean;
   /** Called for each complete response frame as it arrives (streams). */
   onFrame?: (frame: ParsedFrame) => void;
 }
@@ -66,10 +71,12 @@ export class RawCall {
       this.takeStatus(headers); // a trailers-only answer carries grpc-status here
     });
     this.stream.on("trailers", (trailers) => this.takeStatus(trailers));
+    let timer: NodeJS.Timeout | undefined;
     this.stream.on("data", (chunk: Buffer) => {
       for (const frame of reader.push(chunk)) {
         this.outcome.frames.push(frame);
         options.onFrame?.(frame);
+        if (options.idle) timer?.refresh();
       }
     });
     // The server ended its side (trailers came): the call is over, so end ours too. With
@@ -86,7 +93,7 @@ export class RawCall {
       this.outcome.transportError ??= error.message;
     });
     this.done = new Promise<CallOutcome>((resolve) => {
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         this.outcome.timedOut = true;
         this.cancel();
       }, options.timeoutMs);

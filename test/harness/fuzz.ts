@@ -188,7 +188,9 @@ class Run {
 
   private async one(fuzzCase: FuzzCase): Promise<void> {
     try {
-      const tally = await withWatchdog(execute(this.ctx, fuzzCase), this.ctx.callTimeoutMs * 2 + 15_000);
+      // A report stream may answer for longer than one call's timeout (see runReport): a quarter second more per report.
+      const reports = fuzzCase.kind === "report" ? fuzzCase.reports.length : 0;
+      const tally = await withWatchdog(execute(this.ctx, fuzzCase), this.ctx.callTimeoutMs * 2 + 15_000 + reports * 250);
       if (tally) this.total.merge(tally);
       else {
         this.lostToCrash += 1;
