@@ -14,6 +14,7 @@ import { provision } from "../../service/local/backends.js";
 import { freePort } from "../../service/local/free-port.js";
 import { Api } from "../support/client.js";
 import { eventually } from "../support/harness.js";
+import { requireBuild } from "../harness/build.js";
 
 interface DockerfileRuntime {
   cmd: string[];
@@ -48,7 +49,8 @@ let grpcPort: number;
 let healthPort: number;
 
 beforeAll(async () => {
-  expect(existsSync("dist/service/main.js"), "npm test builds dist/ first").toBe(true);
+  // The image's dist/ is the current code (npm test built it; a lone run builds it here).
+  requireBuild("test/infra/image-entrypoint.test.ts");
   image = mkdtempSync(join(tmpdir(), "queues-image-"));
   // COPY package.json package-lock.json ./  then  RUN npm ci --omit=dev ...
   expect(dockerfile.copies).toContain("package.json package-lock.json ./");
