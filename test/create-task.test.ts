@@ -3,7 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, ReportState, ReportStream, type WireTask } from "./support/client.js";
-import { eventually, sleep, startTestServer, type TestServer } from "./support/harness.js";
+import { eventually, sleep, startTestServer, type AwsCall, type TestServer } from "./support/harness.js";
+import { sentTaskIds } from "./support/aws-calls.js";
 
 const RFC3339_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const LIMIT = 256 * 1024;
@@ -431,15 +432,20 @@ describe("CreateTask: backend failures", () => {
     const sendsBefore = server.faults.count("SendMessageBatchCommand");
     server.faults.failAlways("SendMessageBatchCommand");
     let created;
+    let calls: AwsCall[] = [];
     try {
       created = await server.api.createTask({ Channel: "default", Owner: owner, Input: "unsent" });
     } finally {
+      calls = [...server.faults.log];
       server.faults.clear();
     }
     expect(created.State).toBe("200");
     expect(server.faults.count("SendMessageBatchCommand")).toBeGreaterThan(sendsBefore);
     const task = (await server.api.queryByHashCode(created.Data)).Data;
     expect(task).toMatchObject({ State: "WAITING", Owner: owner, Input: "unsent" });
+    // The failed send was this task's.
+    const url = server.queueUrls.default ?? "";
+    expect(calls.some((call) => call.injected && sentTaskIds(call, url).includes(task?.ID ?? ""))).toBe(true);
     expect(await ownerTotal(owner)).toBe("1");
   });
 });

@@ -9,6 +9,7 @@ import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { eventually, queueCounts, queueDrained, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { queueNames } from "../service/queue/queue-definition.js";
+import { isTaskWrite, taskWrites } from "./support/aws-calls.js";
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -270,10 +271,9 @@ describe("stream close", () => {
     let letGo!: () => void;
     const gate = new Promise<void>((resolve) => (letGo = resolve));
     let hashCode = "";
-    // Hold the lease write (the first update of a task item) until the worker is gone.
+    // Hold the lease write until the worker is gone.
     server.faults.hook = async (command, input) => {
-      const key = (input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk;
-      if (armed && command === "UpdateItemCommand" && typeof key === "string" && key.startsWith("T#")) {
+      if (armed && taskWrites({ command, input }).some((write) => write.kind === "lease")) {
         armed = false;
         entered();
         await gate;
@@ -302,6 +302,9 @@ describe("stream close", () => {
       return task.Data?.State === "WAITING" ? task.Data : undefined;
     });
     expect(waiting.RetryCount).toBe("0");
+    // The hold was on this task's lease, and the recovery was the hand-back (no attempt counted).
+    expect(server.faults.log.some((call) => !call.error && isTaskWrite(call, waiting.ID, "lease"))).toBe(true);
+    expect(server.faults.log.some((call) => !call.error && isTaskWrite(call, waiting.ID, "handBack"))).toBe(true);
 
     const next = worker("handback").credit();
     const task = await next.next(3_000);

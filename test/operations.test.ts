@@ -14,6 +14,7 @@ import { createLogger } from "../service/logging.js";
 import { Api, ReceiveStream, ReportState, ReportStream } from "./support/client.js";
 import { varint } from "./harness/fuzz-wire.js";
 import { eventually, sleep, startTestServer, testLogger, type TestServer } from "./support/harness.js";
+import { itemKeyOf } from "./support/aws-calls.js";
 
 const MAX_U64 = "18446744073709551615";
 const LOADER = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
@@ -473,8 +474,8 @@ describe("graceful shutdown (SPEC §4)", () => {
     // A report whose DynamoDB read is slow is in flight when the shutdown starts.
     let reached!: () => void;
     const reportReachedBackend = new Promise<void>((resolve) => (reached = resolve));
-    leaving.faults.hook = async (command) => {
-      if (command === "GetItemCommand") {
+    leaving.faults.hook = async (command, input) => {
+      if (command === "GetItemCommand" && itemKeyOf({ command, input }) === `T#${leased.ID}`) {
         reached();
         await sleep(500);
       }
