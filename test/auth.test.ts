@@ -12,10 +12,10 @@ import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueuesApp } from "../service/app.js";
-import { parseTokens } from "../service/auth/tokens.js";
-import { settingsFromEnv, SettingsError } from "../service/config/settings.js";
-import { QueuesClient, Worker } from "../service/client/index.js";
+import { QueuesApp } from "../service/src/app.js";
+import { parseTokens } from "../service/src/auth/tokens.js";
+import { settingsFromEnv, SettingsError } from "../service/src/config/settings.js";
+import { QueuesClient, Worker } from "@queues/client";
 import { startTestServer, type TestServer } from "./support/harness.js";
 
 const TOKENS = {
@@ -157,7 +157,7 @@ describe("authentication", () => {
   });
 
   it("the queues command sends --token; a refused one exits 9", async () => {
-    const bin = fileURLToPath(new URL("../service/cli/queues.mjs", import.meta.url));
+    const bin = fileURLToPath(new URL("../cli/bin/queues.mjs", import.meta.url));
     // Not spawnSync: the server runs in this process and must keep answering.
     const run = (token: string) =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -4,9 +4,9 @@
 import { PutCommand, TransactWriteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../service/local/free-port.js";
-import { BackendUsage, type UsageSnapshot } from "../service/metrics/backend-usage.js";
-import { createDocumentClient } from "../service/store/dynamo-client.js";
+import { freePort } from "../service/src/local/free-port.js";
+import { BackendUsage, type UsageSnapshot } from "../service/src/metrics/backend-usage.js";
+import { createDocumentClient } from "../service/src/store/dynamo-client.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
 
 let server: TestServer;

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { eventually, queueCounts, queueDrained, startTestServer, type TestServer } from "./support/harness.js";
-import { createLogger } from "../service/logging.js";
+import { createLogger } from "../service/src/logging.js";
 
 const CHANNELS = [
   "link",

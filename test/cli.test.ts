@@ -3,12 +3,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueuesClient, type Task } from "../service/client/index.js";
-import { ExitCode } from "../service/cli/exit-codes.js";
-import { freePort } from "../service/local/free-port.js";
+import { QueuesClient, type Task } from "@queues/client";
+import { ExitCode } from "../cli/src/exit-codes.js";
+import { freePort } from "../service/src/local/free-port.js";
 import { eventually, startTestServer, type TestServer } from "./support/harness.js";
 
-const BIN = fileURLToPath(new URL("../service/cli/queues.mjs", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/queues.mjs", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 let server: TestServer;
@@ -150,7 +150,7 @@ describe("queues watch", () => {
     const watching = queues(["watch", done.task.ID, "--interval", "100"]);
     await client.cancelTask((await json<{ task: Task }>(["create", "-c", "watched"])).task.ID);
     // Finish the first task with a one-off worker on the raw API.
-    const { Worker } = await import("../service/client/index.js");
+    const { Worker } = await import("@queues/client");
     const worker = new Worker({ address: server.address, channel: "watched", handler: () => "watched it" });
     void worker.run();
     const run = await watching;

@@ -10,11 +10,11 @@ import {
   QueuesError,
   UnavailableError,
   uint64,
-} from "../service/client/index.js";
+} from "@queues/client";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { credentialsOf, metadataOf } from "../service/client/connection.js";
+import { credentialsOf, metadataOf } from "../client/src/connection.js";
 import { sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { requireBuild } from "./harness/build.js";
 
@@ -100,16 +100,16 @@ describe("QueuesClient", () => {
 });
 
 describe("the package export", () => {
-  it('is importable as "queues/client" (package.json exports), with type declarations', () => {
-    // The export is the compiled dist/service/client: current code, not an old build.
+  it('is importable as "@queues/client" (package.json exports), with type declarations', () => {
+    // The export is the compiled client/dist: current code, not an old build.
     requireBuild("this test");
     const root = fileURLToPath(new URL("..", import.meta.url));
-    const run = spawnSync(process.execPath, ["--input-type=module", "-e", "const m = await import('queues/client'); console.log(typeof m.QueuesClient, typeof m.Worker, typeof m.NonRetryableError)"], {
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", "const m = await import('@queues/client'); console.log(typeof m.QueuesClient, typeof m.Worker, typeof m.NonRetryableError)"], {
       cwd: root,
       encoding: "utf8",
     });
     expect(run.stderr).toBe("");
     expect(run.stdout.trim()).toBe("function function function");
-    expect(existsSync(`${root}/dist/service/client/index.d.ts`)).toBe(true);
+    expect(existsSync(`${root}/client/dist/index.d.ts`)).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { eventually, queueCounts, queueDrained, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
-import { queueNames } from "../service/queue/queue-definition.js";
+import { queueNames } from "../service/src/queue/queue-definition.js";
 import { isTaskWrite, taskWrites } from "./support/aws-calls.js";
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -12,13 +12,13 @@ import { protoPath as healthProtoPath } from "grpc-health-check";
 import { DynamoDBClient, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { SQSClient, GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../service/local/free-port.js";
+import { freePort } from "../service/src/local/free-port.js";
 import { Api } from "./support/client.js";
 import { eventually } from "./support/harness.js";
 import { requireBuild } from "./harness/build.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const devScript = join(root, "dist", "service", "local", "dev.js");
+const devScript = join(root, "service", "dist", "local", "dev.js");
 
 interface DevRun {
   child: ChildProcess;

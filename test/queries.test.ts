@@ -2,11 +2,11 @@
 // (SPEC §3): every answer each gives, plus 503 / 500 under injected faults.
 import { randomBytes } from "node:crypto";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { taskIdOfGeneratedHashCode } from "../service/tasks/ids.js";
+import { taskIdOfGeneratedHashCode } from "../service/src/tasks/ids.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, type WireTask } from "./support/client.js";
 import { eventually, startTestServer, type TestServer } from "./support/harness.js";
-import type { QueryTaskByIDResponse__Output } from "../service/generated/standard/QueryTaskByIDResponse.js";
+import type { QueryTaskByIDResponse__Output } from "@queues/protocol";
 
 const RFC3339_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

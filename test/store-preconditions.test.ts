@@ -4,10 +4,10 @@
 // DynamoDB Local, and the conditional write's outcome is compared with the rule's.
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeNewTask, A } from "../service/store/item-codec.js";
-import { itemKey, PARTITION_KEY } from "../service/store/table-definition.js";
-import { decideDelivery, decideReport } from "../service/tasks/state-machine.js";
-import { TaskStates, type TaskRecord, type TaskState } from "../service/tasks/task.js";
+import { encodeNewTask, A } from "../service/src/store/item-codec.js";
+import { itemKey, PARTITION_KEY } from "../service/src/store/table-definition.js";
+import { decideDelivery, decideReport } from "../service/src/tasks/state-machine.js";
+import { TaskStates, type TaskRecord, type TaskState } from "../service/src/tasks/task.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
 
 let server: TestServer;

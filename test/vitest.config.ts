@@ -1,17 +1,21 @@
-import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+// The integration suite (npm run test:integration): real servers through real gRPC
+// clients, on one DynamoDB Local and one SQS emulator for the whole run; every test
+// file makes its own table and queues on them.
+import { defineConfig, mergeConfig } from "vitest/config";
+import { shared } from "./vitest.shared.js";
 
-export default defineConfig({
-  test: {
-    root: fileURLToPath(new URL("..", import.meta.url)),
-    include: ["test/**/*.test.ts"],
-    // One DynamoDB Local and one SQS emulator for the whole run; every test file
-    // makes its own table and queues on them.
-    globalSetup: ["test/support/global-setup.ts"],
-    setupFiles: ["test/support/setup-env.ts"],
-    pool: "forks",
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    teardownTimeout: 30_000,
-  },
-});
+export default mergeConfig(
+  shared,
+  defineConfig({
+    test: {
+      include: ["test/**/*.test.ts"],
+      exclude: ["test/unit/**", "**/node_modules/**"],
+      globalSetup: ["test/support/global-setup.ts"],
+      setupFiles: ["test/support/setup-env.ts"],
+      pool: "forks",
+      testTimeout: 60_000,
+      hookTimeout: 120_000,
+      teardownTimeout: 30_000,
+    },
+  }),
+);

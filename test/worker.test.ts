@@ -4,8 +4,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { LeaseLostError, NonRetryableError, QueuesClient, Worker, type Task, type WorkerOptions } from "../service/client/index.js";
-import { freePort } from "../service/local/free-port.js";
+import { LeaseLostError, NonRetryableError, QueuesClient, Worker, type Task, type WorkerOptions } from "@queues/client";
+import { freePort } from "../service/src/local/free-port.js";
 import { eventually, queueDrained, sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { requireBuild } from "./harness/build.js";
@@ -254,11 +254,11 @@ describe("Worker", () => {
   });
 
   it("after close(), a handler that ignores its signal does not keep the process alive", async () => {
-    // The child imports "queues/client", i.e. the compiled dist/service/client.
+    // The child imports "@queues/client", i.e. the compiled client/dist.
     requireBuild("this test");
     const task = await create("stubborn", "never ends", { retryMaxLimit: 5 });
     const script = `
-      const { Worker } = await import("queues/client");
+      const { Worker } = await import("@queues/client");
       const worker = new Worker({ address: ${JSON.stringify(server.address)}, channel: "stubborn", drainTimeoutMs: 300,
         handler: () => new Promise(() => {}) });
       worker.once("taskStarted", () => setTimeout(() => worker.close().then(() => console.log("closed")), 200));

@@ -7,13 +7,13 @@
 import { randomInt } from "node:crypto";
 import { TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { BackendUsage } from "../../service/metrics/backend-usage.js";
-import { createSqsClients, type SqsClients } from "../../service/queue/sqs-client.js";
-import { createDocumentClient } from "../../service/store/dynamo-client.js";
-import { A, encodeNewTask } from "../../service/store/item-codec.js";
-import { itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "../../service/store/table-definition.js";
-import { generateHashCode, IdGenerator } from "../../service/tasks/ids.js";
-import type { TaskRecord } from "../../service/tasks/task.js";
+import { BackendUsage } from "../../service/src/metrics/backend-usage.js";
+import { createSqsClients, type SqsClients } from "../../service/src/queue/sqs-client.js";
+import { createDocumentClient } from "../../service/src/store/dynamo-client.js";
+import { A, encodeNewTask } from "../../service/src/store/item-codec.js";
+import { itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "../../service/src/store/table-definition.js";
+import { generateHashCode, IdGenerator } from "../../service/src/tasks/ids.js";
+import type { TaskRecord } from "../../service/src/tasks/task.js";
 
 const MAX_PARALLEL_POLLS = 4;
 

@@ -1,6 +1,6 @@
 // The benchmark's arithmetic and output: AWS prices and the cost per million tasks,
 // percentiles, the human-readable table and the concurrency chart (SVG).
-import type { UsageSnapshot } from "../../service/metrics/backend-usage.js";
+import type { UsageSnapshot } from "../../service/src/metrics/backend-usage.js";
 
 /**
  * us-east-1 list prices as published on aws.amazon.com/dynamodb/pricing/on-demand/

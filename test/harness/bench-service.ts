@@ -1,7 +1,7 @@
 // The benchmark's service side: task lifecycles through gRPC (producers call
 // CreateTask, workers built with the SDK's Worker report SUCCESS), dispatch latency
 // with idle workers, and the SQS cost of idle workers.
-import { QueuesClient, Worker } from "../../service/client/index.js";
+import { QueuesClient, Worker } from "@queues/client";
 import type { LifecycleRun } from "./bench-baseline.js";
 import { sleep } from "./processes.js";
 

@@ -20,9 +20,9 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { ChildProcess } from "node:child_process";
-import { parseChannels } from "../../service/config/channels.js";
-import { freePort } from "../../service/local/free-port.js";
-import type { UsageSnapshot } from "../../service/metrics/backend-usage.js";
+import { parseChannels } from "../../service/src/config/channels.js";
+import { freePort } from "../../service/src/local/free-port.js";
+import type { UsageSnapshot } from "../../service/src/metrics/backend-usage.js";
 import { Baseline } from "./bench-baseline.js";
 import {
   concurrencyChartSvg,

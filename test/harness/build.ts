@@ -1,8 +1,8 @@
 // Whether dist/ (the compiled server the harnesses and some tests run as child
 // processes) is the current code, and a build when it is not.
 //
-// dist/ is stale when a source under service/ has no compiled file or is newer than
-// it, or when proto/ is newer than the oldest compiled file (the generated types come
+// dist/ (each package's) is stale when a source under <package>/src has no compiled
+// file or is newer than it, or when proto/ is newer than the oldest compiled file (the generated types come
 // from it). `npm test` builds first, so in CI dist/ is always current; a developer who
 // runs `npx vitest run test/chaos.test.ts` after editing service/ would otherwise test
 // the old code without noticing. The choice: requireBuild() runs `npm run build` itself,
@@ -26,16 +26,23 @@ const LOCK = join(tmpdir(), `queues-build-${createHash("sha256").update(ROOT).di
 const LOCK_WAIT_MS = 10 * 60_000;
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 
-/** Why dist/ is not the current code (e.g. "dist/ is older than service/app.ts"), or undefined when it is. */
+/** The built packages: each compiles <package>/src to <package>/dist. */
+const PACKAGES = ["proto", "client", "cli", "service"];
+
+/** Why dist/ is not the current code (e.g. "service/dist/ is older than service/src/app.ts"), or undefined when it is. */
 export function staleBuild(root = ROOT): string | undefined {
   const name = (path: string) => relative(root, path);
   let oldestOutput = Number.POSITIVE_INFINITY;
-  for (const source of filesUnder(join(root, "service"), (file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))) {
-    const output = join(root, "dist", name(source)).replace(/\.ts$/, ".js");
-    if (!existsSync(output)) return `dist/ is missing ${name(output)}`;
-    const built = statSync(output).mtimeMs;
-    if (statSync(source).mtimeMs > built) return `dist/ is older than ${name(source)}`;
-    oldestOutput = Math.min(oldestOutput, built);
+  for (const pkg of PACKAGES) {
+    const src = join(root, pkg, "src");
+    const sources = filesUnder(src, (file) => file.endsWith(".ts") && !file.endsWith(".d.ts")).filter((file) => !file.includes(`${join(src, "generated")}`));
+    for (const source of sources) {
+      const output = join(root, pkg, "dist", relative(src, source)).replace(/\.ts$/, ".js");
+      if (!existsSync(output)) return `${pkg}/dist/ is missing ${name(output)}`;
+      const built = statSync(output).mtimeMs;
+      if (statSync(source).mtimeMs > built) return `${pkg}/dist/ is older than ${name(source)}`;
+      oldestOutput = Math.min(oldestOutput, built);
+    }
   }
   if (oldestOutput === Number.POSITIVE_INFINITY) return "dist/ is missing";
   for (const proto of filesUnder(join(root, "proto"), (file) => file.endsWith(".proto"))) {

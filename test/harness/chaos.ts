@@ -32,9 +32,9 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "../../service/client/index.js";
-import { parseChannels, type ChannelConfig } from "../../service/config/channels.js";
-import { freePort } from "../../service/local/free-port.js";
+import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "@queues/client";
+import { parseChannels, type ChannelConfig } from "../../service/src/config/channels.js";
+import { freePort } from "../../service/src/local/free-port.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, waitServing } from "./processes.js";
 

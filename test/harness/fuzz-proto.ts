@@ -2,7 +2,7 @@
 // proto file, same proto-loader options), so "does this payload decode?" is answered
 // exactly as the server will answer it, and the field numbers/types for hand-encoding.
 import type { MethodDefinition, ServiceDefinition } from "@grpc/proto-loader";
-import { loadQueuesPackage } from "../../service/grpc/proto.js";
+import { loadQueuesPackage } from "@queues/protocol";
 
 export const UNARY_METHODS = [
   "CreateTask",

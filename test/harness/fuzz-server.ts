@@ -5,10 +5,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseChannels, type ChannelConfig } from "../../service/config/channels.js";
-import { provision, startLocalBackends, useLocalEndpoints, type LocalBackends } from "../../service/local/backends.js";
-import { freePort } from "../../service/local/free-port.js";
-import { checkServing } from "../../service/health/check.js";
+import { parseChannels, type ChannelConfig } from "../../service/src/config/channels.js";
+import { provision, startLocalBackends, useLocalEndpoints, type LocalBackends } from "../../service/src/local/backends.js";
+import { freePort } from "../../service/src/local/free-port.js";
+import { checkServing } from "../../service/src/health/check.js";
 
 export const FUZZ_CHANNELS = ["default", "other"] as const;
 
@@ -70,7 +70,7 @@ const OUTPUT_TAIL_BYTES = 8 * 1024;
 const START_TIMEOUT_MS = 60_000;
 
 /**
- * `node dist/service/main.js` on a free port. An exit the harness did not ask for is
+ * `node service/dist/main.js` on a free port. An exit the harness did not ask for is
  * a crash: it is recorded and the server is started again on the same port, so the
  * run goes on and finds more.
  */
@@ -97,7 +97,7 @@ export class ServerProcess {
   ) {}
 
   static entrypoint(): string {
-    const path = fileURLToPath(new URL("../../dist/service/main.js", import.meta.url));
+    const path = fileURLToPath(new URL("../../service/dist/main.js", import.meta.url));
     if (!existsSync(path)) throw new Error(`${path} does not exist: run npm run build first (npm run fuzz does it)`);
     return path;
   }

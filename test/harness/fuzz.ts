@@ -17,7 +17,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { checkServing } from "../../service/health/check.js";
+import { checkServing } from "../../service/src/health/check.js";
 import { requireBuild } from "./build.js";
 import { CATEGORIES, caseMethod, CaseGenerator, type Category, type FuzzCase } from "./fuzz-cases.js";
 import { execute, type ExecContext } from "./fuzz-exec.js";

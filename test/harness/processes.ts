@@ -3,13 +3,13 @@
 // the compiled entrypoint), plus the environment such a server needs.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { QueuesClient } from "../../service/client/index.js";
-import type { ChannelConfig } from "../../service/config/channels.js";
-import { provision, useLocalCredentials } from "../../service/local/backends.js";
+import { QueuesClient } from "@queues/client";
+import type { ChannelConfig } from "../../service/src/config/channels.js";
+import { provision, useLocalCredentials } from "../../service/src/local/backends.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const SERVER_ENTRYPOINT = `${ROOT}/dist/service/main.js`;
-const BACKENDS = `${ROOT}/dist/service/local/backends-main.js`;
+export const SERVER_ENTRYPOINT = `${ROOT}/service/dist/main.js`;
+const BACKENDS = `${ROOT}/service/dist/local/backends-main.js`;
 
 export interface Backends {
   dynamodbEndpoint: string;

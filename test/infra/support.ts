@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
-import { buildApp } from "../../infra/app.js";
-import type { QueuesStack } from "../../infra/queues-stack.js";
-import { cdkJsonPath } from "../../service/local/cdk-channels.js";
+import { buildApp } from "../../infra/src/app.js";
+import type { QueuesStack } from "../../infra/src/queues-stack.js";
+import { cdkJsonPath } from "../../service/src/local/cdk-channels.js";
 
 export const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(cdkJsonPath(), "utf8")) as { context: Record<string, unknown> }).context;
 

@@ -1,19 +1,7 @@
 // A real gRPC client of the Queues service for tests, typed with the generated
 // types: promise-returning unary calls, a worker's receive stream and a report stream.
 import * as grpc from "@grpc/grpc-js";
-import { loadQueuesPackage } from "../../service/grpc/proto.js";
-import type { QueuesClient } from "../../service/generated/standard/Queues.js";
-import type { Task, Task__Output } from "../../service/generated/standard/Task.js";
-import type { CreateTaskResponse__Output } from "../../service/generated/standard/CreateTaskResponse.js";
-import type { QueryTaskByIDResponse__Output } from "../../service/generated/standard/QueryTaskByIDResponse.js";
-import type { QueryTaskByHashCodeResponse__Output } from "../../service/generated/standard/QueryTaskByHashCodeResponse.js";
-import type { QueryTaskByOwnerResponse__Output } from "../../service/generated/standard/QueryTaskByOwnerResponse.js";
-import type { CancelTaskByIDResponse__Output } from "../../service/generated/standard/CancelTaskByIDResponse.js";
-import type { QueryLengthByChannelResponse__Output } from "../../service/generated/standard/QueryLengthByChannelResponse.js";
-import type { ReceiveQueueByChannelRequest } from "../../service/generated/standard/ReceiveQueueByChannelRequest.js";
-import type { ReceiveQueueByChannelResponse__Output } from "../../service/generated/standard/ReceiveQueueByChannelResponse.js";
-import type { ReportTaskResultRequest } from "../../service/generated/standard/ReportTaskResultRequest.js";
-import type { ReportTaskResultResponse__Output } from "../../service/generated/standard/ReportTaskResultResponse.js";
+import { loadQueuesPackage, type QueuesServiceClient as QueuesClient, type Task, type Task__Output, type CreateTaskResponse__Output, type QueryTaskByIDResponse__Output, type QueryTaskByHashCodeResponse__Output, type QueryTaskByOwnerResponse__Output, type CancelTaskByIDResponse__Output, type QueryLengthByChannelResponse__Output, type ReceiveQueueByChannelRequest, type ReceiveQueueByChannelResponse__Output, type ReportTaskResultRequest, type ReportTaskResultResponse__Output } from "@queues/protocol";
 
 export type WireTask = Task__Output;
 

@@ -2,7 +2,7 @@
 import type { TestProject } from "vitest/node";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-import { startLocalBackends } from "../../service/local/backends.js";
+import { startLocalBackends } from "../../service/src/local/backends.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -5,12 +5,12 @@ import { randomBytes } from "node:crypto";
 import { SQSClient, GetQueueAttributesCommand, SendMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { pino, type Logger } from "pino";
-import { QueuesApp } from "../../service/app.js";
-import { parseChannels, type ChannelEntry } from "../../service/config/channels.js";
-import { DEFAULTS, type Settings } from "../../service/config/settings.js";
-import { provision } from "../../service/local/backends.js";
-import { createSqsClients, type SqsClients } from "../../service/queue/sqs-client.js";
-import { createDocumentClient } from "../../service/store/dynamo-client.js";
+import { QueuesApp } from "../../service/src/app.js";
+import { parseChannels, type ChannelEntry } from "../../service/src/config/channels.js";
+import { DEFAULTS, type Settings } from "../../service/src/config/settings.js";
+import { provision } from "../../service/src/local/backends.js";
+import { createSqsClients, type SqsClients } from "../../service/src/queue/sqs-client.js";
+import { createDocumentClient } from "../../service/src/store/dynamo-client.js";
 import { Api } from "./client.js";
 
 /** One AWS SDK call the server made, as the test saw it (see Faults.log). */

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { Rejection } from "../../service/tasks/status.js";
+import { Rejection } from "../../service/src/tasks/status.js";
 
 /** Runs `fn` and returns the Rejection it throws (fails the test if it throws anything else or nothing). */
 export function rejectionOf(fn: () => unknown): Rejection {

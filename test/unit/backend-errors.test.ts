@@ -9,7 +9,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { OverLimit, QueueDoesNotExist, RequestThrottled } from "@aws-sdk/client-sqs";
 import { describe, expect, it } from "vitest";
-import { backendFailure, tagBackendErrors, type MiddlewareClient } from "../../service/core/backend-errors.js";
+import { backendFailure, tagBackendErrors, type MiddlewareClient } from "../../service/src/core/backend-errors.js";
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 

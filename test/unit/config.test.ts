@@ -1,9 +1,9 @@
 // Configuration (SPEC §5): the channel list format shared by cdk.json, the local
 // emulators and QUEUES_CHANNELS, and the server settings read from the environment.
 import { describe, expect, it } from "vitest";
-import { ChannelConfigError, parseChannels, parseChannelsJson } from "../../service/config/channels.js";
-import { DEFAULTS, SettingsError, settingsFromEnv } from "../../service/config/settings.js";
-import { cdkJsonPath, channelsFromCdkJson } from "../../service/local/cdk-channels.js";
+import { ChannelConfigError, parseChannels, parseChannelsJson } from "../../service/src/config/channels.js";
+import { DEFAULTS, SettingsError, settingsFromEnv } from "../../service/src/config/settings.js";
+import { cdkJsonPath, channelsFromCdkJson } from "../../service/src/local/cdk-channels.js";
 
 function errorOf(fn: () => unknown): Error {
   let thrown: unknown;

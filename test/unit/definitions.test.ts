@@ -1,8 +1,8 @@
 // The one definition of the table and of the channel queues (SPEC §5) that the
 // CDK stack, the emulators and LocalStack provisioning share.
 import { describe, expect, it } from "vitest";
-import { createTableInput, INDEXES, PARTITION_KEY } from "../../service/store/table-definition.js";
-import { deadLetterAttributes, MESSAGE_RETENTION_SECONDS, queueAttributes, queueNames } from "../../service/queue/queue-definition.js";
+import { createTableInput, INDEXES, PARTITION_KEY } from "../../service/src/store/table-definition.js";
+import { deadLetterAttributes, MESSAGE_RETENTION_SECONDS, queueAttributes, queueNames } from "../../service/src/queue/queue-definition.js";
 
 describe("createTableInput", () => {
   const input = createTableInput("tasks-table");

@@ -2,8 +2,8 @@
 // increasing (even within one millisecond or when the clock steps back), beyond
 // 2^53 and inside the signed 63-bit range; HashCodes are 20 URL-safe characters.
 import { describe, expect, it } from "vitest";
-import { generateHashCode, IdGenerator, taskIdOfGeneratedHashCode } from "../../service/tasks/ids.js";
-import { HASH_CODE_PATTERN } from "../../service/tasks/rules.js";
+import { generateHashCode, IdGenerator, taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
+import { HASH_CODE_PATTERN } from "../../service/src/tasks/rules.js";
 
 const TWO_POW_53 = 2n ** 53n;
 const TWO_POW_63 = 2n ** 63n;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BATCH_ENTRIES, RequestBatcher, type BatchEntryResult } from "../../service/queue/request-batcher.js";
+import { MAX_BATCH_ENTRIES, RequestBatcher, type BatchEntryResult } from "../../service/src/queue/request-batcher.js";
 
 /** A batch call that answers when told to, recording what each call carried. */
 function controlledCall() {

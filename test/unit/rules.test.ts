@@ -10,8 +10,8 @@ import {
   uint64,
   validateNewTask,
   type WireTaskFields,
-} from "../../service/tasks/rules.js";
-import { Rejection } from "../../service/tasks/status.js";
+} from "../../service/src/tasks/rules.js";
+import { Rejection } from "../../service/src/tasks/status.js";
 import { rejectionOf } from "../support/rejection.js";
 
 const MAX_U64 = "18446744073709551615";

@@ -12,9 +12,9 @@ import {
   followUp,
   TRANSITIONS,
   type RetryPolicy,
-} from "../../service/tasks/state-machine.js";
-import { Status } from "../../service/tasks/status.js";
-import { FINAL_STATES, isFinal, TaskStates, type TaskRecord, type TaskState } from "../../service/tasks/task.js";
+} from "../../service/src/tasks/state-machine.js";
+import { Status } from "../../service/src/tasks/status.js";
+import { FINAL_STATES, isFinal, TaskStates, type TaskRecord, type TaskState } from "../../service/src/tasks/task.js";
 import { rejectionOf } from "../support/rejection.js";
 
 const NOW = 1_800_000_000_000;

@@ -1,0 +1,83 @@
+// The `queues` command line: global options and the subcommands. Each subcommand
+// prints a table (or --json) and exits with a code scripts can use (exit-codes.ts).
+import { readFileSync } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { ConnectionOptions } from "@queues/client";
+import { QueuesClient } from "@queues/client";
+import { registerTaskCommands } from "./task-commands.js";
+import { registerWorkCommand } from "./work-command.js";
+
+export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+
+export interface GlobalOptions {
+  address: string;
+  json: boolean;
+  tls: boolean;
+  caFile?: string;
+  token?: string;
+  header: string[];
+  deadline: number;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("queues")
+    .description("Create, inspect and cancel Queues tasks, and run a worker from the terminal.")
+    .addOption(new Option("--address <host:port>", "the Queues server or its load balancer").env("QUEUES_ADDRESS").default(DEFAULT_ADDRESS))
+    .option("--json", "print JSON instead of tables", false)
+    .option("--tls", "connect with TLS (system root certificates)", false)
+    .option("--ca-file <pem>", "connect with TLS, trusting these root certificates")
+    .addOption(new Option("--token <token>", "send 'authorization: Bearer <token>'").env("QUEUES_TOKEN"))
+    .option("--header <name:value>", "send this metadata with every call (repeatable)", collect, [])
+    .option("--deadline <ms>", "deadline of each call", positiveInteger, 10_000)
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    // Errors come back to main.ts (exit codes of its own); set before the subcommands, which inherit it.
+    .exitOverride();
+  registerTaskCommands(program);
+  registerWorkCommand(program);
+  return program;
+}
+
+/** The connection the global options describe. */
+export function connectionOf(options: GlobalOptions): ConnectionOptions {
+  const metadata: Record<string, string> = {};
+  for (const header of options.header) {
+    const colon = header.indexOf(":");
+    if (colon <= 0) throw new RangeError(`--header must be name:value, got "${header}"`);
+    metadata[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
+  }
+  if (options.token) metadata.authorization = `Bearer ${options.token}`;
+  const tls = options.caFile ? { rootCerts: readFileSync(options.caFile) } : options.tls;
+  return { address: options.address, tls, metadata, deadlineMs: options.deadline };
+}
+
+export function clientOf(command: Command): { client: QueuesClient; options: GlobalOptions } {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  return { client: new QueuesClient(connectionOf(options)), options };
+}
+
+/** Runs `use` with a client for the command's global options, and closes it after. */
+export async function withClient<T>(command: Command, use: (client: QueuesClient, options: GlobalOptions) => Promise<T>): Promise<T> {
+  const { client, options } = clientOf(command);
+  try {
+    return await use(client, options);
+  } finally {
+    client.close();
+  }
+}
+
+export function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError("expected a positive integer");
+  return parsed;
+}
+
+/** A uint64 argument, kept as its decimal string (never a JS number). */
+export function uint64Argument(value: string): string {
+  if (!/^\d{1,20}$/.test(value) || BigInt(value) >= 2n ** 64n) throw new InvalidArgumentError("expected an unsigned 64-bit integer");
+  return value;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

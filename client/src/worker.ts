@@ -1,0 +1,350 @@
+// A Worker does the stream work so that its author writes only a handler:
+//
+//   const worker = new Worker({ address, channel: "emails", concurrency: 8, handler: async (task, { signal }) => "done" });
+//   await worker.run();            // until close()
+//
+// - It keeps `concurrency` credits outstanding on one ReceiveQueueByChannel stream and
+//   runs at most `concurrency` handlers at once; each finished handler frees a credit.
+// - A handler's return value is the Output of a SUCCESS; a throw is a FAILURE (retried by
+//   the server); a NonRetryableError is a CANCEL (state 4, no retry).
+// - While a handler runs, the worker heartbeats (state 6) at a fraction of the lease that
+//   is left, so a long task keeps its lease. When a heartbeat or report answers 409 (the
+//   task was cancelled, or leased to someone else), the handler's signal aborts.
+// - Both streams reconnect with exponential backoff and jitter; a result the server has
+//   not acknowledged is sent again after a reconnect. Every report carries the delivery's
+//   LeaseToken, so a repeat is answered "Already recorded" and a stale one is refused.
+// - close() drains: no new tasks, running handlers finish (bounded), results are
+//   acknowledged, then the streams close.
+import { EventEmitter } from "node:events";
+import type * as grpc from "@grpc/grpc-js";
+import type { QueuesServiceClient as GeneratedQueuesClient } from "@queues/protocol";
+import type { BackoffOptions } from "./backoff.js";
+import { connect, type ConnectionOptions, metadataOf } from "./connection.js";
+import { CreditStream } from "./credit-stream.js";
+import { LeaseLostError, NonRetryableError } from "./errors.js";
+import type { Task } from "./queues-client.js";
+import { type ReportAnswer, ReportChannel } from "./report-channel.js";
+
+/** Report codes of ReportTaskResult (SPEC §3). */
+const REPORT = { SUCCESS: "1", FAILURE: "2", CANCEL: "4", HEARTBEAT: "6" } as const;
+/** The lease a task is assumed to have when the server does not say (a server without the lease fields). */
+const FALLBACK_LEASE_MS = 30_000;
+const MIN_HEARTBEAT_MS = 200;
+/** The server's limit on an Output (SPEC §3): a bigger result fails its attempt here rather than block the stream. */
+const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export interface TaskContext {
+  /** Aborts when the task was cancelled or leased to another worker, or the worker is closing and out of time. */
+  signal: AbortSignal;
+  /**
+   * Sends a heartbeat now, with `progress` stored as the task's Output so far. Rejects
+   * with LeaseLostError on 409 (the signal aborts too): await it or add a catch.
+   */
+  heartbeat(progress?: string): Promise<void>;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  attempt: number;
+}
+
+/** Returns the Output (SUCCESS); throws for FAILURE, or NonRetryableError for CANCEL. */
+export type TaskHandler = (task: Task, context: TaskContext) => Promise<string | void> | string | void;
+
+export interface WorkerOptions extends ConnectionOptions {
+  channel: string;
+  /** Where the report stream goes, if not to `address` (any replica can take any report). */
+  reportAddress?: string;
+  handler: TaskHandler;
+  /** Handlers running at once, and credits kept outstanding (default 1). */
+  concurrency?: number;
+  /** A heartbeat is sent when this fraction of the lease that is left has passed (default 1/3). */
+  heartbeatFraction?: number;
+  /** close() waits this long for running handlers, then aborts them (default 30 000 ms). */
+  drainTimeoutMs?: number;
+  /** Reconnect delays of both streams. */
+  reconnect?: BackoffOptions;
+}
+
+export interface WorkerEvents {
+  taskStarted: [task: Task];
+  /** SUCCESS acknowledged by the server. */
+  taskSucceeded: [task: Task, output: string];
+  /** The handler failed and the FAILURE was acknowledged (the server retries it if attempts remain). */
+  taskFailed: [task: Task, error: unknown];
+  /** The handler threw NonRetryableError and the CANCEL was acknowledged. */
+  taskCancelled: [task: Task, error: unknown];
+  /** The server answered 409 to a heartbeat or report: cancelled, or leased again elsewhere. */
+  leaseLost: [task: Task, reason: string];
+  reconnecting: [info: { stream: "receive" | "report"; delayMs: number; error: unknown }];
+  /** Something the worker could not do (a 400/404/500 answer, a fatal stream error). Without a listener, it is dropped (run() still rejects on a fatal one). */
+  error: [error: Error];
+}
+
+interface RunningTask {
+  /** ID and lease token: the same task may come back on a new lease while an old handler still runs. */
+  key: string;
+  task: Task;
+  abort: AbortController;
+  /** The lease as the server granted it, in ms (from the server's own clock, so local clock skew does not matter). */
+  leaseMs: number;
+  /** When the lease ends, on the local clock. */
+  leaseEndsAt: number;
+  heartbeatTimer: NodeJS.Timeout | undefined;
+  finished: boolean;
+}
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly concurrency: number;
+  private readonly client: GeneratedQueuesClient;
+  private readonly reportClient: GeneratedQueuesClient;
+  private readonly metadata: grpc.Metadata;
+  private readonly credits: CreditStream;
+  private readonly reports: ReportChannel;
+  private readonly running = new Map<string, RunningTask>();
+  /** Handlers' work, including their final report. */
+  private readonly settled = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
+  private finished: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void };
+  private started = false;
+
+  constructor(private readonly options: WorkerOptions) {
+    super();
+    this.concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new RangeError("concurrency must be a positive integer");
+    const fraction = options.heartbeatFraction ?? 1 / 3;
+    if (!(fraction > 0 && fraction < 1)) throw new RangeError("heartbeatFraction must be between 0 and 1");
+    this.client = connect(options);
+    this.reportClient = options.reportAddress ? connect({ ...options, address: options.reportAddress }) : this.client;
+    this.metadata = metadataOf(options.metadata);
+    this.credits = new CreditStream(
+      this.client,
+      options.channel,
+      this.metadata,
+      {
+        onTask: (task) => this.start(task),
+        onFatal: (error) => this.fail(error),
+        onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "receive", delayMs, error }),
+      },
+      options.reconnect,
+    );
+    this.reports = new ReportChannel(this.reportClient, this.metadata, options.reconnect, {
+      onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "report", delayMs, error }),
+    });
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    this.finished = { promise, resolve, reject };
+  }
+
+  /** Starts taking tasks; resolves when close() has finished, rejects on a fatal error (e.g. an unknown channel). */
+  run(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      this.credits.request(this.concurrency);
+    }
+    return this.finished.promise;
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Stops taking tasks, lets running handlers finish (bounded), waits for their results to be acknowledged, closes. */
+  close(): Promise<void> {
+    this.closing ??= this.drain();
+    return this.closing;
+  }
+
+  private async drain(): Promise<void> {
+    this.credits.stop();
+    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 30_000);
+    // Tasks the server wrote just before it saw the stream cancelled still arrive and run: wait for those too.
+    await this.allSettled(deadline);
+    if (this.settled.size > 0) {
+      for (const running of this.running.values()) running.abort.abort(new Error("the worker is closing"));
+      await this.allSettled(Math.max(deadline, Date.now() + 1_000));
+      // Handlers that ignore their signal are left behind; nothing of theirs keeps the process alive.
+      for (const running of this.running.values()) this.finish(running);
+    }
+    await this.reports.flush(Math.max(1_000, deadline - Date.now()));
+    this.reports.close();
+    this.client.close();
+    this.reportClient.close();
+    this.finished.resolve();
+  }
+
+  /** Waits for the running handlers until `deadline`; the wait keeps the process alive (the handlers are work). */
+  private async allSettled(deadline: number): Promise<void> {
+    while (this.settled.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.settled]), new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+      clearTimeout(timer);
+    }
+  }
+
+  private fail(error: Error): void {
+    this.emitError(error);
+    this.finished.reject(error);
+    void this.close();
+  }
+
+  private start(task: Task): void {
+    const leaseMs = leaseLengthOf(task);
+    const running: RunningTask = {
+      key: `${task.ID}:${task.LeaseToken}`,
+      task,
+      abort: new AbortController(),
+      leaseMs,
+      leaseEndsAt: Date.now() + leaseMs,
+      heartbeatTimer: undefined,
+      finished: false,
+    };
+    this.running.set(running.key, running);
+    this.scheduleHeartbeat(running);
+    const work = this.execute(running).finally(() => {
+      this.settled.delete(work);
+    });
+    this.settled.add(work);
+    this.notify("taskStarted", task);
+  }
+
+  private async execute(running: RunningTask): Promise<void> {
+    const { task, abort } = running;
+    const context: TaskContext = {
+      signal: abort.signal,
+      heartbeat: (progress) => this.heartbeat(running, progress),
+      attempt: Number(task.RetryCount) + 1,
+    };
+    let code: string;
+    let output: string;
+    let failure: unknown;
+    try {
+      output = (await this.options.handler(task, context)) ?? "";
+      code = REPORT.SUCCESS;
+      const bytes = Buffer.byteLength(output, "utf8");
+      if (bytes > MAX_PAYLOAD_BYTES) {
+        failure = new Error(`the handler returned ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
+        output = (failure as Error).message;
+        code = REPORT.FAILURE;
+      }
+    } catch (error) {
+      failure = error;
+      output = messageOf(error);
+      code = error instanceof NonRetryableError ? REPORT.CANCEL : REPORT.FAILURE;
+    }
+    const leaseLost = running.finished && abort.signal.reason instanceof LeaseLostError;
+    this.finish(running);
+    // The slot is free: ask for the next task while this result is being reported.
+    if (!this.closing) this.credits.request(1);
+    if (leaseLost) return; // the server already moved on
+    try {
+      const answer = await this.report(task, code, output);
+      this.afterFinalReport(task, code, output, failure, answer);
+    } catch (error) {
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** The task's handler is done (or given up on): no more heartbeats. */
+  private finish(running: RunningTask): void {
+    running.finished = true;
+    clearTimeout(running.heartbeatTimer);
+    this.running.delete(running.key);
+  }
+
+  private afterFinalReport(task: Task, code: string, output: string, failure: unknown, answer: ReportAnswer): void {
+    if (answer.State === "200") {
+      if (code === REPORT.SUCCESS) this.notify("taskSucceeded", task, output);
+      else if (code === REPORT.CANCEL) this.notify("taskCancelled", task, failure);
+      else this.notify("taskFailed", task, failure);
+    } else if (answer.State === "409") {
+      this.notify("leaseLost", task, answer.Message);
+    } else {
+      this.emitError(new Error(`task ${task.ID}: the server answered ${answer.State} to its result: ${answer.Message}`));
+    }
+  }
+
+  private report(task: Task, code: string, output: string): Promise<ReportAnswer> {
+    return this.reports.send({ ID: task.ID, State: code, Output: output, LeaseToken: task.LeaseToken || "0" });
+  }
+
+  private scheduleHeartbeat(running: RunningTask): void {
+    clearTimeout(running.heartbeatTimer);
+    if (running.finished) return;
+    const fraction = this.options.heartbeatFraction ?? 1 / 3;
+    const delay = Math.max(MIN_HEARTBEAT_MS, (running.leaseEndsAt - Date.now()) * fraction);
+    running.heartbeatTimer = setTimeout(() => {
+      this.heartbeat(running).catch(() => {
+        // A lost lease was handled in heartbeat(); anything else: the next one tries again.
+      });
+    }, delay);
+    // A heartbeat never keeps a process alive by itself (the streams do, while the worker runs).
+    running.heartbeatTimer.unref();
+  }
+
+  private async heartbeat(running: RunningTask, progress = ""): Promise<void> {
+    if (running.finished) return;
+    const bytes = Buffer.byteLength(progress, "utf8");
+    if (bytes > MAX_PAYLOAD_BYTES) throw new RangeError(`progress is ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
+    const { task } = running;
+    const sentAt = Date.now();
+    let answer: ReportAnswer;
+    try {
+      answer = await this.report(task, REPORT.HEARTBEAT, progress);
+    } catch (error) {
+      this.scheduleHeartbeat(running);
+      throw error;
+    }
+    if (answer.State === "200") {
+      // The server extended the lease by its length from (at least) when it was sent.
+      running.leaseEndsAt = sentAt + running.leaseMs;
+      this.scheduleHeartbeat(running);
+      return;
+    }
+    if (answer.State === "409" || answer.State === "404") {
+      const lost = new LeaseLostError(task.ID, answer.Message);
+      if (!running.finished) {
+        running.finished = true;
+        clearTimeout(running.heartbeatTimer);
+        running.abort.abort(lost);
+        this.notify("leaseLost", task, answer.Message);
+      }
+      throw lost;
+    }
+    this.scheduleHeartbeat(running);
+    const error = new Error(`task ${task.ID}: heartbeat answered ${answer.State}: ${answer.Message}`);
+    this.emitError(error);
+    throw error;
+  }
+
+  /** Emits to the user's listeners; a listener that throws must not break the worker. */
+  private notify<K extends Exclude<keyof WorkerEvents, "error">>(event: K, ...args: WorkerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: WorkerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** EventEmitter throws an "error" nobody listens to; a worker must not crash its process over one. */
+  private emitError(error: Error): void {
+    if (this.listenerCount("error") === 0) return;
+    try {
+      this.emit("error", error);
+    } catch {
+      // A throwing error listener has nowhere left to report to.
+    }
+  }
+}
+
+/** The lease's length from the server's own times (delivery time to lease end); skew-free. */
+function leaseLengthOf(task: Task): number {
+  const length = Date.parse(task.LeaseExpireTime) - Date.parse(task.UpdateTime);
+  return Number.isFinite(length) && length > 0 ? length : FALLBACK_LEASE_MS;
+}
+
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message || error.name : String(error);
+  // Keep well under the 256 KiB Output limit.
+  return text.length > 16_384 ? `${text.slice(0, 16_384)}…` : text;
+}
+

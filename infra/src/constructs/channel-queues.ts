@@ -1,0 +1,39 @@
+// One SQS queue and one dead-letter queue per channel, from THE channel queue
+// definition the server and the emulators use (service/queue/queue-definition.ts).
+import { Duration } from "aws-cdk-lib";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { channelQueueDefinition, type ChannelConfig } from "@queues/server/definitions";
+
+export interface ChannelQueue {
+  channel: ChannelConfig;
+  queue: sqs.Queue;
+  deadLetterQueue: sqs.Queue;
+}
+
+export class ChannelQueues extends Construct {
+  readonly channels: ChannelQueue[];
+
+  constructor(scope: Construct, id: string, channels: ChannelConfig[]) {
+    super(scope, id);
+    this.channels = channels.map((channel) => {
+      const definition = channelQueueDefinition(channel);
+      // The channel name is the construct id: adding or removing one channel never renames another's queues.
+      const scope = new Construct(this, channel.name);
+      const deadLetterQueue = new sqs.Queue(scope, "DeadLetterQueue", {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.seconds(definition.deadLetterRetentionSeconds),
+      });
+      const queue = new sqs.Queue(scope, "Queue", {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        visibilityTimeout: Duration.seconds(definition.visibilityTimeoutSeconds),
+        retentionPeriod: Duration.seconds(definition.messageRetentionSeconds),
+        receiveMessageWaitTime: Duration.seconds(definition.receiveWaitSeconds),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: definition.maxReceiveCount },
+      });
+      return { channel, queue, deadLetterQueue };
+    });
+  }
+}

@@ -1,0 +1,95 @@
+// ReportTaskResult: each request {ID, State, Output} gets exactly one response
+// {State, Message, Data = ID}, in order. Reports are processed concurrently (a
+// worker with many tasks in flight is not serialized behind one round trip) and
+// answered in the order they arrived.
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { ReportTaskResultRequest__Output, ReportTaskResultResponse } from "@queues/protocol";
+import type { CoreContext } from "../core/context.js";
+import { reportResult } from "../core/reports.js";
+import { checkPayload, reportKind, requireId, uint64 } from "../tasks/rules.js";
+import { Status } from "../tasks/status.js";
+import { echoRequestId, requestIdOf, toAnswer } from "./call-context.js";
+import type { StreamRegistry } from "./stream-registry.js";
+import { requestScope } from "../logging.js";
+import { isUndecodable, undecodableReason } from "./undecodable.js";
+
+type ReportCall = grpc.ServerDuplexStream<ReportTaskResultRequest__Output, ReportTaskResultResponse>;
+
+/** Reports in flight per stream before the server stops reading more (backpressure). */
+const MAX_IN_FLIGHT = 64;
+
+export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Logger) {
+  return (call: ReportCall): void => {
+    const requestId = requestIdOf(call.metadata);
+    echoRequestId(call, requestId);
+    if (streams.draining) {
+      call.emit("error", { code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" });
+      return;
+    }
+    const streamLog = log.child({ requestId, rpc: "ReportTaskResult" });
+    let answered: Promise<void> = Promise.resolve();
+    let inFlight = 0;
+    let ended = false;
+
+    const finish = (error?: { code: grpc.status; details: string }) => {
+      if (ended) return;
+      ended = true;
+      streams.remove(stream);
+      void answered.then(() => {
+        if (call.cancelled || call.destroyed || call.writableEnded) return;
+        if (error) call.emit("error", error);
+        else call.end();
+      });
+    };
+    const stream = {
+      shutdown: async () => {
+        finish({ code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" });
+        await answered;
+      },
+    };
+    streams.add(stream);
+
+    call.on("data", (request: ReportTaskResultRequest__Output) => {
+      if (ended) return;
+      const response = requestScope.run({ requestId }, () => handleReport(ctx, request, streamLog));
+      inFlight += 1;
+      if (inFlight >= MAX_IN_FLIGHT) call.pause();
+      answered = answered.then(async () => {
+        const result = await response;
+        inFlight -= 1;
+        if (inFlight < MAX_IN_FLIGHT) call.resume();
+        if (!call.cancelled && !call.destroyed && !call.writableEnded) call.write(result);
+      });
+    });
+    call.on("end", () => finish());
+    call.on("cancelled", () => finish());
+    call.on("error", () => finish());
+  };
+}
+
+async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__Output, log: Logger): Promise<ReportTaskResultResponse> {
+  const started = performance.now();
+  let id = 0n;
+  if (isUndecodable(request)) {
+    return { State: Status.INVALID, Message: `The report is not a valid ReportTaskResultRequest message (${undecodableReason(request)})`, Data: "0" };
+  }
+  try {
+    id = requireId(request.ID);
+    const kind = reportKind(uint64(request.State, "State"));
+    checkPayload(request.Output, "Output");
+    const outcome = await reportResult(ctx, id, kind, request.Output, uint64(request.LeaseToken, "LeaseToken"));
+    log.debug({ taskId: String(id), kind, state: outcome.task.state, ms: Math.round(performance.now() - started) }, "report");
+    const lease = kind === "PROCEEDING" && outcome.task.state === "PROCEEDING" ? outcome.task.lease : undefined;
+    return {
+      State: Status.OK,
+      Message: outcome.message,
+      Data: id.toString(),
+      LeaseExpireTime: lease ? new Date(lease.expiresAtMs).toISOString() : "",
+    };
+  } catch (error) {
+    const answer = toAnswer(error, log, (log.bindings().requestId as string | undefined) ?? "");
+    log.info({ taskId: String(id), state: answer.state, ms: Math.round(performance.now() - started) }, "report rejected");
+    return { State: answer.state, Message: answer.message, Data: request.ID || "0" };
+  }
+}

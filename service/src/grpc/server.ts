@@ -1,0 +1,59 @@
+// The gRPC server: the Queues service plus health and reflection, with the
+// transport settings SPEC §4 asks for.
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import { loadQueuesPackage, PROTO_LOADER_OPTIONS, type QueuesHandlers } from "@queues/protocol";
+import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
+import type { BackendHealth } from "../health/backend-health.js";
+import { withSafeDeserializers } from "./undecodable.js";
+
+/** Limits that protect the server from one client (configurable: QUEUES_MAX_MESSAGE_BYTES, QUEUES_MAX_CONCURRENT_STREAMS). */
+export interface TransportCaps {
+  /** The largest request message read. */
+  maxMessageBytes: number;
+  /** Streams (calls) open at once on one connection. */
+  maxConcurrentStreams: number;
+}
+
+export const DEFAULT_TRANSPORT_CAPS: TransportCaps = {
+  // Room for a 256 KiB payload and its envelope, and enough headroom that an
+  // oversized Input or Output still gets a readable 400 rather than a transport error.
+  maxMessageBytes: 4 * MAX_PAYLOAD_BYTES,
+  maxConcurrentStreams: 1_000,
+};
+
+export function serverOptions(caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.ServerOptions {
+  return {
+    // Ping idle connections every 30 s: far below the NLB's 350 s idle timeout.
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    // After 30 min a connection takes no new calls (GOAWAY); its open streams go on. Clients
+    // then reconnect through the load balancer, so new replicas get a share of the load.
+    "grpc.max_connection_age_ms": 30 * 60_000,
+    "grpc.max_receive_message_length": caps.maxMessageBytes,
+    "grpc.max_concurrent_streams": caps.maxConcurrentStreams,
+  };
+}
+
+export const SERVER_OPTIONS = serverOptions();
+
+export function createGrpcServer(handlers: QueuesHandlers, health: BackendHealth, caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.Server {
+  const { definition, proto } = loadQueuesPackage();
+  const server = new grpc.Server(serverOptions(caps));
+  server.addService(withSafeDeserializers(proto.standard.Queues.service), handlers);
+  health.implementation.addToServer(server);
+  const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
+  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
+  return server;
+}
+
+export function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
+      error ? reject(error) : resolve(boundPort),
+    );
+  });
+}

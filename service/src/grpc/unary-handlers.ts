@@ -1,0 +1,94 @@
+// The six unary RPCs: parse and validate the request (rules.ts), call the task
+// service, shape the response. Errors become States in call-context.ts.
+import type { Logger } from "pino";
+import type { QueuesHandlers } from "@queues/protocol";
+import type { TaskService } from "../core/task-service.js";
+import type { ChannelRegistry } from "../queue/channel-registry.js";
+import { checkHashCodeLookup, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
+import { invalid, Status } from "../tasks/status.js";
+import type { TaskRecord } from "../tasks/task.js";
+import { unary } from "./call-context.js";
+import { toWireTask } from "./wire.js";
+
+type UnaryHandlers = Pick<
+  QueuesHandlers,
+  "CreateTask" | "QueryTaskByID" | "QueryTaskByHashCode" | "QueryTaskByOwner" | "CancelTaskByID" | "QueryLengthByChannel"
+>;
+
+export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log: Logger): UnaryHandlers {
+  return {
+    CreateTask: unary(
+      "CreateTask",
+      log,
+      async (request, progress) => {
+        const task = validateNewTask(request.Task, channels.names);
+        const hashCode = await tasks.create(task, (code) => {
+          progress.outcomeUnknown = {
+            message: "The backends did not answer before the call's deadline; the task may or may not exist: look it up by the HashCode in Data before creating it again",
+            data: code,
+          };
+        });
+        return { State: Status.OK, Message: "Task created", Data: hashCode };
+      },
+      ({ state, message, data }) => ({ State: state, Message: message, Data: typeof data === "string" ? data : "" }),
+    ),
+
+    QueryTaskByID: unary(
+      "QueryTaskByID",
+      log,
+      async (request) => {
+        const task = await tasks.getById(requireId(request.ID));
+        return { State: Status.OK, Message: "OK", Data: toWireTask(task) };
+      },
+      ({ state, message }) => ({ State: state, Message: message }),
+    ),
+
+    QueryTaskByHashCode: unary(
+      "QueryTaskByHashCode",
+      log,
+      async (request) => {
+        if (request.HashCode === "") throw invalid("HashCode is required");
+        checkHashCodeLookup(request.HashCode);
+        const task = await tasks.getByHashCode(request.HashCode);
+        return { State: Status.OK, Message: "OK", Data: toWireTask(task) };
+      },
+      ({ state, message }) => ({ State: state, Message: message }),
+    ),
+
+    QueryTaskByOwner: unary(
+      "QueryTaskByOwner",
+      log,
+      async (request) => {
+        const owner = uint64(request.Owner, "Owner");
+        const { total, tasks: found } = await tasks.listByOwner(owner, page(uint64(request.Limit, "Limit"), uint64(request.Offset, "Offset")));
+        return { State: Status.OK, Message: "OK", Total: total.toString(), Data: found.map(toWireTask) };
+      },
+      ({ state, message }) => ({ State: state, Message: message, Total: "0", Data: [] }),
+    ),
+
+    CancelTaskByID: unary(
+      "CancelTaskByID",
+      log,
+      async (request) => {
+        const { tasks: cancelled, cascadePending, payloadsMissing } = await tasks.cancel(requireId(request.ID));
+        const notes = [
+          cascadePending ? "the rest of its chain is being cancelled in the background" : "",
+          payloadsMissing ? "large Inputs/Outputs are not shown (reading them failed; query the tasks by ID)" : "",
+        ].filter(Boolean);
+        return { State: Status.OK, Message: `Cancelled ${cancelled.length} task(s)${notes.length ? `; ${notes.join("; ")}` : ""}`, Data: cancelled.map(toWireTask) };
+      },
+      ({ state, message, data }) => ({ State: state, Message: message, Data: Array.isArray(data) ? (data as TaskRecord[]).map(toWireTask) : [] }),
+    ),
+
+    QueryLengthByChannel: unary(
+      "QueryLengthByChannel",
+      log,
+      async (request) => {
+        channels.get(request.Channel);
+        const length = await tasks.length(request.Channel);
+        return { State: Status.OK, Message: "OK", Data: length.toString() };
+      },
+      ({ state, message }) => ({ State: state, Message: message, Data: "0" }),
+    ),
+  };
+}
