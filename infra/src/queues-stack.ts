@@ -12,7 +12,8 @@ import { Network } from "./constructs/network.js";
 import { TaskTable } from "./constructs/task-table.js";
 
 export interface QueuesStackProps extends StackProps {
-  config: DeploymentConfig;
+  /** The context options (cdk.json, -c key=value), parsed with their defaults by infra/src/config.ts. */
+  readonly config: DeploymentConfig;
 }
 
 export class QueuesStack extends Stack {
@@ -36,7 +37,7 @@ export class QueuesStack extends Stack {
       retentionConfigured: config.taskRetentionDays !== undefined,
       destroyOnDelete: config.destroyTableOnDelete,
     });
-    this.queues = new ChannelQueues(this, "Channels", config.channels);
+    this.queues = new ChannelQueues(this, "Channels", { channels: config.channels });
     this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels });
     this.cleanup =
       config.taskRetentionDays === undefined

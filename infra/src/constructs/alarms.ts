@@ -8,72 +8,85 @@ import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { CONFIG_DEFAULTS } from "../config.js";
 import type { ChannelQueue } from "./channel-queues.js";
 
 export interface AlarmsProps {
-  channels: ChannelQueue[];
-  oldestMessageAlarmSeconds: number;
-  cleanup: { function: lambda.IFunction; failedRecords: sqs.IQueue } | undefined;
-  /** Alarms notify this topic when given. */
-  topicArn: string | undefined;
+  /** The channel queues to watch. */
+  readonly channels: readonly ChannelQueue[];
+  /**
+   * The "oldest waiting task" alarm fires when a channel's oldest message is older than this.
+   * @default 3600
+   */
+  readonly oldestMessageAlarmSeconds?: number;
+  /**
+   * The expired-task cleanup to watch (its errors and the records it gave up on).
+   * @default - no cleanup alarms (the stack has no task retention)
+   */
+  readonly cleanup?: { readonly function: lambda.IFunction; readonly failedRecords: sqs.IQueue };
+  /**
+   * Every alarm notifies this SNS topic.
+   * @default - the alarms notify nobody (they still show in the CloudWatch console)
+   */
+  readonly topicArn?: string;
+}
+
+/** What one alarm watches: "above `threshold` for `evaluationPeriods` periods", missing data not breaching. */
+export interface ThresholdAlarm {
+  readonly metric: cloudwatch.IMetric;
+  readonly description: string;
+  /** @default 0 (any at all) */
+  readonly threshold?: number;
+  /** @default 1 */
+  readonly evaluationPeriods?: number;
 }
 
 export class Alarms extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly topic: sns.ITopic | undefined;
 
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
-    const topic = props.topicArn ? sns.Topic.fromTopicArn(this, "Topic", props.topicArn) : undefined;
-    const add = (alarm: cloudwatch.Alarm) => {
-      if (topic) alarm.addAlarmAction(new actions.SnsAction(topic));
-      this.alarms.push(alarm);
-    };
+    this.topic = props.topicArn ? sns.Topic.fromTopicArn(this, "Topic", props.topicArn) : undefined;
+    const oldestSeconds = props.oldestMessageAlarmSeconds ?? CONFIG_DEFAULTS.oldestMessageAlarmSeconds;
+    const maxPerMinute = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM };
     for (const { channel, queue, deadLetterQueue } of props.channels) {
       const scope = new Construct(this, channel.name);
-      add(
-        deadLetterQueue
-          .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM })
-          .createAlarm(scope, "DeadLetters", {
-            alarmDescription: `Channel ${channel.name}: messages in the dead-letter queue. The server could not handle them; inspect and redrive (SQS StartMessageMoveTask).`,
-            threshold: 0,
-            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 1,
-            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-          }),
-      );
-      add(
-        queue
-          .metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM })
-          .createAlarm(scope, "OldestMessage", {
-            alarmDescription: `Channel ${channel.name}: the oldest waiting task is older than ${props.oldestMessageAlarmSeconds} s. Are its workers connected and keeping up?`,
-            threshold: props.oldestMessageAlarmSeconds,
-            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 5,
-            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-          }),
-      );
+      this.add(scope, "DeadLetters", {
+        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible(maxPerMinute),
+        description: `Channel ${channel.name}: messages in the dead-letter queue. The server could not handle them; inspect and redrive (SQS StartMessageMoveTask).`,
+      });
+      this.add(scope, "OldestMessage", {
+        metric: queue.metricApproximateAgeOfOldestMessage(maxPerMinute),
+        description: `Channel ${channel.name}: the oldest waiting task is older than ${oldestSeconds} s. Are its workers connected and keeping up?`,
+        threshold: oldestSeconds,
+        evaluationPeriods: 5,
+      });
     }
     if (props.cleanup) {
-      add(
-        props.cleanup.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, "CleanupErrors", {
-          alarmDescription: "The expired-task cleanup failed; it retries, but look at its logs.",
-          threshold: 0,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
-      add(
-        props.cleanup.failedRecords
-          .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM })
-          .createAlarm(this, "CleanupGaveUp", {
-            alarmDescription: "Expired tasks whose cleanup failed after every retry: their HashCode guards and owner counts need fixing (see the records in the queue).",
-            threshold: 0,
-            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 1,
-            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-          }),
-      );
+      this.add(this, "CleanupErrors", {
+        metric: props.cleanup.function.metricErrors({ period: Duration.minutes(5) }),
+        description: "The expired-task cleanup failed; it retries, but look at its logs.",
+      });
+      this.add(this, "CleanupGaveUp", {
+        metric: props.cleanup.failedRecords.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        description: "Expired tasks whose cleanup failed after every retry: their HashCode guards and owner counts need fixing (see the records in the queue).",
+      });
     }
+  }
+
+  /** One alarm, wired to the topic when there is one. */
+  add(scope: Construct, id: string, alarm: ThresholdAlarm): cloudwatch.Alarm {
+    const created = new cloudwatch.Alarm(scope, id, {
+      metric: alarm.metric,
+      alarmDescription: alarm.description,
+      threshold: alarm.threshold ?? 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: alarm.evaluationPeriods ?? 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (this.topic) created.addAlarmAction(new actions.SnsAction(this.topic));
+    this.alarms.push(created);
+    return created;
   }
 }

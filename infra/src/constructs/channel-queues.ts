@@ -6,17 +6,22 @@ import { Construct } from "constructs";
 import { channelQueueDefinition, type ChannelConfig } from "@queues/server/definitions";
 
 export interface ChannelQueue {
-  channel: ChannelConfig;
-  queue: sqs.Queue;
-  deadLetterQueue: sqs.Queue;
+  readonly channel: ChannelConfig;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+}
+
+export interface ChannelQueuesProps {
+  /** The channels (cdk.json context.channels, parsed): one queue and one dead-letter queue each. */
+  readonly channels: readonly ChannelConfig[];
 }
 
 export class ChannelQueues extends Construct {
   readonly channels: ChannelQueue[];
 
-  constructor(scope: Construct, id: string, channels: ChannelConfig[]) {
+  constructor(scope: Construct, id: string, props: ChannelQueuesProps) {
     super(scope, id);
-    this.channels = channels.map((channel) => {
+    this.channels = props.channels.map((channel) => {
       const definition = channelQueueDefinition(channel);
       // The channel name is the construct id: adding or removing one channel never renames another's queues.
       const scope = new Construct(this, channel.name);

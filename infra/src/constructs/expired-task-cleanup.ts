@@ -13,6 +13,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { expiredTaskCleanupEntry, PARTITION_KEY, TASK_KEY_PREFIX } from "@queues/server/definitions";
 import type { TaskTable } from "./task-table.js";
+import { CONFIG_DEFAULTS } from "../config.js";
 
 const ENTRY = expiredTaskCleanupEntry();
 const LOCK_FILE = fileURLToPath(new URL("../../../package-lock.json", import.meta.url));
@@ -22,8 +23,13 @@ export const CLEANUP_TABLE_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:UpdateIte
 export const CLEANUP_STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"];
 
 export interface ExpiredTaskCleanupProps {
-  table: TaskTable;
-  logRetentionDays: number;
+  /** The tasks table; it must stream removals (a TaskTable with a retention). */
+  readonly table: TaskTable;
+  /**
+   * Retention of the function's logs, in days (a value CloudWatch Logs accepts).
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
 }
 
 export class ExpiredTaskCleanup extends Construct {
@@ -38,7 +44,7 @@ export class ExpiredTaskCleanup extends Construct {
     if (!streamArn) throw new Error("the tasks table has no stream: ExpiredTaskCleanup needs a task retention");
 
     const logGroup = new logs.LogGroup(this, "Logs", {
-      retention: props.logRetentionDays as logs.RetentionDays,
+      retention: (props.logRetentionDays ?? CONFIG_DEFAULTS.logRetentionDays) as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     // Its own role with inline, resource-scoped statements (no managed policy, no wildcard).

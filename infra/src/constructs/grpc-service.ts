@@ -44,10 +44,14 @@ export const TASK_ROLE_ACTIONS = {
 };
 
 export interface GrpcServiceProps {
-  config: DeploymentConfig;
-  network: Network;
-  table: TaskTable;
-  channels: ChannelQueue[];
+  /** The deployment's context options (sizes, port, TLS, auth, allowed networks...), parsed by infra/src/config.ts with their defaults. */
+  readonly config: DeploymentConfig;
+  /** Where the servers and the load balancer run. */
+  readonly network: Network;
+  /** The tasks table the servers read and write. */
+  readonly table: TaskTable;
+  /** The channel queues the servers poll and send to. */
+  readonly channels: readonly ChannelQueue[];
 }
 
 export class GrpcService extends Construct {

@@ -10,15 +10,29 @@ import { RemovalPolicy } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { CONFIG_DEFAULTS } from "../config.js";
 
 export interface NetworkProps {
-  /** Import this VPC instead of creating one. */
-  vpcId: string | undefined;
-  /** In an imported VPC, the subnet group to use (else the first of: private with egress, isolated, public). */
-  subnetGroupName: string | undefined;
-  /** The range of a created VPC. */
-  vpcCidr: string;
-  logRetentionDays: number;
+  /**
+   * Import this VPC instead of creating one.
+   * @default - a new VPC with two public subnets in two AZs and no NAT gateway
+   */
+  readonly vpcId?: string;
+  /**
+   * In an imported VPC, the subnet group to use.
+   * @default - the first of: private subnets with egress, isolated subnets, public subnets
+   */
+  readonly subnetGroupName?: string;
+  /**
+   * The address range of a created VPC.
+   * @default "10.0.0.0/16"
+   */
+  readonly vpcCidr?: string;
+  /**
+   * Retention of the VPC flow log (rejected traffic).
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
 }
 
 export class Network extends Construct {
@@ -53,8 +67,9 @@ export class Network extends Construct {
       }
       return;
     }
+    const cidr = props.vpcCidr ?? CONFIG_DEFAULTS.vpcCidr;
     const vpc = new ec2.Vpc(this, "Vpc", {
-      ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr),
+      ipAddresses: ec2.IpAddresses.cidr(cidr),
       maxAzs: 2,
       natGateways: 0,
       subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
@@ -65,7 +80,7 @@ export class Network extends Construct {
     });
     // Rejected connections are the ones worth seeing (someone knocking on a closed port).
     const flowLogGroup = new logs.LogGroup(this, "RejectedTrafficLog", {
-      retention: props.logRetentionDays as logs.RetentionDays,
+      retention: (props.logRetentionDays ?? CONFIG_DEFAULTS.logRetentionDays) as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     vpc.addFlowLog("RejectedTraffic", {
@@ -74,7 +89,7 @@ export class Network extends Construct {
       maxAggregationInterval: ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
     });
     this.vpc = vpc;
-    this.cidr = props.vpcCidr;
+    this.cidr = cidr;
     this.subnets = { subnetType: ec2.SubnetType.PUBLIC };
     this.assignPublicIp = true;
   }

@@ -6,9 +6,16 @@ import { Construct } from "constructs";
 import { INDEXES, PARTITION_KEY, TTL_ATTRIBUTE } from "@queues/server/definitions";
 
 export interface TaskTableProps {
-  /** Final tasks expire (TTL) when a retention is configured; the table then also streams removals. */
-  retentionConfigured: boolean;
-  destroyOnDelete: boolean;
+  /**
+   * Final tasks expire (TTL) when a retention is configured; the table then also streams removals.
+   * @default false
+   */
+  readonly retentionConfigured?: boolean;
+  /**
+   * `cdk destroy` deletes the table with its tasks (no deletion protection).
+   * @default false - the table is kept, deletion-protected
+   */
+  readonly destroyOnDelete?: boolean;
 }
 
 const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER);
@@ -16,7 +23,7 @@ const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeTyp
 export class TaskTable extends Construct {
   readonly table: dynamodb.Table;
 
-  constructor(scope: Construct, id: string, props: TaskTableProps) {
+  constructor(scope: Construct, id: string, props: TaskTableProps = {}) {
     super(scope, id);
     this.table = new dynamodb.Table(this, "Table", {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
