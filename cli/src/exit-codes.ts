@@ -1,6 +1,5 @@
 // The exit codes of the `queues` command, for scripts (also in the README).
-import * as grpc from "@grpc/grpc-js";
-import { QueuesError } from "@queues/client";
+import { GrpcStatus, QueuesError } from "@queues/client";
 
 export const ExitCode = {
   OK: 0,
@@ -44,15 +43,16 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
     }
   }
   if (error instanceof RangeError) return ExitCode.INVALID;
-  const code = (error as Partial<grpc.ServiceError> | undefined)?.code;
+  // grpc-js's own errors (no State answer) carry a status code.
+  const code = (error as { code?: unknown } | undefined)?.code;
   switch (code) {
-    case grpc.status.UNAVAILABLE:
-    case grpc.status.DEADLINE_EXCEEDED:
+    case GrpcStatus.UNAVAILABLE:
+    case GrpcStatus.DEADLINE_EXCEEDED:
       return ExitCode.UNAVAILABLE;
-    case grpc.status.INVALID_ARGUMENT:
+    case GrpcStatus.INVALID_ARGUMENT:
       return ExitCode.INVALID;
-    case grpc.status.UNAUTHENTICATED:
-    case grpc.status.PERMISSION_DENIED:
+    case GrpcStatus.UNAUTHENTICATED:
+    case GrpcStatus.PERMISSION_DENIED:
       return ExitCode.NOT_ALLOWED;
     default:
       return ExitCode.ERROR;

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { ConnectionOptions } from "@queues/client";
-import { QueuesClient } from "@queues/client";
+import { parseUint64, QueuesClient } from "@queues/client";
 import { registerTaskCommands } from "./task-commands.js";
 import { registerWorkCommand } from "./work-command.js";
 
@@ -74,7 +74,7 @@ export function positiveInteger(value: string): number {
 
 /** A uint64 argument, kept as its decimal string (never a JS number). */
 export function uint64Argument(value: string): string {
-  if (!/^\d{1,20}$/.test(value) || BigInt(value) >= 2n ** 64n) throw new InvalidArgumentError("expected an unsigned 64-bit integer");
+  if (parseUint64(value) === undefined) throw new InvalidArgumentError("expected an unsigned 64-bit integer");
   return value;
 }
 

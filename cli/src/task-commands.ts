@@ -1,12 +1,10 @@
 // create, get, list, cancel, length and watch: one unary call each (watch polls).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { Task } from "@queues/client";
+import { isFinal, type Task } from "@queues/client";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
 import { clientOf, positiveInteger, uint64Argument, withClient } from "./program.js";
-
-const FINAL_STATES = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -124,14 +122,14 @@ export function registerTaskCommands(program: Command): void {
           const seen = `${task.State}/${task.RetryCount}`;
           if (seen !== last && !options.json) process.stdout.write(`${new Date().toISOString()}  ${task.State.padEnd(10)}  retries ${task.RetryCount}\n`);
           last = seen;
-          if (FINAL_STATES.has(task.State) || Date.now() + flags.interval > deadline) break;
+          if (isFinal(task.State) || Date.now() + flags.interval > deadline) break;
           await new Promise((resolve) => setTimeout(resolve, flags.interval));
         }
       } finally {
         client.close();
       }
       if (options.json) printJson(task);
-      else if (FINAL_STATES.has(task.State)) process.stdout.write(`Output: ${task.Output}\n`);
+      else if (isFinal(task.State)) process.stdout.write(`Output: ${task.Output}\n`);
       else process.stdout.write(`Not final after ${flags.timeout} s\n`);
       process.exitCode =
         task.State === "SUCCESS" ? ExitCode.OK : task.State === "FAILURE" ? ExitCode.TASK_FAILED : task.State === "CANCEL" ? ExitCode.TASK_CANCELLED : ExitCode.TIMEOUT;

@@ -6,11 +6,9 @@
 import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import type { Task } from "@queues/client";
-import { Worker } from "@queues/client";
+import { MAX_PAYLOAD_BYTES, Worker } from "@queues/client";
 import { connectionOf, type GlobalOptions, positiveInteger } from "./program.js";
 
-/** The server's Output limit; a command that prints more fails its attempt. */
-const MAX_OUTPUT_BYTES = 256 * 1024;
 /** After SIGTERM, a command gets this long before SIGKILL. */
 const KILL_GRACE_MS = 5_000;
 
@@ -78,7 +76,8 @@ export function runCommand(command: string[], task: Task, signal: AbortSignal): 
     let size = 0;
     child.stdout.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= MAX_OUTPUT_BYTES) chunks.push(chunk);
+      // The Output limit: a command that prints more fails its attempt (what it printed is not kept).
+      if (size <= MAX_PAYLOAD_BYTES) chunks.push(chunk);
     });
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (how: NodeJS.Signals) => {
@@ -101,7 +100,7 @@ export function runCommand(command: string[], task: Task, signal: AbortSignal): 
     child.on("close", (code, killedBy) => {
       clearTimeout(killTimer);
       signal.removeEventListener("abort", onAbort);
-      if (size > MAX_OUTPUT_BYTES) reject(new Error(`the command printed ${size} bytes; the Output limit is ${MAX_OUTPUT_BYTES}`));
+      if (size > MAX_PAYLOAD_BYTES) reject(new Error(`the command printed ${size} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`));
       else if (code === 0) resolve(Buffer.concat(chunks).toString("utf8"));
       else reject(new Error(killedBy ? `the command was stopped by ${killedBy}` : `the command exited with code ${code}`));
     });

@@ -4,7 +4,7 @@
 // cannot fix (an unknown channel, no permission) are fatal.
 import * as grpc from "@grpc/grpc-js";
 import type { QueuesServiceClient as GeneratedQueuesClient, ReceiveQueueByChannelRequest, ReceiveQueueByChannelResponse__Output, Task__Output } from "@queues/protocol";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff, type CompiledBackoffOptions } from "./backoff.js";
 
 type ReceiveCall = grpc.ClientDuplexStream<ReceiveQueueByChannelRequest, ReceiveQueueByChannelResponse__Output>;
 
@@ -40,7 +40,7 @@ export class CreditStream {
     private readonly channel: string,
     private readonly metadata: grpc.Metadata,
     private readonly hooks: CreditStreamHooks,
-    backoff: BackoffOptions = {},
+    backoff: CompiledBackoffOptions,
   ) {
     this.backoff = new Backoff(backoff);
   }

@@ -1,6 +1,16 @@
 // A unary answer whose State is not 200 becomes one of these errors, so a caller
 // can catch by kind: a duplicate HashCode on create (often "fine, it exists"), a
 // missing task, a conflict, a retryable backend outage.
+import * as grpc from "@grpc/grpc-js";
+
+/**
+ * gRPC status codes, for the errors that are no State answer but grpc-js's own
+ * (`error.code`): a server that cannot be reached (UNAVAILABLE), a call past its deadline
+ * (DEADLINE_EXCEEDED), a refused token (UNAUTHENTICATED, PERMISSION_DENIED), a Worker's
+ * fatal stream error.
+ */
+export const GrpcStatus = grpc.status;
+export type GrpcStatus = grpc.status;
 export class QueuesError extends Error {
   constructor(
     /** The answer's State (400, 404, 409, 500, 503). */

@@ -1,11 +1,13 @@
 // The Queues client SDK: `import { QueuesClient, Worker } from "queues/client"`.
 export { QueuesClient, uint64, type CallOptions, type NewTask, type OwnerPage, type Task, type Uint64 } from "./queues-client.js";
-export { Worker, type TaskContext, type TaskHandler, type WorkerEvents, type WorkerOptions } from "./worker.js";
+export { Worker, type WorkerEvents } from "./worker.js";
+export type { TaskContext, TaskHandler, WorkerOptions } from "./worker-options.js";
 export type { ConnectionOptions } from "./connection.js";
 export type { BackoffOptions } from "./backoff.js";
 export {
   ConflictError,
   DuplicateTaskError,
+  GrpcStatus,
   InvalidArgumentError,
   LeaseLostError,
   NonRetryableError,
@@ -14,3 +16,5 @@ export {
   ServerError,
   UnavailableError,
 } from "./errors.js";
+// What the protocol says that SDK users (and the `queues` command) need too.
+export { FINAL_STATES, isFinal, MAX_PAYLOAD_BYTES, MAX_UINT64, parseUint64, TASK_STATES, type TaskState } from "@queues/protocol";

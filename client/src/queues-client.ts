@@ -1,9 +1,9 @@
 // The typed producer/operator client: one method per unary RPC. A State other than
 // 200 becomes a typed error (errors.ts); uint64 values go in as bigint, decimal string
 // or safe integer and come back as decimal strings, never through a JS number.
-import * as grpc from "@grpc/grpc-js";
-import type { QueuesServiceClient as GeneratedQueuesClient, Task__Output } from "@queues/protocol";
-import { connect, type ConnectionOptions, DEFAULT_DEADLINE_MS, metadataOf } from "./connection.js";
+import type * as grpc from "@grpc/grpc-js";
+import { isUint64, parseUint64, type QueuesServiceClient as GeneratedQueuesClient, type Task__Output } from "@queues/protocol";
+import { checkDeadlineMs, compileConnectionOptions, type CompiledConnectionOptions, connect, type ConnectionOptions } from "./connection.js";
 import { DuplicateTaskError, errorForState } from "./errors.js";
 
 /** A task as the server returns it (uint64 fields as decimal strings). */
@@ -25,7 +25,10 @@ export interface NewTask {
 }
 
 export interface CallOptions {
-  /** This call's deadline in ms (default: the client's). */
+  /**
+   * This call's deadline in ms: a number from 1 to 2^31-1.
+   * @default the client's `deadlineMs` (10 000)
+   */
   deadlineMs?: number;
 }
 
@@ -43,13 +46,12 @@ interface Answer {
 
 export class QueuesClient {
   readonly raw: GeneratedQueuesClient;
-  private readonly metadata: grpc.Metadata;
-  private readonly deadlineMs: number;
+  private readonly connection: CompiledConnectionOptions;
 
+  /** Throws a RangeError for a bad option (e.g. an address that is not host:port). */
   constructor(readonly options: ConnectionOptions) {
-    this.raw = connect(options);
-    this.metadata = metadataOf(options.metadata);
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.connection = compileConnectionOptions(options);
+    this.raw = connect(this.connection);
   }
 
   /** Creates a task; resolves with its HashCode. A duplicate HashCode rejects with DuplicateTaskError. */
@@ -116,8 +118,9 @@ export class QueuesClient {
       options: grpc.CallOptions,
       callback: (error: grpc.ServiceError | null, response?: T) => void,
     ) => void;
+    const deadlineMs = checkDeadlineMs("deadlineMs", options?.deadlineMs, this.connection.deadlineMs);
     return new Promise<T>((resolve, reject) => {
-      invoke.call(this.raw, request, this.metadata, { deadline: Date.now() + (options?.deadlineMs ?? this.deadlineMs) }, (error, response) =>
+      invoke.call(this.raw, request, this.connection.metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
         error ? reject(error) : resolve(response as T),
       );
     });
@@ -128,13 +131,13 @@ export class QueuesClient {
 export function uint64(value: Uint64 | undefined, field: string): string {
   if (value === undefined) return "0";
   if (typeof value === "bigint") {
-    if (value < 0n || value >= 2n ** 64n) throw new RangeError(`${field} must be an unsigned 64-bit integer, got ${value}`);
+    if (!isUint64(value)) throw new RangeError(`${field} must be an unsigned 64-bit integer, got ${value}`);
     return value.toString();
   }
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${field} must be a non-negative safe integer; pass larger values as bigint or string`);
     return String(value);
   }
-  if (!/^\d{1,20}$/.test(value) || BigInt(value) >= 2n ** 64n) throw new RangeError(`${field} must be an unsigned 64-bit integer, got "${value}"`);
+  if (parseUint64(value) === undefined) throw new RangeError(`${field} must be an unsigned 64-bit integer, got "${value}"`);
   return value;
 }

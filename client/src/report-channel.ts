@@ -6,7 +6,7 @@
 // hiccup) is sent again after a backoff; every other answer goes back to the caller.
 import type * as grpc from "@grpc/grpc-js";
 import type { QueuesServiceClient as GeneratedQueuesClient, ReportTaskResultRequest, ReportTaskResultResponse__Output } from "@queues/protocol";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff, type CompiledBackoffOptions } from "./backoff.js";
 
 export type ReportAnswer = ReportTaskResultResponse__Output;
 
@@ -40,7 +40,7 @@ export class ReportChannel {
   constructor(
     private readonly client: GeneratedQueuesClient,
     private readonly metadata: grpc.Metadata,
-    backoff: BackoffOptions = {},
+    backoff: CompiledBackoffOptions,
     private readonly hooks: ReportChannelHooks = {},
   ) {
     this.backoff = new Backoff(backoff);

@@ -16,52 +16,17 @@
 // - close() drains: no new tasks, running handlers finish (bounded), results are
 //   acknowledged, then the streams close.
 import { EventEmitter } from "node:events";
-import type * as grpc from "@grpc/grpc-js";
-import type { QueuesServiceClient as GeneratedQueuesClient } from "@queues/protocol";
-import type { BackoffOptions } from "./backoff.js";
-import { connect, type ConnectionOptions, metadataOf } from "./connection.js";
+import { MAX_PAYLOAD_BYTES, payloadOverLimit, REPORT_CODES, type QueuesServiceClient as GeneratedQueuesClient, type ReportKind } from "@queues/protocol";
+import { connect } from "./connection.js";
 import { CreditStream } from "./credit-stream.js";
 import { LeaseLostError, NonRetryableError } from "./errors.js";
 import type { Task } from "./queues-client.js";
 import { type ReportAnswer, ReportChannel } from "./report-channel.js";
+import { type CompiledWorkerOptions, compileWorkerOptions, type TaskContext, type WorkerOptions } from "./worker-options.js";
 
-/** Report codes of ReportTaskResult (SPEC §3). */
-const REPORT = { SUCCESS: "1", FAILURE: "2", CANCEL: "4", HEARTBEAT: "6" } as const;
 /** The lease a task is assumed to have when the server does not say (a server without the lease fields). */
 const FALLBACK_LEASE_MS = 30_000;
 const MIN_HEARTBEAT_MS = 200;
-/** The server's limit on an Output (SPEC §3): a bigger result fails its attempt here rather than block the stream. */
-const MAX_PAYLOAD_BYTES = 256 * 1024;
-
-export interface TaskContext {
-  /** Aborts when the task was cancelled or leased to another worker, or the worker is closing and out of time. */
-  signal: AbortSignal;
-  /**
-   * Sends a heartbeat now, with `progress` stored as the task's Output so far. Rejects
-   * with LeaseLostError on 409 (the signal aborts too): await it or add a catch.
-   */
-  heartbeat(progress?: string): Promise<void>;
-  /** 1 for the first attempt, 2 for the first retry, ... */
-  attempt: number;
-}
-
-/** Returns the Output (SUCCESS); throws for FAILURE, or NonRetryableError for CANCEL. */
-export type TaskHandler = (task: Task, context: TaskContext) => Promise<string | void> | string | void;
-
-export interface WorkerOptions extends ConnectionOptions {
-  channel: string;
-  /** Where the report stream goes, if not to `address` (any replica can take any report). */
-  reportAddress?: string;
-  handler: TaskHandler;
-  /** Handlers running at once, and credits kept outstanding (default 1). */
-  concurrency?: number;
-  /** A heartbeat is sent when this fraction of the lease that is left has passed (default 1/3). */
-  heartbeatFraction?: number;
-  /** close() waits this long for running handlers, then aborts them (default 30 000 ms). */
-  drainTimeoutMs?: number;
-  /** Reconnect delays of both streams. */
-  reconnect?: BackoffOptions;
-}
 
 export interface WorkerEvents {
   taskStarted: [task: Task];
@@ -93,9 +58,9 @@ interface RunningTask {
 
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly concurrency: number;
+  private readonly options: CompiledWorkerOptions;
   private readonly client: GeneratedQueuesClient;
   private readonly reportClient: GeneratedQueuesClient;
-  private readonly metadata: grpc.Metadata;
   private readonly credits: CreditStream;
   private readonly reports: ReportChannel;
   private readonly running = new Map<string, RunningTask>();
@@ -105,27 +70,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private finished: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void };
   private started = false;
 
-  constructor(private readonly options: WorkerOptions) {
+  /** Throws a RangeError for a bad option (e.g. a concurrency of 0), naming it: see compileWorkerOptions. */
+  constructor(options: WorkerOptions) {
     super();
-    this.concurrency = options.concurrency ?? 1;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new RangeError("concurrency must be a positive integer");
-    const fraction = options.heartbeatFraction ?? 1 / 3;
-    if (!(fraction > 0 && fraction < 1)) throw new RangeError("heartbeatFraction must be between 0 and 1");
-    this.client = connect(options);
-    this.reportClient = options.reportAddress ? connect({ ...options, address: options.reportAddress }) : this.client;
-    this.metadata = metadataOf(options.metadata);
+    this.options = compileWorkerOptions(options);
+    const { connection, reportConnection, channel, concurrency, reconnect } = this.options;
+    this.concurrency = concurrency;
+    this.client = connect(connection);
+    this.reportClient = reportConnection ? connect(reportConnection) : this.client;
     this.credits = new CreditStream(
       this.client,
-      options.channel,
-      this.metadata,
+      channel,
+      connection.metadata,
       {
         onTask: (task) => this.start(task),
         onFatal: (error) => this.fail(error),
         onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "receive", delayMs, error }),
       },
-      options.reconnect,
+      reconnect,
     );
-    this.reports = new ReportChannel(this.reportClient, this.metadata, options.reconnect, {
+    this.reports = new ReportChannel(this.reportClient, connection.metadata, reconnect, {
       onReconnect: (delayMs, error) => this.notify("reconnecting", { stream: "report", delayMs, error }),
     });
     let resolve!: () => void;
@@ -156,7 +120,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async drain(): Promise<void> {
     this.credits.stop();
-    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 30_000);
+    const deadline = Date.now() + this.options.drainTimeoutMs;
     // Tasks the server wrote just before it saw the stream cancelled still arrive and run: wait for those too.
     await this.allSettled(deadline);
     if (this.settled.size > 0) {
@@ -214,22 +178,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
       heartbeat: (progress) => this.heartbeat(running, progress),
       attempt: Number(task.RetryCount) + 1,
     };
-    let code: string;
+    let kind: ReportKind;
     let output: string;
     let failure: unknown;
     try {
       output = (await this.options.handler(task, context)) ?? "";
-      code = REPORT.SUCCESS;
-      const bytes = Buffer.byteLength(output, "utf8");
-      if (bytes > MAX_PAYLOAD_BYTES) {
+      kind = "SUCCESS";
+      // The server's limit on an Output: a bigger result fails its attempt here rather than block the stream.
+      const bytes = payloadOverLimit(output);
+      if (bytes !== undefined) {
         failure = new Error(`the handler returned ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
         output = (failure as Error).message;
-        code = REPORT.FAILURE;
+        kind = "FAILURE";
       }
     } catch (error) {
       failure = error;
       output = messageOf(error);
-      code = error instanceof NonRetryableError ? REPORT.CANCEL : REPORT.FAILURE;
+      kind = error instanceof NonRetryableError ? "CANCEL" : "FAILURE";
     }
     const leaseLost = running.finished && abort.signal.reason instanceof LeaseLostError;
     this.finish(running);
@@ -237,8 +202,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.closing) this.credits.request(1);
     if (leaseLost) return; // the server already moved on
     try {
-      const answer = await this.report(task, code, output);
-      this.afterFinalReport(task, code, output, failure, answer);
+      const answer = await this.report(task, kind, output);
+      this.afterFinalReport(task, kind, output, failure, answer);
     } catch (error) {
       this.emitError(error instanceof Error ? error : new Error(String(error)));
     }
@@ -251,10 +216,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.running.delete(running.key);
   }
 
-  private afterFinalReport(task: Task, code: string, output: string, failure: unknown, answer: ReportAnswer): void {
+  private afterFinalReport(task: Task, kind: ReportKind, output: string, failure: unknown, answer: ReportAnswer): void {
     if (answer.State === "200") {
-      if (code === REPORT.SUCCESS) this.notify("taskSucceeded", task, output);
-      else if (code === REPORT.CANCEL) this.notify("taskCancelled", task, failure);
+      if (kind === "SUCCESS") this.notify("taskSucceeded", task, output);
+      else if (kind === "CANCEL") this.notify("taskCancelled", task, failure);
       else this.notify("taskFailed", task, failure);
     } else if (answer.State === "409") {
       this.notify("leaseLost", task, answer.Message);
@@ -263,15 +228,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  private report(task: Task, code: string, output: string): Promise<ReportAnswer> {
-    return this.reports.send({ ID: task.ID, State: code, Output: output, LeaseToken: task.LeaseToken || "0" });
+  private report(task: Task, kind: ReportKind, output: string): Promise<ReportAnswer> {
+    return this.reports.send({ ID: task.ID, State: String(REPORT_CODES[kind]), Output: output, LeaseToken: task.LeaseToken || "0" });
   }
 
   private scheduleHeartbeat(running: RunningTask): void {
     clearTimeout(running.heartbeatTimer);
     if (running.finished) return;
-    const fraction = this.options.heartbeatFraction ?? 1 / 3;
-    const delay = Math.max(MIN_HEARTBEAT_MS, (running.leaseEndsAt - Date.now()) * fraction);
+    const delay = Math.max(MIN_HEARTBEAT_MS, (running.leaseEndsAt - Date.now()) * this.options.heartbeatFraction);
     running.heartbeatTimer = setTimeout(() => {
       this.heartbeat(running).catch(() => {
         // A lost lease was handled in heartbeat(); anything else: the next one tries again.
@@ -283,13 +247,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async heartbeat(running: RunningTask, progress = ""): Promise<void> {
     if (running.finished) return;
-    const bytes = Buffer.byteLength(progress, "utf8");
-    if (bytes > MAX_PAYLOAD_BYTES) throw new RangeError(`progress is ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
+    const bytes = payloadOverLimit(progress);
+    if (bytes !== undefined) throw new RangeError(`progress is ${bytes} bytes; the Output limit is ${MAX_PAYLOAD_BYTES}`);
     const { task } = running;
     const sentAt = Date.now();
     let answer: ReportAnswer;
     try {
-      answer = await this.report(task, REPORT.HEARTBEAT, progress);
+      answer = await this.report(task, "PROCEEDING", progress);
     } catch (error) {
       this.scheduleHeartbeat(running);
       throw error;
@@ -344,7 +308,7 @@ function leaseLengthOf(task: Task): number {
 
 function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message || error.name : String(error);
-  // Keep well under the 256 KiB Output limit.
+  // Keep well under the Output limit (MAX_PAYLOAD_BYTES).
   return text.length > 16_384 ? `${text.slice(0, 16_384)}…` : text;
 }
 

@@ -1,19 +1,17 @@
 // Input rules of SPEC §3: every bad request becomes a 400 whose Message names the
 // field and the rule. Pure functions, no I/O.
+// What both sides of the wire know (the payload limit, report codes, uint64 parsing)
+// lives in @queues/protocol; this file turns a breach of it into the server's 400.
+import { MAX_PAYLOAD_BYTES, parseUint64, payloadOverLimit, REPORT_CODES, reportKindOf, type ReportKind } from "@queues/protocol";
 import { invalid } from "./status.js";
 import { taskIdOfGeneratedHashCode } from "./ids.js";
 
-export const MAX_PAYLOAD_BYTES = 256 * 1024;
+export { MAX_PAYLOAD_BYTES, type ReportKind };
 export const DEFAULT_RETRY_MAX_LIMIT = 3n;
 export const MAX_RETRY_MAX_LIMIT = 100n;
 export const HASH_CODE_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const DEFAULT_PAGE_LIMIT = 20n;
 export const MAX_PAGE_LIMIT = 100n;
-const MAX_UINT64 = (1n << 64n) - 1n;
-
-/** Request `State` codes of ReportTaskResult (numbers of the seed project's State enum). */
-export const ReportCode = { SUCCESS: 1n, FAILURE: 2n, CANCEL: 4n, PROCEEDING: 6n } as const;
-export type ReportKind = keyof typeof ReportCode;
 
 /** What CreateTask needs after validation; the server fills in everything else. */
 export interface NewTask {
@@ -40,9 +38,8 @@ export interface WireTaskFields {
 /** Parses a uint64 that arrived as a decimal string; never goes through a JS number. */
 export function uint64(value: string | undefined, field: string): bigint {
   if (value === undefined || value === "") return 0n;
-  if (!/^\d{1,20}$/.test(value)) throw invalid(`${field} must be an unsigned 64-bit integer, got "${value.slice(0, 40)}"`);
-  const parsed = BigInt(value);
-  if (parsed > MAX_UINT64) throw invalid(`${field} must be an unsigned 64-bit integer, got ${value}`);
+  const parsed = parseUint64(value);
+  if (parsed === undefined) throw invalid(`${field} must be an unsigned 64-bit integer, got "${value.slice(0, 40)}"`);
   return parsed;
 }
 
@@ -53,10 +50,8 @@ export function requireId(value: string | undefined, field = "ID"): bigint {
 }
 
 export function checkPayload(value: string, field: "Input" | "Output"): void {
-  // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
-  if (value.length * 3 <= MAX_PAYLOAD_BYTES) return;
-  const bytes = Buffer.byteLength(value, "utf8");
-  if (bytes > MAX_PAYLOAD_BYTES) throw invalid(`${field} is ${bytes} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes of UTF-8`);
+  const bytes = payloadOverLimit(value);
+  if (bytes !== undefined) throw invalid(`${field} is ${bytes} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes of UTF-8`);
 }
 
 export function checkChannel(channel: string, configured: ReadonlySet<string>): void {
@@ -110,7 +105,14 @@ export function page(limit: bigint, offset: bigint): Page {
   return { limit: effective, offset };
 }
 
+/** What a bad report code is told: "1 (SUCCESS), 2 (FAILURE), 4 (CANCEL) or 6 (PROCEEDING, a heartbeat)". */
+const REPORT_CODE_LIST = (() => {
+  const codes = Object.entries(REPORT_CODES).map(([kind, code]) => `${code} (${kind}${kind === "PROCEEDING" ? ", a heartbeat" : ""})`);
+  return `${codes.slice(0, -1).join(", ")} or ${codes.at(-1)}`;
+})();
+
 export function reportKind(code: bigint): ReportKind {
-  for (const [kind, value] of Object.entries(ReportCode)) if (value === code) return kind as ReportKind;
-  throw invalid(`State ${code} is not a report code; use 1 (SUCCESS), 2 (FAILURE), 4 (CANCEL) or 6 (PROCEEDING, a heartbeat)`);
+  const kind = reportKindOf(code);
+  if (kind === undefined) throw invalid(`State ${code} is not a report code; use ${REPORT_CODE_LIST}`);
+  return kind;
 }

@@ -1,13 +1,8 @@
 // The task as the server sees it. uint64 values are bigint, never number (SPEC §2).
+// Its states are the protocol's (@queues/protocol), under the server's names.
+import type { TaskState } from "@queues/protocol";
 
-export const TaskStates = ["WAITING", "PROCEEDING", "SUCCESS", "FAILURE", "CANCEL"] as const;
-export type TaskState = (typeof TaskStates)[number];
-
-export const FINAL_STATES: ReadonlySet<TaskState> = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
-
-export function isFinal(state: TaskState): boolean {
-  return FINAL_STATES.has(state);
-}
+export { FINAL_STATES, isFinal, TASK_STATES as TaskStates, type TaskState } from "@queues/protocol";
 
 /** The lease a worker holds while the task is PROCEEDING (kept after it ends, for acks). */
 export interface Lease {
