@@ -2,8 +2,8 @@
 // processes) is the current code, and a build when it is not.
 //
 // dist/ (each package's) is stale when a source under <package>/src has no compiled
-// file or is newer than it, or when proto/ is newer than the oldest compiled file (the generated types come
-// from it). `npm test` builds first, so in CI dist/ is always current; a developer who
+// file or is newer than it, or when proto/ is newer than the oldest compiled file
+// (the generated types come from it). `npm test` builds first, so in CI dist/ is always current; a developer who
 // runs `npx vitest run test/chaos.test.ts` after editing service/ would otherwise test
 // the old code without noticing. The choice: requireBuild() runs `npm run build` itself,
 // once, synchronously, under a lock shared by every process of this checkout (parallel
@@ -62,15 +62,23 @@ export function requireBuild(command: string): void {
     const why = staleBuild();
     if (!why) return;
     process.stderr.write(`${why}: running npm run build before ${command}\n`);
-    try {
-      execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: "pipe", encoding: "utf8", timeout: BUILD_TIMEOUT_MS });
-    } catch (error) {
-      const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
-      throw new Error(`${why}, and npm run build failed (fix it, then run npm run build):\n${`${stdout}${stderr}`.slice(-4_000)}`);
-    }
+    build(why, []);
+    // tsc -b skips a package whose sources' contents did not change (a file restored with its
+    // old content is newer than its output, yet up to date): force the emit then.
+    const after = staleBuild();
+    if (after) build(after, ["--force"]);
   });
   const still = staleBuild();
   if (still) throw new Error(`${still} (edited during the build?): run npm run build (${command} does)`);
+}
+
+function build(why: string, extra: string[]): void {
+  try {
+    execFileSync("npm", ["run", "build", "--", ...extra], { cwd: ROOT, stdio: "pipe", encoding: "utf8", timeout: BUILD_TIMEOUT_MS });
+  } catch (error) {
+    const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${why}, and npm run build failed (fix it, then run npm run build):\n${`${stdout}${stderr}`.slice(-4_000)}`);
+  }
 }
 
 /** Runs `work` while holding the checkout's build lock (a directory: mkdir is atomic). */
