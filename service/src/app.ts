@@ -3,8 +3,6 @@
 // shutdown of SPEC §4.
 import type * as grpc from "@grpc/grpc-js";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { Logger } from "pino";
 import type { Settings } from "./config/settings.js";
 import type { CoreContext } from "./core/context.js";
@@ -21,8 +19,8 @@ import { bind, createGrpcServer } from "./grpc/server.js";
 import { StreamRegistry } from "./grpc/stream-registry.js";
 import { unaryHandlers } from "./grpc/unary-handlers.js";
 import { Authorizer } from "./auth/authorizer.js";
-import { guardHandlers } from "./auth/guard.js";
 import { createLogger } from "./logging.js";
+import { ChannelQueues } from "./queue/channel-queues.js";
 import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
 import { BackendUsage } from "./metrics/backend-usage.js";
@@ -51,43 +49,45 @@ export class QueuesApp {
   private readonly server: grpc.Server;
   private readonly healthHttp: HealthHttpEndpoint | undefined;
   private readonly log: Logger;
-  private readonly dynamo: DynamoDBDocumentClient;
-  private readonly sqs: SqsClients;
+  private readonly channels: ChannelRegistry;
   private shuttingDown: Promise<void> | undefined;
-  private probes = 0;
 
   constructor(private readonly options: AppOptions) {
     const { settings } = options;
     this.log = options.logger ?? createLogger(settings.logLevel);
-    this.dynamo = options.dynamo ?? createDocumentClient();
-    this.sqs = options.sqs ?? createSqsClients();
-    tagBackendErrors(this.dynamo, "DynamoDB");
-    tagBackendErrors(this.sqs.sqs, "SQS");
-    tagBackendErrors(this.sqs.poll, "SQS");
-    this.usage.attachDynamoDb(this.dynamo);
-    this.usage.attachSqs(this.sqs.sqs);
-    this.usage.attachSqs(this.sqs.poll);
-    const channels = new ChannelRegistry(this.sqs, settings.channels, settings.queueUrls, settings.queuePrefix, this.log);
+    const dynamo = options.dynamo ?? createDocumentClient();
+    const sqs = options.sqs ?? createSqsClients();
+    tagBackendErrors(dynamo, "DynamoDB");
+    tagBackendErrors(sqs.sqs, "SQS");
+    tagBackendErrors(sqs.poll, "SQS");
+    this.usage.attachDynamoDb(dynamo);
+    this.usage.attachSqs(sqs.sqs);
+    this.usage.attachSqs(sqs.poll);
+    const store = new TaskStore(dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays });
+    const queues = new ChannelQueues(sqs, settings.channels, settings.queueUrls, settings.queuePrefix);
     this.ctx = {
-      store: new TaskStore(this.dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays }),
-      channels,
+      store,
+      channels: queues,
       ids: new IdGenerator(),
       retry: { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs },
       sweepAfterMs: settings.sweepAfterMs,
       log: this.log,
       now: Date.now,
     };
-    channels.setDeliveryHandler(new Delivery(this.ctx));
+    const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log);
+    this.channels = channels;
     this.tasks = new TaskService(this.ctx);
     this.sweeper = new Sweeper(this.ctx, settings.sweepIntervalMs);
-    this.health = new BackendHealth(() => this.probeBackends(), settings.healthIntervalMs, this.log);
+    // Both backends answer: the table exists, and the channel queues exist.
+    this.health = new BackendHealth([store, queues], settings.healthIntervalMs, this.log);
     const handlers: QueuesHandlers = {
-      ...unaryHandlers(this.tasks, channels, this.log),
-      ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream, this.log),
-      ReportTaskResult: reportHandler(this.ctx, this.streams, this.log),
+      ...unaryHandlers(this.tasks, channels),
+      ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream),
+      ReportTaskResult: reportHandler(this.ctx, this.streams),
     };
-    const guarded = settings.authTokens ? guardHandlers(handlers, new Authorizer(settings.authTokens)) : handlers;
-    this.server = createGrpcServer(guarded, this.health, {
+    // Request ids, authentication and refusing new streams while draining are the server's interceptors.
+    const policy = { log: this.log, authorizer: settings.authTokens ? new Authorizer(settings.authTokens) : undefined, drain: this.streams };
+    this.server = createGrpcServer(handlers, this.health, policy, {
       maxMessageBytes: settings.maxMessageBytes,
       maxConcurrentStreams: settings.maxConcurrentStreams,
     });
@@ -136,7 +136,7 @@ export class QueuesApp {
     this.health.markDraining();
     this.streams.draining = true;
     const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    const pollers = this.ctx.channels.activePollers();
+    const pollers = this.channels.activePollers();
     const work = (async () => {
       // Pollers stop taking credits at once; their long polls in flight (up to 20 s)
       // finish in the background and release whatever they bring back.
@@ -156,19 +156,5 @@ export class QueuesApp {
     // Last: a load balancer keeps seeing 503 on /healthz while the drain runs.
     await this.healthHttp?.close();
     this.log.info({ ms: Date.now() - started }, "stopped");
-  }
-
-  /**
-   * Both backends answer: the table exists and the channel queues exist. Until the
-   * server is SERVING every queue is checked; after that one per probe, in turn,
-   * because SQS bills GetQueueAttributes like any request (DescribeTable is free).
-   */
-  private async probeBackends(): Promise<void> {
-    const queues = this.ctx.channels.all();
-    const checked = this.health.serving ? [queues[this.probes++ % queues.length] as (typeof queues)[number]] : queues;
-    await Promise.all([
-      this.dynamo.send(new DescribeTableCommand({ TableName: this.options.settings.tableName })),
-      ...checked.map(async (queue) => this.sqs.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await queue.url(), AttributeNames: ["QueueArn"] }))),
-    ]);
   }
 }

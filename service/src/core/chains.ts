@@ -3,13 +3,12 @@
 // Output into an empty Input) or cancels the rest of the chain (FAILURE, CANCEL),
 // and clears the marker last. A crash anywhere in between leaves the marker set, so
 // the sweeper runs the follow-up again; every step is idempotent.
-import type { CoreContext } from "./context.js";
-import type { StoredTask } from "../store/item-codec.js";
-import { StaleTask } from "../store/task-store.js";
+import { finalOutbox, outboxDue, type CoreContext } from "./context.js";
+import { StaleTask, type StoredTask } from "./task-repository.js";
 import { followUp, decideCancel } from "../tasks/state-machine.js";
 import { isFinal } from "../tasks/task.js";
 import { Rejection } from "../tasks/status.js";
-import { withLatest } from "./optimistic.js";
+import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 
 /**
@@ -58,8 +57,7 @@ export async function followUpOrLeaveToSweeper(ctx: CoreContext, task: StoredTas
 
 async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void> {
   const piped = prior.nextTakesOutput ? (await ctx.store.withPayloads(prior)).output : undefined;
-  const outbox = { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 };
-  const successor = await ctx.store.queueSuccessor(prior.next, piped, outbox);
+  const successor = await ctx.store.queueSuccessor(prior.next, piped, outboxDue(ctx));
   if (!successor) return; // already queued by an earlier run, or cancelled
   ctx.log.info({ taskId: String(successor.id), prior: String(prior.id) }, "queued the next task of a chain");
   await bestEffort(ctx.log, "send of a queued successor", { taskId: String(successor.id) }, async () =>
@@ -116,9 +114,8 @@ export async function cancelTask(ctx: CoreContext, id: bigint): Promise<CancelOu
         if (error instanceof Rejection && current) throw new Rejection(error.status, error.message, [await ctx.store.withPayloads(current)]);
         throw error;
       }
-      const task = current as StoredTask;
-      const outbox = task.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null;
-      const done = await ctx.store.transition(task, "cancel", { outbox });
+      const task = decidedOn(current);
+      const done = await ctx.store.transition(task, "cancel", { outbox: finalOutbox(ctx, task) });
       await releaseMessage(ctx, task);
       return done;
     },

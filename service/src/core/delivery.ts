@@ -2,20 +2,18 @@
 // conditional WAITING → PROCEEDING write succeeds; everything else a message can
 // mean (duplicate, cancelled or missing task, expired lease) is handled here and
 // never reaches a worker.
-import type { CoreContext } from "./context.js";
-import type { ChannelQueue, ReceivedMessage } from "../queue/channel-queue.js";
-import type { DeliveryHandler } from "../queue/channel-poller.js";
-import type { StoredTask } from "../store/item-codec.js";
-import type { TaskRecord } from "../tasks/task.js";
+import { finalOutbox, type CoreContext } from "./context.js";
+import type { DeliveryHandler, ReceivedMessage, TaskQueue } from "./task-queues.js";
+import type { StoredTask } from "./task-repository.js";
 import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
-import { withLatest } from "./optimistic.js";
+import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 
 export class Delivery implements DeliveryHandler {
   constructor(private readonly ctx: CoreContext) {}
 
-  async lease(queue: ChannelQueue, message: ReceivedMessage): Promise<TaskRecord | undefined> {
+  async lease(queue: TaskQueue, message: ReceivedMessage): Promise<StoredTask | undefined> {
     const { ctx } = this;
     const taskId = message.taskId;
     if (taskId === undefined) {
@@ -31,11 +29,12 @@ export class Delivery implements DeliveryHandler {
       async () => unread.current,
       async (task): Promise<StoredTask | undefined> => {
         const decision = decideDelivery(task, message.messageId, ctx.now());
-        const current = task as StoredTask;
+        if (decision.action === "drop") {
+          await this.drop(queue, message, decision.reason);
+          return undefined;
+        }
+        const current = decidedOn(task);
         switch (decision.action) {
-          case "drop":
-            await this.drop(queue, message, decision.reason);
-            return undefined;
           case "lease":
             return ctx.store.transition(current, "lease", {
               lease: {
@@ -61,7 +60,7 @@ export class Delivery implements DeliveryHandler {
               finished = await ctx.store.transition(current, "fail", {
                 retryCount: attempt.retryCount,
                 message,
-                outbox: current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null,
+                outbox: finalOutbox(ctx, current),
               });
               await bestEffort(ctx.log, "delete of a failed task's message", { taskId: String(taskId) }, () =>
                 queue.delete(message.receiptHandle),
@@ -86,7 +85,7 @@ export class Delivery implements DeliveryHandler {
   }
 
   /** The leased task with its payloads, ready for a worker. */
-  private async handOver(queue: ChannelQueue, leased: StoredTask): Promise<TaskRecord> {
+  private async handOver(queue: TaskQueue, leased: StoredTask): Promise<StoredTask> {
     try {
       return await this.ctx.store.withPayloads(leased);
     } catch (error) {
@@ -96,11 +95,10 @@ export class Delivery implements DeliveryHandler {
     }
   }
 
-  async handBack(queue: ChannelQueue, task: TaskRecord): Promise<void> {
+  async handBack(queue: TaskQueue, task: StoredTask): Promise<void> {
     const { ctx } = this;
-    const stored = task as StoredTask;
     try {
-      await ctx.store.transition(stored, "handBack");
+      await ctx.store.transition(task, "handBack");
     } catch (error) {
       // Leave it: the lease expires and SQS redelivers (counted as an attempt).
       ctx.log.warn({ err: error, taskId: String(task.id) }, "could not hand a leased task back");
@@ -110,7 +108,7 @@ export class Delivery implements DeliveryHandler {
     if (handle) await bestEffort(ctx.log, "release of an undelivered message", { taskId: String(task.id) }, () => queue.changeVisibility(handle, 0));
   }
 
-  private async drop(queue: ChannelQueue, message: ReceivedMessage, reason: string): Promise<void> {
+  private async drop(queue: TaskQueue, message: ReceivedMessage, reason: string): Promise<void> {
     this.ctx.log.info({ taskId: message.taskId?.toString(), messageId: message.messageId, reason }, "dropped a message");
     await bestEffort(this.ctx.log, "delete of a dropped message", { messageId: message.messageId }, () => queue.delete(message.receiptHandle));
   }

@@ -1,13 +1,11 @@
 // ReportTaskResult: one worker result for one task. The state machine decides, the
 // store writes conditionally (two racing reports produce exactly one final state),
 // then SQS is told: delete on a final state, a new visibility on a heartbeat or retry.
-import type { CoreContext } from "./context.js";
-import type { StoredTask } from "../store/item-codec.js";
+import { finalOutbox, type CoreContext } from "./context.js";
+import type { StoredTask, UnreadWrite } from "./task-repository.js";
 import { decideReport } from "../tasks/state-machine.js";
 import type { ReportKind } from "../tasks/rules.js";
-import type { UnreadWrite } from "../store/task-store.js";
-import { isInline } from "../store/item-codec.js";
-import { withLatest } from "./optimistic.js";
+import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 
@@ -28,21 +26,22 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
     unread ? async () => unread.current : () => ctx.store.getTask(id),
     async (task): Promise<ReportOutcome> => {
       const decision = decideReport(task, id, kind, ctx.retry, leaseToken);
-      const current = task as StoredTask;
+      const current = decidedOn(task);
       const queue = ctx.channels.get(current.channel);
       const handle = current.lease?.receiptHandle ?? "";
       const fields = { taskId: String(id) };
-      const chainOutbox = current.next !== 0n ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : null;
+      const chainOutbox = finalOutbox(ctx, current);
       switch (decision.transition) {
         case "none":
           return { task: current, message: decision.message };
         case "heartbeat": {
+          const leaseSeconds = queue.leaseMs / 1000;
           const updated = await ctx.store.transition(current, "heartbeat", {
             leaseExpiresAtMs: ctx.now() + queue.leaseMs,
             output: output === "" ? undefined : output,
           });
-          await bestEffort(ctx.log, "lease extension", fields, () => queue.changeVisibility(handle, queue.config.visibilityTimeoutSeconds));
-          return { task: updated, message: `Lease extended by ${queue.config.visibilityTimeoutSeconds} s` };
+          await bestEffort(ctx.log, "lease extension", fields, () => queue.changeVisibility(handle, leaseSeconds));
+          return { task: updated, message: `Lease extended by ${leaseSeconds} s` };
         }
         case "succeed": {
           finished = await ctx.store.transition(current, "succeed", { output, outbox: chainOutbox, reportLease: leaseToken });
@@ -79,9 +78,9 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
   return outcome;
 }
 
-/** SUCCESS with an inline Output, the usual report, as one conditional write (UNREAD_PRECONDITIONS). */
+/** SUCCESS, the usual report, as one conditional write (UNREAD_PRECONDITIONS). */
 async function writeUnread(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken: bigint): Promise<UnreadWrite | undefined> {
-  return kind === "SUCCESS" && isInline(output) ? ctx.store.succeedUnread(id, output, leaseToken) : undefined;
+  return kind === "SUCCESS" ? ctx.store.succeedUnread(id, output, leaseToken) : undefined;
 }
 
 /** The SUCCESS written without a read: delete its message. */

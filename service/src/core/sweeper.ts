@@ -6,7 +6,7 @@
 // claim on the marker makes sure only one acts on a task each time, and copies of a
 // message are harmless because only a conditional write makes a delivery.
 import type { CoreContext } from "./context.js";
-import { StaleTask } from "../store/task-store.js";
+import { StaleTask } from "./task-repository.js";
 import { decideSweep } from "../tasks/state-machine.js";
 import { runFollowUp } from "./chains.js";
 

@@ -1,7 +1,6 @@
 // The producer-facing operations: create, the three queries, cancel, queue length.
-import type { CoreContext } from "./context.js";
-import type { StoredTask } from "../store/item-codec.js";
-import { DuplicateHashCode, IdTaken, StaleTask } from "../store/task-store.js";
+import { outboxDue, type CoreContext } from "./context.js";
+import { DuplicateHashCode, IdTaken, StaleTask, type StoredTask } from "./task-repository.js";
 import { generateHashCode, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { decideLink } from "../tasks/state-machine.js";
 import { conflict, invalid, notFound, Rejection, Status } from "../tasks/status.js";
@@ -9,6 +8,7 @@ import type { NewTask, Page } from "../tasks/rules.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { bestEffort } from "./best-effort.js";
 import { cancelTask } from "./chains.js";
+import { decidedOn } from "./optimistic.js";
 
 const MAX_CREATE_ROUNDS = 8;
 
@@ -51,7 +51,7 @@ export class TaskService {
       const prior = request.prior === 0n ? undefined : await ctx.store.getTask(request.prior);
       const link = request.prior === 0n ? undefined : decideLink(prior, request.prior);
       let input = request.input;
-      if (link === "queueNow" && input === "") input = (await ctx.store.withPayloads(prior as StoredTask)).output;
+      if (link === "queueNow" && input === "") input = (await ctx.store.withPayloads(decidedOn(prior))).output;
       const queued = link !== "awaitPrior";
       const now = new Date(ctx.now()).toISOString();
       const task: TaskRecord = {
@@ -72,7 +72,7 @@ export class TaskService {
         nextTakesOutput: false,
         notBeforeMs: 0,
         lease: undefined,
-        outbox: queued ? { dueAtMs: ctx.now() + ctx.sweepAfterMs, sweeps: 0 } : undefined,
+        outbox: queued ? outboxDue(ctx) : undefined,
       };
       try {
         await ctx.store.create(task, prior ? { prior, takesOutput: request.input === "" } : undefined);

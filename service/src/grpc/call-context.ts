@@ -1,13 +1,14 @@
-// What every RPC shares: a request id (taken from `x-request-id` metadata or made
-// up, echoed back in response metadata and in every log line), the mapping from
-// errors to response States, and the call's deadline.
+// What every Queues RPC shares: its per-call context (request id, method,
+// request-scoped logger, the authenticated principal), made by the interceptors
+// (interceptors.ts, auth/interceptor.ts) and handed to the handlers by the wrappers
+// (rpc.ts); the mapping from errors to response States; and the call's deadline.
 import { randomUUID } from "node:crypto";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { Role } from "../auth/tokens.js";
 import { backendFailure } from "../core/backend-errors.js";
-import { Rejection, Status, type StatusCode } from "../tasks/status.js";
 import { requestScope } from "../logging.js";
-import { isUndecodable, undecodableReason } from "./undecodable.js";
+import { Rejection, Status, type StatusCode } from "../tasks/status.js";
 
 export interface Answer {
   state: StatusCode;
@@ -15,27 +16,73 @@ export interface Answer {
   data?: unknown;
 }
 
+/** The metadata key a caller may set, and the server always answers with. */
+export const REQUEST_ID_KEY = "x-request-id";
+
+/** The caller's request id when it is a sensible one, else a fresh one. */
 export function requestIdOf(metadata: grpc.Metadata): string {
-  const given = metadata.get("x-request-id")[0];
+  const given = metadata.get(REQUEST_ID_KEY)[0];
   return typeof given === "string" && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
 }
 
-export function echoRequestId(call: { sendMetadata(metadata: grpc.Metadata): void }, requestId: string): void {
-  const metadata = new grpc.Metadata();
-  metadata.set("x-request-id", requestId);
-  call.sendMetadata(metadata);
+/** Who is calling: the role of the bearer token (authentication on). */
+export interface Principal {
+  readonly role: Role;
+}
+
+/** One Queues call as its handler sees it. */
+export class CallContext {
+  #principal: Principal | undefined;
+
+  constructor(
+    readonly requestId: string,
+    /** The RPC's name, e.g. "CreateTask". */
+    readonly method: string,
+    /** Every line carries the request id and the RPC. */
+    readonly log: Logger,
+  ) {}
+
+  /** The authenticated caller; undefined when authentication is off. */
+  get principal(): Principal | undefined {
+    return this.#principal;
+  }
+
+  /** Set once, by the authentication interceptor, before the handler runs. */
+  authenticate(principal: Principal): void {
+    if (this.#principal) throw new Error(`${this.method} call ${this.requestId} is already authenticated`);
+    this.#principal = principal;
+  }
+
+  /** Runs `work` with the request id in scope: the lines logged below it (the task service's too) carry it. */
+  scope<T>(work: () => T): T {
+    return requestScope.run({ requestId: this.requestId }, work);
+  }
+}
+
+// The request metadata object is what grpc-js hands from the interceptors to the
+// handler (`call.metadata`), so it keys the call's context. No interceptor may
+// replace it with a copy after the context is attached.
+const contexts = new WeakMap<grpc.Metadata, CallContext>();
+
+export function attachCallContext(metadata: grpc.Metadata, context: CallContext): void {
+  contexts.set(metadata, context);
+}
+
+/** The context the call-context interceptor attached; undefined for a call it did not see. */
+export function callContextOf(metadata: grpc.Metadata): CallContext | undefined {
+  return contexts.get(metadata);
 }
 
 /** Any error → the State and Message the caller gets. 500s are bugs: logged with the request id. */
-export function toAnswer(error: unknown, log: Logger, requestId: string): Answer {
+export function toAnswer(error: unknown, context: CallContext): Answer {
   if (error instanceof Rejection) return { state: error.status, message: error.message, data: error.data };
   const failure = backendFailure(error);
   if (failure) {
-    log.warn({ requestId, err: error }, `${failure.backend} unavailable`);
+    context.log.warn({ err: error }, `${failure.backend} unavailable`);
     return { state: Status.UNAVAILABLE, message: `${failure.backend} is unavailable or throttling (${failure.reason}); safe to retry` };
   }
-  log.error({ requestId, err: error }, "unexpected server error");
-  return { state: Status.INTERNAL, message: `Unexpected server error; it was logged with request id ${requestId}` };
+  context.log.error({ err: error }, "unexpected server error");
+  return { state: Status.INTERNAL, message: `Unexpected server error; it was logged with request id ${context.requestId}` };
 }
 
 /** Milliseconds left before the call's deadline (Infinity when it has none). */
@@ -80,50 +127,4 @@ export function beforeDeadline(deadline: grpc.Deadline, progress: CallProgress =
     }, Math.max(0, left - answerMarginMs(left)));
   });
   return { promise, clear: () => clearTimeout(timer) };
-}
-
-export interface UnaryResponse {
-  State?: number | string;
-  Message?: string;
-}
-
-/**
- * Wraps a unary RPC: the handler returns the 200 response or throws; whatever it
- * throws becomes a response with a State (unary RPCs always end with gRPC OK).
- */
-export function unary<Req, Res extends UnaryResponse>(
-  method: string,
-  log: Logger,
-  handle: (request: NoInfer<Req>, progress: CallProgress) => Promise<NoInfer<Res>>,
-  failed: (answer: Answer) => NoInfer<Res>,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    const requestId = requestIdOf(call.metadata);
-    const started = performance.now();
-    // A call whose deadline is already gone (grpc-js has answered DEADLINE_EXCEEDED) must not start work, e.g. a create.
-    if (timeLeftMs(call.getDeadline()) <= 0) {
-      callback({ code: grpc.status.DEADLINE_EXCEEDED, details: "The call's deadline had passed before it started" });
-      return;
-    }
-    echoRequestId(call, requestId);
-    if (isUndecodable(call.request)) {
-      const response = failed({ state: Status.INVALID, message: `The request is not a valid ${method}Request message (${undecodableReason(call.request)})` });
-      log.info({ requestId, method, state: Status.INVALID }, "call");
-      callback(null, response);
-      return;
-    }
-    const progress: CallProgress = {};
-    const deadline = beforeDeadline(call.getDeadline(), progress);
-    Promise.race([requestScope.run({ requestId }, () => handle(call.request, progress)), deadline.promise])
-      .catch((error: unknown) => failed(toAnswer(error, log, requestId)))
-      .then((response) => {
-        deadline.clear();
-        const taskId = (call.request as { ID?: unknown }).ID;
-        log.info(
-          { requestId, method, taskId: typeof taskId === "string" && taskId !== "0" ? taskId : undefined, state: Number(response.State), ms: Math.round(performance.now() - started) },
-          "call",
-        );
-        callback(null, response);
-      });
-  };
 }

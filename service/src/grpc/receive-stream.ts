@@ -8,22 +8,16 @@ import type { ChannelRegistry } from "../queue/channel-registry.js";
 import type { ChannelPoller, Consumer } from "../queue/channel-poller.js";
 import { Rejection } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
-import { echoRequestId, requestIdOf } from "./call-context.js";
-import type { StreamRegistry } from "./stream-registry.js";
+import { streamRpc } from "./rpc.js";
+import { SHUTTING_DOWN, type StreamRegistry } from "./stream-registry.js";
 import { toDeliveredWireTask } from "./wire.js";
 import { isUndecodable, undecodableReason } from "./undecodable.js";
 
 type ReceiveCall = grpc.ServerDuplexStream<ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse>;
 
-export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistry, maxCredits: number, log: Logger) {
-  return (call: ReceiveCall): void => {
-    const requestId = requestIdOf(call.metadata);
-    echoRequestId(call, requestId);
-    if (streams.draining) {
-      call.emit("error", { code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" });
-      return;
-    }
-    const stream = new WorkerStream(call, maxCredits, log.child({ requestId, rpc: "ReceiveQueueByChannel" }));
+export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistry, maxCredits: number) {
+  return streamRpc<ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse>((call, context) => {
+    const stream = new WorkerStream(call, maxCredits, context.log);
     streams.add(stream);
     call.on("data", (request: ReceiveQueueByChannelRequest__Output) => {
       if (isUndecodable(request)) stream.end(grpc.status.INVALID_ARGUMENT, `A credit is not a valid ReceiveQueueByChannelRequest message (${undecodableReason(request)})`);
@@ -35,7 +29,7 @@ export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistr
     call.on("close", () => stream.close());
     call.on("error", () => stream.close());
     stream.onClose = () => streams.remove(stream);
-  };
+  });
 }
 
 class WorkerStream implements Consumer {
@@ -117,6 +111,6 @@ class WorkerStream implements Consumer {
   }
 
   async shutdown(): Promise<void> {
-    this.end(grpc.status.UNAVAILABLE, "The server is shutting down; reconnect to another replica");
+    this.end(SHUTTING_DOWN.code, SHUTTING_DOWN.details);
   }
 }

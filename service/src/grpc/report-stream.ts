@@ -3,31 +3,21 @@
 // worker with many tasks in flight is not serialized behind one round trip) and
 // answered in the order they arrived.
 import * as grpc from "@grpc/grpc-js";
-import type { Logger } from "pino";
 import type { ReportTaskResultRequest__Output, ReportTaskResultResponse } from "@queues/protocol";
 import type { CoreContext } from "../core/context.js";
 import { reportResult } from "../core/reports.js";
 import { checkPayload, reportKind, requireId, uint64 } from "../tasks/rules.js";
 import { Status } from "../tasks/status.js";
-import { echoRequestId, requestIdOf, toAnswer } from "./call-context.js";
-import type { StreamRegistry } from "./stream-registry.js";
-import { requestScope } from "../logging.js";
+import { toAnswer, type CallContext } from "./call-context.js";
+import { streamRpc } from "./rpc.js";
+import { SHUTTING_DOWN, type StreamRegistry } from "./stream-registry.js";
 import { isUndecodable, undecodableReason } from "./undecodable.js";
-
-type ReportCall = grpc.ServerDuplexStream<ReportTaskResultRequest__Output, ReportTaskResultResponse>;
 
 /** Reports in flight per stream before the server stops reading more (backpressure). */
 const MAX_IN_FLIGHT = 64;
 
-export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Logger) {
-  return (call: ReportCall): void => {
-    const requestId = requestIdOf(call.metadata);
-    echoRequestId(call, requestId);
-    if (streams.draining) {
-      call.emit("error", { code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" });
-      return;
-    }
-    const streamLog = log.child({ requestId, rpc: "ReportTaskResult" });
+export function reportHandler(ctx: CoreContext, streams: StreamRegistry) {
+  return streamRpc<ReportTaskResultRequest__Output, ReportTaskResultResponse>((call, context) => {
     let answered: Promise<void> = Promise.resolve();
     let inFlight = 0;
     let ended = false;
@@ -44,7 +34,7 @@ export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Lo
     };
     const stream = {
       shutdown: async () => {
-        finish({ code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" });
+        finish(SHUTTING_DOWN);
         await answered;
       },
     };
@@ -52,7 +42,7 @@ export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Lo
 
     call.on("data", (request: ReportTaskResultRequest__Output) => {
       if (ended) return;
-      const response = requestScope.run({ requestId }, () => handleReport(ctx, request, streamLog));
+      const response = context.scope(() => handleReport(ctx, request, context));
       inFlight += 1;
       if (inFlight >= MAX_IN_FLIGHT) call.pause();
       answered = answered.then(async () => {
@@ -65,10 +55,11 @@ export function reportHandler(ctx: CoreContext, streams: StreamRegistry, log: Lo
     call.on("end", () => finish());
     call.on("cancelled", () => finish());
     call.on("error", () => finish());
-  };
+  });
 }
 
-async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__Output, log: Logger): Promise<ReportTaskResultResponse> {
+async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__Output, context: CallContext): Promise<ReportTaskResultResponse> {
+  const { log } = context;
   const started = performance.now();
   let id = 0n;
   if (isUndecodable(request)) {
@@ -88,7 +79,7 @@ async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__
       LeaseExpireTime: lease ? new Date(lease.expiresAtMs).toISOString() : "",
     };
   } catch (error) {
-    const answer = toAnswer(error, log, (log.bindings().requestId as string | undefined) ?? "");
+    const answer = toAnswer(error, context);
     log.info({ taskId: String(id), state: answer.state, ms: Math.round(performance.now() - started) }, "report rejected");
     return { State: answer.state, Message: answer.message, Data: request.ID || "0" };
   }

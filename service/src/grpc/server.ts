@@ -1,12 +1,18 @@
 // The gRPC server: the Queues service plus health and reflection, with the
-// transport settings SPEC §4 asks for.
+// transport settings SPEC §4 asks for and the interceptors every Queues call goes
+// through (request id and context, authentication, refusal while draining).
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
+import type { Logger } from "pino";
 import { loadQueuesPackage, PROTO_LOADER_OPTIONS, type QueuesHandlers } from "@queues/protocol";
 import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
 import type { BackendHealth } from "../health/backend-health.js";
+import type { Authorizer } from "../auth/authorizer.js";
+import { authInterceptor } from "../auth/interceptor.js";
+import { callContextInterceptor, drainingInterceptor, queuesMethods } from "./interceptors.js";
+import type { DrainState } from "./stream-registry.js";
 import { withSafeDeserializers } from "./undecodable.js";
 
 /** Limits that protect the server from one client (configurable: QUEUES_MAX_MESSAGE_BYTES, QUEUES_MAX_CONCURRENT_STREAMS). */
@@ -40,10 +46,28 @@ export function serverOptions(caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grp
 
 export const SERVER_OPTIONS = serverOptions();
 
-export function createGrpcServer(handlers: QueuesHandlers, health: BackendHealth, caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.Server {
+/** What the interceptors need. */
+export interface CallPolicy {
+  /** The logger each call's request-scoped logger derives from. */
+  log: Logger;
+  /** Checks every Queues call's bearer token; absent, authentication is off. */
+  authorizer: Authorizer | undefined;
+  /** Once draining, new streams are refused. */
+  drain: DrainState;
+}
+
+export function createGrpcServer(handlers: QueuesHandlers, health: Pick<BackendHealth, "implementation">, policy: CallPolicy, caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.Server {
   const { definition, proto } = loadQueuesPackage();
-  const server = new grpc.Server(serverOptions(caps));
-  server.addService(withSafeDeserializers(proto.standard.Queues.service), handlers);
+  const service = withSafeDeserializers(proto.standard.Queues.service);
+  const methods = queuesMethods(service);
+  // Outermost first: the context exists (and the id is echoed) before a refusal; authentication precedes the drain check, as before.
+  const interceptors = [
+    callContextInterceptor(policy.log, methods),
+    ...(policy.authorizer ? [authInterceptor(policy.authorizer, methods)] : []),
+    drainingInterceptor(policy.drain, methods),
+  ];
+  const server = new grpc.Server({ ...serverOptions(caps), interceptors });
+  server.addService(service, handlers);
   health.implementation.addToServer(server);
   const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
   new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);

@@ -1,11 +1,20 @@
-// The open long-lived streams of this replica, so a graceful shutdown can end them.
+// The open long-lived streams of this replica, so a graceful shutdown can end them,
+// and whether it is draining (the draining interceptor then refuses new streams).
+import * as grpc from "@grpc/grpc-js";
+
+/** How a stream ends, or is refused, while the server shuts down. */
+export const SHUTTING_DOWN = { code: grpc.status.UNAVAILABLE, details: "The server is shutting down; reconnect to another replica" } as const;
 
 export interface ClosableStream {
   /** Finishes what is in flight, then ends the stream with UNAVAILABLE. */
   shutdown(): Promise<void>;
 }
 
-export class StreamRegistry {
+export interface DrainState {
+  readonly draining: boolean;
+}
+
+export class StreamRegistry implements DrainState {
   private readonly streams = new Set<ClosableStream>();
   draining = false;
 

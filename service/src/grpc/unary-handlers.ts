@@ -1,13 +1,12 @@
 // The six unary RPCs: parse and validate the request (rules.ts), call the task
-// service, shape the response. Errors become States in call-context.ts.
-import type { Logger } from "pino";
+// service, shape the response. Errors become States in the unaryRpc wrapper (rpc.ts).
 import type { QueuesHandlers } from "@queues/protocol";
 import type { TaskService } from "../core/task-service.js";
 import type { ChannelRegistry } from "../queue/channel-registry.js";
 import { checkHashCodeLookup, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
 import { invalid, Status } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
-import { unary } from "./call-context.js";
+import { unaryRpc } from "./rpc.js";
 import { toWireTask } from "./wire.js";
 
 type UnaryHandlers = Pick<
@@ -15,12 +14,10 @@ type UnaryHandlers = Pick<
   "CreateTask" | "QueryTaskByID" | "QueryTaskByHashCode" | "QueryTaskByOwner" | "CancelTaskByID" | "QueryLengthByChannel"
 >;
 
-export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log: Logger): UnaryHandlers {
+export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry): UnaryHandlers {
   return {
-    CreateTask: unary(
-      "CreateTask",
-      log,
-      async (request, progress) => {
+    CreateTask: unaryRpc(
+      async (request, _context, progress) => {
         const task = validateNewTask(request.Task, channels.names);
         const hashCode = await tasks.create(task, (code) => {
           progress.outcomeUnknown = {
@@ -33,9 +30,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       ({ state, message, data }) => ({ State: state, Message: message, Data: typeof data === "string" ? data : "" }),
     ),
 
-    QueryTaskByID: unary(
-      "QueryTaskByID",
-      log,
+    QueryTaskByID: unaryRpc(
       async (request) => {
         const task = await tasks.getById(requireId(request.ID));
         return { State: Status.OK, Message: "OK", Data: toWireTask(task) };
@@ -43,9 +38,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       ({ state, message }) => ({ State: state, Message: message }),
     ),
 
-    QueryTaskByHashCode: unary(
-      "QueryTaskByHashCode",
-      log,
+    QueryTaskByHashCode: unaryRpc(
       async (request) => {
         if (request.HashCode === "") throw invalid("HashCode is required");
         checkHashCodeLookup(request.HashCode);
@@ -55,9 +48,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       ({ state, message }) => ({ State: state, Message: message }),
     ),
 
-    QueryTaskByOwner: unary(
-      "QueryTaskByOwner",
-      log,
+    QueryTaskByOwner: unaryRpc(
       async (request) => {
         const owner = uint64(request.Owner, "Owner");
         const { total, tasks: found } = await tasks.listByOwner(owner, page(uint64(request.Limit, "Limit"), uint64(request.Offset, "Offset")));
@@ -66,9 +57,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       ({ state, message }) => ({ State: state, Message: message, Total: "0", Data: [] }),
     ),
 
-    CancelTaskByID: unary(
-      "CancelTaskByID",
-      log,
+    CancelTaskByID: unaryRpc(
       async (request) => {
         const { tasks: cancelled, cascadePending, payloadsMissing } = await tasks.cancel(requireId(request.ID));
         const notes = [
@@ -80,9 +69,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, log
       ({ state, message, data }) => ({ State: state, Message: message, Data: Array.isArray(data) ? (data as TaskRecord[]).map(toWireTask) : [] }),
     ),
 
-    QueryLengthByChannel: unary(
-      "QueryLengthByChannel",
-      log,
+    QueryLengthByChannel: unaryRpc(
       async (request) => {
         channels.get(request.Channel);
         const length = await tasks.length(request.Channel);

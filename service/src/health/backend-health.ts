@@ -13,6 +13,15 @@ import type { Logger } from "pino";
 export const QUEUES_SERVICE_NAME = "standard.Queues";
 export const LIVENESS_SERVICE_NAME = "liveness";
 
+/** A backend the server needs (the task store, the channels' queues). */
+export interface BackendProbe {
+  /**
+   * Resolves when the backend answers, rejects otherwise. `thorough` (while the server
+   * is not SERVING): check every resource; else a cheap sample will do.
+   */
+  probe(thorough: boolean): Promise<void>;
+}
+
 export class BackendHealth {
   readonly implementation = new HealthImplementation({
     "": "NOT_SERVING",
@@ -26,8 +35,7 @@ export class BackendHealth {
   private checking: Promise<void> | undefined;
 
   constructor(
-    /** Resolves when every backend answered; rejects otherwise. */
-    private readonly probe: () => Promise<void>,
+    private readonly backends: readonly BackendProbe[],
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
@@ -48,7 +56,7 @@ export class BackendHealth {
 
   /** Runs one probe now (also used by tests and at startup). */
   check(): Promise<void> {
-    this.checking ??= this.probe()
+    this.checking ??= Promise.all(this.backends.map((backend) => backend.probe(!this.serving)))
       .then(
         () => this.set("SERVING"),
         (error: unknown) => {

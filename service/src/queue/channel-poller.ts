@@ -5,7 +5,9 @@
 // and up to MAX_PARALLEL_POLLS polls run at once until it is drained.
 import type { Logger } from "pino";
 import type { TaskRecord } from "../tasks/task.js";
-import type { ChannelQueue, ReceivedMessage } from "./channel-queue.js";
+import type { DeliveryHandler, ReceivedMessage } from "../core/task-queues.js";
+import type { StoredTask } from "../core/task-repository.js";
+import type { ChannelQueue } from "./channel-queue.js";
 import { LONG_POLL_SECONDS } from "./queue-definition.js";
 
 /** A worker stream waiting for tasks; it holds one entry in the poller per credit. */
@@ -13,14 +15,6 @@ export interface Consumer {
   readonly open: boolean;
   /** Hands a leased task to the worker; false if the worker is gone. */
   deliver(task: TaskRecord): boolean;
-}
-
-/** How a message becomes a delivery; implemented by the task service. */
-export interface DeliveryHandler {
-  /** Leases the message's task (WAITING → PROCEEDING), or handles and drops the message: undefined. */
-  lease(queue: ChannelQueue, message: ReceivedMessage): Promise<TaskRecord | undefined>;
-  /** Undoes a lease whose worker left before the task was handed over, and releases the message. */
-  handBack(queue: ChannelQueue, task: TaskRecord): Promise<void>;
 }
 
 const MAX_BATCH = 10;
@@ -145,7 +139,7 @@ export class ChannelPoller {
 
   private async dispatch(message: ReceivedMessage, consumer: Consumer): Promise<void> {
     try {
-      let task: TaskRecord | undefined;
+      let task: StoredTask | undefined;
       try {
         task = await this.handler.lease(this.queue, message);
         this.failures = 0;

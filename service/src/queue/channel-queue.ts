@@ -11,20 +11,14 @@ import {
   type BatchResultErrorEntry,
 } from "@aws-sdk/client-sqs";
 import type { ChannelConfig } from "../config/channels.js";
+import type { ReceivedMessage, TaskQueue } from "../core/task-queues.js";
 import type { SqsClients } from "./sqs-client.js";
 import { RequestBatcher, type BatchEntryResult } from "./request-batcher.js";
-
-export interface ReceivedMessage {
-  messageId: string;
-  receiptHandle: string;
-  /** undefined when the body is not a task ID (such a message is deleted). */
-  taskId: bigint | undefined;
-}
 
 /** SQS caps a visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
-export class ChannelQueue {
+export class ChannelQueue implements TaskQueue {
   private resolvedUrl: string | undefined;
   private readonly sends = new RequestBatcher<{ taskId: bigint; delaySeconds: number }>(async (entries) => {
     const { Successful = [], Failed = [] } = await this.clients.sqs.send(
@@ -101,6 +95,11 @@ export class ChannelQueue {
     await this.clients.sqs.send(
       new ChangeMessageVisibilityCommand({ QueueUrl: await this.url(), ReceiptHandle: receiptHandle, VisibilityTimeout: timeout }),
     );
+  }
+
+  /** The queue exists and answers (the health check's probe). */
+  async probe(): Promise<void> {
+    await this.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await this.url(), AttributeNames: ["QueueArn"] }));
   }
 
   /** Tasks waiting to be delivered: visible plus delayed messages (approximate, as SQS reports it). */

@@ -1,5 +1,6 @@
 // Task item ↔ TaskRecord. Numbers are read as bigint (the document client is set
 // up with wrapNumbers → BigInt), so IDs and owners above 2^53 stay exact.
+import type { StoredTask } from "../core/task-repository.js";
 import type { TaskRecord, TaskState } from "../tasks/task.js";
 import { TaskStates } from "../tasks/task.js";
 import { INLINE_PAYLOAD_MAX_BYTES, itemKey, TTL_ATTRIBUTE } from "./table-definition.js";
@@ -41,14 +42,6 @@ export const A = {
   /** A random id of the last transition written: tells a lost answer to our own write from someone else's. */
   lastWrite: "lastWrite",
 } as const;
-
-/** A task item plus the version it was read at: every write is conditioned on it. */
-export interface StoredTask extends TaskRecord {
-  version: bigint;
-  lastWrite: string | undefined;
-  inputExternal: boolean;
-  outputExternal: boolean;
-}
 
 export function isInline(payload: string): boolean {
   return payload.length <= INLINE_PAYLOAD_MAX_BYTES && Buffer.byteLength(payload, "utf8") <= INLINE_PAYLOAD_MAX_BYTES;

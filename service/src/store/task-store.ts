@@ -1,51 +1,29 @@
-// The DynamoDB store of tasks. Every write to a task item is conditional on the
+// The DynamoDB store of tasks, the core's TaskRepository (its contract is in
+// core/task-repository.ts). Every write to a task item is conditional on the
 // `version` it was read at (optimistic concurrency across replicas; no locks), and
 // every state change goes through `transition`, which enforces the state machine's
 // `from` states. Creates and links are one TransactWriteItems.
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DescribeTableCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomBytes, randomInt } from "node:crypto";
-import { isFinal, type Lease, type Outbox, type TaskRecord } from "../tasks/task.js";
+import { isFinal, type Outbox, type TaskRecord } from "../tasks/task.js";
 import { TRANSITIONS, type TransitionName, type UNREAD_PRECONDITIONS } from "../tasks/state-machine.js";
-import { A, decodeTask, encodeNewTask, isInline, type Item, type StoredTask } from "./item-codec.js";
+import { applyChange, applyTransition, receiptRenewal, type TaskChange } from "../tasks/apply-change.js";
+import {
+  DuplicateHashCode,
+  IdTaken,
+  StaleTask,
+  type Link,
+  type StoredTask,
+  type TaskRepository,
+  type UnreadWrite,
+} from "../core/task-repository.js";
+import { A, decodeTask, encodeNewTask, isInline, type Item } from "./item-codec.js";
 import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
-
-/** The task changed since it was read; `current` is how it is now (undefined: gone). */
-export class StaleTask extends Error {
-  constructor(readonly current: StoredTask | undefined) {
-    super("task changed since it was read");
-  }
-}
-export class DuplicateHashCode extends Error {}
-export class IdTaken extends Error {}
-
-/** Fields a transition may change besides the state; undefined leaves a field as it is. */
-export interface TaskChange {
-  output?: string;
-  retryCount?: bigint;
-  notBeforeMs?: number;
-  lease?: Lease;
-  leaseExpiresAtMs?: number;
-  /** The SQS message that now carries the task (a redelivery, or a re-sent copy). */
-  message?: { messageId: string; receiptHandle: string };
-  /** null removes the outbox marker. */
-  outbox?: Outbox | null;
-  /** The lease token of the report that makes this change (SUCCESS, CANCEL by the worker). */
-  reportLease?: bigint;
-}
-
-/** A transition written without a read: the task as written, or (its precondition did not hold) as it is. */
-export type UnreadWrite = { written: StoredTask } | { current: StoredTask | undefined };
-
-export interface Link {
-  prior: StoredTask;
-  /** The new task has an empty Input and will receive the Prior's Output. */
-  takesOutput: boolean;
-}
 
 const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
 const CONFLICT_RETRIES = 6;
@@ -56,7 +34,7 @@ export interface TaskStoreOptions {
   now?: () => number;
 }
 
-export class TaskStore {
+export class TaskStore implements TaskRepository {
   private readonly now: () => number;
   private readonly retentionSeconds: number | undefined;
 
@@ -67,6 +45,11 @@ export class TaskStore {
   ) {
     this.now = options.now ?? Date.now;
     this.retentionSeconds = options.retentionDays === undefined ? undefined : options.retentionDays * 86_400;
+  }
+
+  /** The table answers (DescribeTable: free of charge); the health check's probe of DynamoDB. */
+  async probe(): Promise<void> {
+    await this.db.send(new DescribeTableCommand({ TableName: this.tableName }));
   }
 
   // ----- reads (all task reads are strongly consistent) -----
@@ -259,13 +242,10 @@ export class TaskStore {
    * succeeds only if the task still has that version. Returns the task as written.
    */
   async transition(task: StoredTask, name: TransitionName, change: TaskChange = {}): Promise<StoredTask> {
-    const rule = TRANSITIONS[name];
-    if (!(rule.from as readonly string[]).includes(task.state)) {
-      throw new Error(`transition ${name} is not allowed from ${task.state} (task ${task.id})`);
-    }
     const updateTime = new Date(this.now()).toISOString();
+    const written = applyTransition(task, name, change, updateTime); // throws if the state machine does not allow it
     const writeId = newWriteId(name);
-    const update = new UpdateBuilder().set(A.state, rule.to).set(A.updateTime, updateTime).set(A.lastWrite, writeId).increment(A.version);
+    const update = new UpdateBuilder().set(A.state, written.state).set(A.updateTime, updateTime).set(A.lastWrite, writeId).increment(A.version);
     update.when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
     const extraPuts: Item[] = [];
     let outputExternal = task.outputExternal;
@@ -281,7 +261,7 @@ export class TaskStore {
         outputExternal = true;
       }
     }
-    if (this.retentionSeconds !== undefined && isFinal(rule.to)) {
+    if (this.retentionSeconds !== undefined && isFinal(written.state)) {
       update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
     }
     if (change.retryCount !== undefined) update.set(A.retryCount, change.retryCount);
@@ -306,31 +286,7 @@ export class TaskStore {
       // condition: if the task carries this write's id, the write did happen.
       if (!(error instanceof StaleTask && error.current?.lastWrite === writeId)) throw error;
     }
-
-    let lease = task.lease;
-    if (change.lease) lease = change.lease;
-    else if (lease && (change.leaseExpiresAtMs !== undefined || change.message)) {
-      lease = {
-        ...lease,
-        expiresAtMs: change.leaseExpiresAtMs ?? lease.expiresAtMs,
-        messageId: change.message?.messageId ?? lease.messageId,
-        receiptHandle: change.message?.receiptHandle ?? lease.receiptHandle,
-      };
-    }
-    return {
-      ...task,
-      version: task.version + 1n,
-      state: rule.to,
-      updateTime,
-      lastWrite: writeId,
-      output: change.output ?? task.output,
-      outputExternal,
-      retryCount: change.retryCount ?? task.retryCount,
-      notBeforeMs: change.notBeforeMs ?? task.notBeforeMs,
-      lease,
-      outbox: change.outbox === null ? undefined : (change.outbox ?? task.outbox),
-      reportLease: change.reportLease ?? task.reportLease,
-    };
+    return { ...written, version: task.version + 1n, lastWrite: writeId, outputExternal };
   }
 
   // ----- transitions written without a read (UNREAD_PRECONDITIONS in the state machine) -----
@@ -353,9 +309,13 @@ export class TaskStore {
     return this.writeUnread(id, "lease", update);
   }
 
-  /** `succeed` with an inline Output, if decideReport(SUCCESS) would and the task has no Next. */
-  succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite> {
-    if (!isInline(output)) throw new Error("succeedUnread takes an inline Output only");
+  /**
+   * `succeed` with an inline Output, if decideReport(SUCCESS) would and the task has no
+   * Next. A large Output needs its own item written with it, a transaction decided on a
+   * read: the task is read and returned as it is.
+   */
+  async succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite> {
+    if (!isInline(output)) return { current: await this.getTask(id) };
     const update = new UpdateBuilder().remove(A.outputExternal).remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
     if (output === "") update.remove(A.output);
     else update.set(A.output, output);
@@ -403,16 +363,12 @@ export class TaskStore {
   }
 
   clearOutbox(task: StoredTask): Promise<StoredTask> {
-    return this.touch(task, (update) => update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps), {
-      outbox: undefined,
-    });
+    return this.touch(task, (update) => update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps), { outbox: null });
   }
 
   /** A redelivered message of a lease that is still valid: keep the lease, take the new receipt handle. */
   renewReceiptHandle(task: StoredTask, receiptHandle: string): Promise<StoredTask> {
-    return this.touch(task, (update) => update.set(A.receiptHandle, receiptHandle), {
-      lease: task.lease && { ...task.lease, receiptHandle },
-    });
+    return this.touch(task, (update) => update.set(A.receiptHandle, receiptHandle), receiptRenewal(task, receiptHandle));
   }
 
   // ----- internals -----
@@ -447,12 +403,12 @@ export class TaskStore {
     }
   }
 
-  /** A version-checked write that changes no state. */
-  private async touch(task: StoredTask, apply: (update: UpdateBuilder) => void, patch: Partial<StoredTask>): Promise<StoredTask> {
+  /** A version-checked write that changes no state: `apply` writes `change`. */
+  private async touch(task: StoredTask, apply: (update: UpdateBuilder) => void, change: TaskChange): Promise<StoredTask> {
     const update = new UpdateBuilder().increment(A.version).when((b) => `${b.name(A.version)} = ${b.value(task.version)}`);
     apply(update);
     await this.writeTaskUpdate(task.id, update, []);
-    return { ...task, ...patch, version: task.version + 1n };
+    return { ...applyChange(task, change), version: task.version + 1n };
   }
 
   private setOutbox(update: UpdateBuilder, outbox: Outbox): void {

@@ -1,0 +1,22 @@
+// Puts the Authorizer in front of every Queues RPC, as a grpc-js server interceptor
+// (installed after the call-context interceptor: grpc/interceptors.ts). A refused
+// call ends with its gRPC status (SPEC §2 reserves UNAUTHENTICATED for it) before
+// its handler ever runs; an allowed one carries the caller's role in its context.
+// Health and reflection are not Queues RPCs and pass untouched.
+import * as grpc from "@grpc/grpc-js";
+import { callContextOf } from "../grpc/call-context.js";
+import { admissionCall, type QueuesMethods } from "../grpc/interceptors.js";
+import type { Authorizer } from "./authorizer.js";
+
+export function authInterceptor(authorizer: Authorizer, methods: QueuesMethods): grpc.ServerInterceptor {
+  return (descriptor, call) => {
+    const method = methods.get(descriptor.path);
+    if (method === undefined) return new grpc.ServerInterceptingCall(call);
+    return admissionCall(call, (metadata) => {
+      const verdict = authorizer.check(metadata, method);
+      if (!verdict.allowed) return { code: verdict.code, details: verdict.details };
+      callContextOf(metadata)?.authenticate({ role: verdict.role });
+      return undefined;
+    });
+  };
+}

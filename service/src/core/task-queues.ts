@@ -1,0 +1,38 @@
+// What the use cases need from the channels' queues, and the port through which a
+// channel's poller hands core the messages it received. A message body is the task
+// ID; everything else about the task lives in the repository. The SQS queues
+// (queue/channel-queues.ts) implement it; the unit tests use in-memory ones.
+import type { StoredTask } from "./task-repository.js";
+
+export interface ReceivedMessage {
+  messageId: string;
+  receiptHandle: string;
+  /** undefined when the body is not a task ID (such a message is deleted). */
+  taskId: bigint | undefined;
+}
+
+/** One channel's queue. */
+export interface TaskQueue {
+  /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
+  readonly leaseMs: number;
+  send(taskId: bigint): Promise<void>;
+  delete(receiptHandle: string): Promise<void>;
+  /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
+  /** Tasks waiting to be delivered (approximate). */
+  length(): Promise<bigint>;
+}
+
+/** The configured channels. */
+export interface TaskQueues {
+  /** The channel's queue; 400 for a channel that is not configured. */
+  get(channel: string): TaskQueue;
+}
+
+/** How a received message becomes a delivery (core/delivery.ts); the channel poller calls it. */
+export interface DeliveryHandler {
+  /** Leases the message's task (WAITING → PROCEEDING), or handles and drops the message: undefined. */
+  lease(queue: TaskQueue, message: ReceivedMessage): Promise<StoredTask | undefined>;
+  /** Undoes a lease whose worker left before the task was handed over, and releases the message. */
+  handBack(queue: TaskQueue, task: StoredTask): Promise<void>;
+}
