@@ -37,7 +37,7 @@ beforeAll(async () => {
   });
   const port = await app.start();
   await app.health.check();
-  server = { ...base, app, address: `127.0.0.1:${port}`, stop: () => app.shutdown() };
+  server = { ...base, app, address: `127.0.0.1:${port}`, stop: () => app.shutdown({ abandonLongPolls: true }) };
 });
 afterAll(async () => {
   await server?.stop();

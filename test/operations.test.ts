@@ -151,7 +151,7 @@ describe("health (grpc.health.v1.Health)", () => {
       expect(await check(client, "standard.Queues")).toBe("NOT_SERVING");
     } finally {
       client.close();
-      await app.shutdown();
+      await app.shutdown({ abandonLongPolls: true });
     }
   });
 
@@ -227,7 +227,7 @@ describe("liveness (the load balancer's and the container's health check)", () =
       expect((await fetch(`http://127.0.0.1:${app.healthHttpPort}/healthz`)).status).toBe(503);
     } finally {
       client.close();
-      await app.shutdown();
+      await app.shutdown({ abandonLongPolls: true });
     }
   });
 });
@@ -563,7 +563,7 @@ describe("logs", () => {
       expect(lines.find((line) => line.method === "QueryTaskByID")).toMatchObject({ taskId: task.ID, state: 200 });
     } finally {
       api.close();
-      await app.shutdown();
+      await app.shutdown({ abandonLongPolls: true });
     }
   });
 });

@@ -61,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.shutdown();
+  await app?.shutdown({ abandonLongPolls: true });
   await dynamoProxy?.close();
   await sqsProxy?.close();
 });

@@ -124,13 +124,17 @@ export class QueuesApp {
    * Graceful shutdown (SIGTERM): health goes NOT_SERVING, no new calls, pollers stop
    * and release the messages nobody received, streams end with UNAVAILABLE after
    * their in-flight reports are written, unary calls finish; all within drainTimeoutMs.
+   * The long polls in flight (up to 20 s) are waited for, so that a message they bring
+   * back is released at once; `abandonLongPolls` ends them at once instead (a message
+   * SQS hands out in that instant then stays hidden until its visibility timeout): for
+   * servers whose queues are thrown away with them, such as tests'.
    */
-  shutdown(): Promise<void> {
-    this.shuttingDown ??= this.drain();
+  shutdown(options: { abandonLongPolls?: boolean } = {}): Promise<void> {
+    this.shuttingDown ??= this.drain(options.abandonLongPolls === true);
     return this.shuttingDown;
   }
 
-  private async drain(): Promise<void> {
+  private async drain(abandonLongPolls: boolean): Promise<void> {
     const started = Date.now();
     this.log.info("draining");
     this.health.markDraining();
@@ -141,6 +145,7 @@ export class QueuesApp {
       // Pollers stop taking credits at once; their long polls in flight (up to 20 s)
       // finish in the background and release whatever they bring back.
       const pollersStopped = Promise.all(pollers.map((poller) => poller.stop()));
+      if (abandonLongPolls) for (const poller of pollers) poller.abortPolls();
       await this.streams.shutdownAll();
       await Promise.all([pollersStopped, this.sweeper.stop(), closed]);
     })();

@@ -213,7 +213,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       stopped = true;
       api.close();
       faults.clear();
-      await app.shutdown();
+      // The test's queues go with it: no need to wait out a long poll in flight (up to 5 s here).
+      await app.shutdown({ abandonLongPolls: true });
       sqs.destroy();
       dynamo.destroy();
       sqsClients.sqs.destroy();
