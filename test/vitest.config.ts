@@ -13,6 +13,10 @@ export default mergeConfig(
       globalSetup: ["test/support/global-setup.ts"],
       setupFiles: ["test/support/setup-env.ts"],
       pool: "forks",
+      // Two test files at a time (vitest's default is one on 2 cores): most of a test's
+      // time is waiting (long polls, leases, backoffs), and every timing assertion has a
+      // margin for calls 3x slower than on an idle machine.
+      maxWorkers: 2,
       testTimeout: 60_000,
       hookTimeout: 120_000,
       teardownTimeout: 30_000,
