@@ -69,10 +69,11 @@ describe("QueuesClient", () => {
   it("answers UnavailableError (retryable) when the backend outlives the call's deadline", async () => {
     const task = await client.getTaskByHashCode(await client.createTask({ channel: "default" }));
     server.faults.hook = async (command) => {
-      if (command === "GetItemCommand") await sleep(2_000);
+      if (command === "GetItemCommand") await sleep(5_000);
     };
     try {
-      const error = await client.getTask(task.ID, { deadlineMs: 500 }).catch((e: unknown) => e);
+      // 2 s: the server answers 200 ms before it, a margin a loaded machine keeps.
+      const error = await client.getTask(task.ID, { deadlineMs: 2_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnavailableError);
       expect((error as QueuesError).retryable).toBe(true);
     } finally {

@@ -406,11 +406,12 @@ describe("CreateTask: backend failures", () => {
   it("answers 503 with Data = the HashCode when the write outlives the call's deadline, and the task can be looked up", async () => {
     const owner = freshOwner();
     server.faults.hook = async (command) => {
-      if (command === "TransactWriteItemsCommand") await sleep(1_500);
+      if (command === "TransactWriteItemsCommand") await sleep(4_000);
     };
     let answer;
     try {
-      answer = await server.api.createTask({ Channel: "default", Owner: owner, Input: "slow write" }, 700);
+      // A 2 s deadline: the server answers 200 ms before it, a margin a loaded machine keeps.
+      answer = await server.api.createTask({ Channel: "default", Owner: owner, Input: "slow write" }, 2_000);
     } finally {
       server.faults.clear();
     }

@@ -101,11 +101,11 @@ export interface CallProgress {
 }
 
 /**
- * How long before the deadline the 503 goes out: 5 % of the time left, at least 25 ms
- * and at most 250 ms, so the answer still arrives in time on a loaded event loop.
+ * How long before the deadline the 503 goes out: 10 % of the time left, at least 50 ms
+ * and at most 500 ms, so the answer still arrives in time on a loaded event loop.
  */
 export function answerMarginMs(leftMs: number): number {
-  return Math.min(250, Math.max(25, leftMs * 0.05));
+  return Math.min(500, Math.max(50, leftMs * 0.1));
 }
 
 /**
