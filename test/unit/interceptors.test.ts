@@ -3,7 +3,7 @@
 // process with stub handlers: no emulator, no backend.
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
+import { HealthService } from "../../service/src/health/health-service.js";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadQueuesPackage, type QueuesHandlers, type QueuesServiceClient } from "@queues/protocol";
@@ -65,7 +65,7 @@ async function start(authorizer: Authorizer | undefined): Promise<Running> {
     new Writable({ write: (chunk: Buffer, _encoding, done) => (logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) }),
   );
   const drain = { draining: false };
-  const health = { implementation: new HealthImplementation({ "": "SERVING" }) };
+  const health = { implementation: new HealthService({ "": "SERVING" }) };
   const server = createGrpcServer(handlers, health, { log, authorizer, drain });
   const port = await bind(server, "127.0.0.1", 0);
   const address = `127.0.0.1:${port}`;

@@ -7,7 +7,8 @@
 //   (they answer 503 meanwhile and recover on their own), while a replica that never
 //   got going, or is shutting down, is taken out of service.
 // All are NOT_SERVING for good once the server starts draining.
-import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import type { ServingStatus } from "grpc-health-check";
+import { HealthService } from "./health-service.js";
 import type { Logger } from "pino";
 
 export const QUEUES_SERVICE_NAME = "standard.Queues";
@@ -23,7 +24,7 @@ export interface BackendProbe {
 }
 
 export class BackendHealth {
-  readonly implementation = new HealthImplementation({
+  readonly implementation = new HealthService({
     "": "NOT_SERVING",
     [QUEUES_SERVICE_NAME]: "NOT_SERVING",
     [LIVENESS_SERVICE_NAME]: "NOT_SERVING",
