@@ -1,18 +1,21 @@
 // What an unauthenticated or misbehaving client cannot make the server keep: state per
 // health Watch name, calls held open without a message.
+import { connect } from "node:http2";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "./support/harness.js";
+import { eventually, startTestServer, type TestServer } from "./support/harness.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
 let server: TestServer;
 
+const FIRST_MESSAGE_TIMEOUT_MS = 1_000;
+
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ settings: { firstMessageTimeoutMs: FIRST_MESSAGE_TIMEOUT_MS } });
 });
 afterAll(async () => {
   await server?.stop();
@@ -85,5 +88,57 @@ describe("health Watch", () => {
     } finally {
       client.close();
     }
+  });
+});
+
+/** Opens a gRPC call with headers only (no message, no end) on a raw HTTP/2 connection; resolves with its grpc-status and when it came. */
+function headersOnly(path: string): Promise<{ status: string; afterMs: number }> {
+  const session = connect(`http://${server.address}`);
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    session.on("error", () => {});
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" }, { endStream: false });
+    const done = (status: unknown) => {
+      if (typeof status !== "string") return;
+      resolve({ status, afterMs: Date.now() - started });
+      stream.close();
+      session.close();
+    };
+    // A refusal comes as a trailers-only response (the status in the headers), an ended call in its trailers.
+    stream.on("response", (headers) => done(headers["grpc-status"]));
+    stream.on("trailers", (trailers) => done(trailers["grpc-status"]));
+    stream.on("data", () => {});
+    stream.on("error", reject);
+  });
+}
+
+describe("calls that send headers and no message", () => {
+  for (const path of ["/standard.Queues/QueryTaskByID", "/standard.Queues/CreateTask", "/standard.Queues/ReceiveQueueByChannel"]) {
+    it(`${path.split("/")[2]} ends with DEADLINE_EXCEEDED after the first-message timeout`, async () => {
+      const { status, afterMs } = await headersOnly(path);
+      expect(status).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(afterMs).toBeGreaterThanOrEqual(FIRST_MESSAGE_TIMEOUT_MS - 50);
+      expect(afterMs).toBeLessThan(FIRST_MESSAGE_TIMEOUT_MS + 5_000);
+      expect(server.app.streams.size).toBe(0);
+    });
+  }
+
+  it("a report stream may stay quiet (a worker opens it before it has anything to report)", async () => {
+    const session = connect(`http://${server.address}`);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/standard.Queues/ReportTaskResult", "content-type": "application/grpc", te: "trailers" }, { endStream: false });
+      let status: unknown;
+      stream.on("response", (headers) => (status ??= headers["grpc-status"]));
+      stream.on("trailers", (trailers) => (status ??= trailers["grpc-status"]));
+      stream.on("error", () => {});
+      await new Promise((resolve) => setTimeout(resolve, FIRST_MESSAGE_TIMEOUT_MS + 1_500));
+      expect(status).toBeUndefined();
+      expect(server.app.streams.size).toBe(1);
+      stream.close();
+    } finally {
+      session.close();
+    }
+    await eventually(() => server.app.streams.size === 0, 5_000);
   });
 });

@@ -251,6 +251,18 @@ describe("server reflection", () => {
       }
     });
   }
+
+  it("is off with QUEUES_REFLECTION=false (the CDK stack's default): UNIMPLEMENTED", async () => {
+    const quiet = await startTestServer({ settings: { reflection: false } });
+    const client = reflectionClient(quiet.address, "v1");
+    try {
+      const error = await reflect(client, { list_services: "" }).catch((e: unknown) => e);
+      expect((error as grpc.ServiceError).code).toBe(grpc.status.UNIMPLEMENTED);
+    } finally {
+      client.close();
+      await quiet.stop();
+    }
+  });
 });
 
 describe("request ids (x-request-id response metadata)", () => {

@@ -35,6 +35,8 @@ export interface DeploymentConfig {
   destroyTableOnDelete: boolean;
   /** Bearer-token authentication (default on): tokens live in a Secrets Manager secret the stack creates. */
   auth: boolean;
+  /** gRPC server reflection (default off in a deployment: it lists the API to anyone who can connect). */
+  reflection: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -92,6 +94,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     logRetentionDays: logRetention(get("logRetentionDays")),
     destroyTableOnDelete: boolean(get("destroyTableOnDelete"), "destroyTableOnDelete", false),
     auth: boolean(get("auth"), "auth", true),
+    reflection: boolean(get("reflection"), "reflection", false),
   };
 }
 

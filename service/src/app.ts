@@ -86,10 +86,18 @@ export class QueuesApp {
       ReportTaskResult: reportHandler(this.ctx, this.streams),
     };
     // Request ids, authentication and refusing new streams while draining are the server's interceptors.
-    const policy = { log: this.log, authorizer: settings.authTokens ? new Authorizer(settings.authTokens) : undefined, drain: this.streams };
+    const policy = {
+      log: this.log,
+      authorizer: settings.authTokens ? new Authorizer(settings.authTokens) : undefined,
+      drain: this.streams,
+      reflection: settings.reflection,
+    };
     this.server = createGrpcServer(handlers, this.health, policy, {
       maxMessageBytes: settings.maxMessageBytes,
       maxConcurrentStreams: settings.maxConcurrentStreams,
+      firstMessageTimeoutMs: settings.firstMessageTimeoutMs,
+      connectionIdleMs: settings.connectionIdleMs,
+      connectionAgeGraceMs: settings.connectionAgeGraceMs,
     });
     if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health, this.usage);
   }

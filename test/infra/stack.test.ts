@@ -248,6 +248,11 @@ describe("ECS Fargate service", () => {
     expect(DRAIN_TIMEOUT_SECONDS).toBeLessThan(STOP_TIMEOUT_SECONDS);
   });
 
+  it("turns server reflection off unless -c reflection=true", () => {
+    expect(containerEnvironment(base).QUEUES_REFLECTION).toBe("false");
+    expect(containerEnvironment(synth({ reflection: true })).QUEUES_REFLECTION).toBe("true");
+  });
+
   it("keeps at least 2 tasks over two AZs, rolls back a failed deployment, and scales on CPU", () => {
     const service = only(base.template, "AWS::ECS::Service").Properties;
     expect(service).toMatchObject({

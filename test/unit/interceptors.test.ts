@@ -66,7 +66,7 @@ async function start(authorizer: Authorizer | undefined): Promise<Running> {
   );
   const drain = { draining: false };
   const health = { implementation: new HealthService({ "": "SERVING" }) };
-  const server = createGrpcServer(handlers, health, { log, authorizer, drain });
+  const server = createGrpcServer(handlers, health, { log, authorizer, drain, reflection: true });
   const port = await bind(server, "127.0.0.1", 0);
   const address = `127.0.0.1:${port}`;
   const client = new (loadQueuesPackage().proto.standard.Queues)(address, grpc.credentials.createInsecure());

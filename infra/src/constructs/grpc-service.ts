@@ -97,6 +97,7 @@ export class GrpcService extends Construct {
       QUEUES_CHANNELS: JSON.stringify(channels.map((channel) => channel.channel)),
       QUEUES_QUEUE_URLS: Stack.of(this).toJsonString(Object.fromEntries(channels.map((channel) => [channel.channel.name, channel.queue.queueUrl]))),
       QUEUES_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_SECONDS * 1000),
+      QUEUES_REFLECTION: String(config.reflection),
     };
     if (config.taskRetentionDays !== undefined) environment.QUEUES_TASK_RETENTION_DAYS = String(config.taskRetentionDays);
     Validations.of(taskDefinition).acknowledge({

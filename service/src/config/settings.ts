@@ -29,6 +29,14 @@ export interface Settings {
   maxMessageBytes: number;
   /** Calls open at once on one client connection. */
   maxConcurrentStreams: number;
+  /** A unary call or a receive stream that sends no message this long after its headers is ended. */
+  firstMessageTimeoutMs: number;
+  /** A connection with no call open this long is closed (clients reconnect when they need one). */
+  connectionIdleMs: number;
+  /** After the 30-minute connection age, calls still open get this long, then the connection is closed. */
+  connectionAgeGraceMs: number;
+  /** Server reflection (grpcurl, Postman) on or off. */
+  reflection: boolean;
   /** Bearer tokens and their roles; undefined: no authentication (the server logs a warning). */
   authTokens: TokenEntry[] | undefined;
   logLevel: string;
@@ -50,6 +58,10 @@ export const DEFAULTS = {
   maxCreditsPerStream: 1_000,
   maxMessageBytes: 1024 * 1024,
   maxConcurrentStreams: 1_000,
+  firstMessageTimeoutMs: 10_000,
+  connectionIdleMs: 5 * 60_000,
+  connectionAgeGraceMs: 10 * 60_000,
+  reflection: true,
   authTokens: undefined,
   logLevel: "info",
 } as const;
@@ -89,6 +101,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     // At least a 256 KiB payload and its envelope.
     maxMessageBytes: intFromEnv(env, "QUEUES_MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 300 * 1024, 64 * 1024 * 1024),
     maxConcurrentStreams: intFromEnv(env, "QUEUES_MAX_CONCURRENT_STREAMS", DEFAULTS.maxConcurrentStreams, 4, 100_000),
+    firstMessageTimeoutMs: intFromEnv(env, "QUEUES_FIRST_MESSAGE_TIMEOUT_MS", DEFAULTS.firstMessageTimeoutMs, 100, 600_000),
+    connectionIdleMs: intFromEnv(env, "QUEUES_CONNECTION_IDLE_MS", DEFAULTS.connectionIdleMs, 1_000, 86_400_000),
+    connectionAgeGraceMs: intFromEnv(env, "QUEUES_CONNECTION_AGE_GRACE_MS", DEFAULTS.connectionAgeGraceMs, 0, 86_400_000),
+    reflection: booleanFromEnv(env, "QUEUES_REFLECTION", DEFAULTS.reflection),
     authTokens: authTokensFromEnv(env),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
@@ -114,6 +130,15 @@ function authTokensFromEnv(env: NodeJS.ProcessEnv): TokenEntry[] | undefined {
     throw error;
   }
   return undefined;
+}
+
+function booleanFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = raw.trim().toLowerCase();
+  if (["true", "1", "on", "yes"].includes(value)) return true;
+  if (["false", "0", "off", "no"].includes(value)) return false;
+  throw new SettingsError(`${name} must be true or false, got "${raw.slice(0, 20)}"`);
 }
 
 function optionalIntFromEnv(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {

@@ -8,6 +8,8 @@
 //    call without a token allowed to call the RPC (UNAUTHENTICATED,
 //    PERMISSION_DENIED), else puts the caller's role in the context.
 // 3. drainingInterceptor: refuses a new stream while the server shuts down (UNAVAILABLE).
+// 4. firstMessageInterceptor: ends a unary call or a receive stream that sends no
+//    message within QUEUES_FIRST_MESSAGE_TIMEOUT_MS (headers alone hold nothing open).
 //
 // They act on the Queues service's methods only: health and reflection pass
 // untouched (open to load balancers and grpcurl, no request id).
@@ -97,5 +99,43 @@ export function drainingInterceptor(server: DrainState, methods: QueuesMethods):
     const stream = descriptor.requestStream || descriptor.responseStream;
     if (!stream || !methods.has(descriptor.path)) return new grpc.ServerInterceptingCall(call);
     return admissionCall(call, () => (server.draining ? SHUTTING_DOWN : undefined));
+  };
+}
+
+/**
+ * Ends a call that has sent headers but no message within `timeoutMs`: a unary call's
+ * request, or a receive stream's first credit (DEADLINE_EXCEEDED). A report stream is
+ * exempt: a worker opens it at start and may have nothing to report for a long time
+ * (connection age and its grace bound how long any call lives, see server.ts).
+ */
+export function firstMessageInterceptor(timeoutMs: number, methods: QueuesMethods): grpc.ServerInterceptor {
+  return (descriptor, call) => {
+    const exempt = descriptor.requestStream && descriptor.responseStream && methods.get(descriptor.path) === "ReportTaskResult";
+    if (exempt || !methods.has(descriptor.path)) return new grpc.ServerInterceptingCall(call);
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => clearTimeout(timer);
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        timer = setTimeout(() => {
+          call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `No request message within ${timeoutMs} ms`, metadata: null });
+        }, timeoutMs);
+        timer.unref();
+        next({
+          onReceiveMessage: (message, pass) => {
+            stop();
+            pass(message);
+          },
+          onReceiveHalfClose: (pass) => {
+            stop();
+            pass();
+          },
+          onCancel: stop,
+        });
+      },
+      sendStatus: (status, pass) => {
+        stop();
+        pass(status);
+      },
+    });
   };
 }

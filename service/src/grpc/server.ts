@@ -11,16 +11,26 @@ import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
 import type { BackendHealth } from "../health/backend-health.js";
 import type { Authorizer } from "../auth/authorizer.js";
 import { authInterceptor } from "../auth/interceptor.js";
-import { callContextInterceptor, drainingInterceptor, queuesMethods } from "./interceptors.js";
+import { callContextInterceptor, drainingInterceptor, firstMessageInterceptor, queuesMethods } from "./interceptors.js";
 import type { DrainState } from "./stream-registry.js";
 import { withSafeDeserializers } from "./undecodable.js";
 
-/** Limits that protect the server from one client (configurable: QUEUES_MAX_MESSAGE_BYTES, QUEUES_MAX_CONCURRENT_STREAMS). */
+/**
+ * Limits that protect the server from one client (configurable: QUEUES_MAX_MESSAGE_BYTES,
+ * QUEUES_MAX_CONCURRENT_STREAMS, QUEUES_FIRST_MESSAGE_TIMEOUT_MS, QUEUES_CONNECTION_IDLE_MS,
+ * QUEUES_CONNECTION_AGE_GRACE_MS).
+ */
 export interface TransportCaps {
   /** The largest request message read. */
   maxMessageBytes: number;
   /** Streams (calls) open at once on one connection. */
   maxConcurrentStreams: number;
+  /** A unary call or receive stream with no message this long after its headers is ended. */
+  firstMessageTimeoutMs: number;
+  /** A connection with no open call is closed after this long. */
+  connectionIdleMs: number;
+  /** Calls on a connection past its age get this long before the connection is closed. */
+  connectionAgeGraceMs: number;
 }
 
 export const DEFAULT_TRANSPORT_CAPS: TransportCaps = {
@@ -28,6 +38,9 @@ export const DEFAULT_TRANSPORT_CAPS: TransportCaps = {
   // oversized Input or Output still gets a readable 400 rather than a transport error.
   maxMessageBytes: 4 * MAX_PAYLOAD_BYTES,
   maxConcurrentStreams: 1_000,
+  firstMessageTimeoutMs: 10_000,
+  connectionIdleMs: 5 * 60_000,
+  connectionAgeGraceMs: 10 * 60_000,
 };
 
 export function serverOptions(caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.ServerOptions {
@@ -39,6 +52,10 @@ export function serverOptions(caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grp
     // After 30 min a connection takes no new calls (GOAWAY); its open streams go on. Clients
     // then reconnect through the load balancer, so new replicas get a share of the load.
     "grpc.max_connection_age_ms": 30 * 60_000,
+    // ...and its calls get this long before it is closed: no call, held or not, lives for ever
+    // (workers' streams reconnect, the SDK re-sends what was not acknowledged).
+    "grpc.max_connection_age_grace_ms": caps.connectionAgeGraceMs,
+    "grpc.max_connection_idle_ms": caps.connectionIdleMs,
     "grpc.max_receive_message_length": caps.maxMessageBytes,
     "grpc.max_concurrent_streams": caps.maxConcurrentStreams,
   };
@@ -54,6 +71,8 @@ export interface CallPolicy {
   authorizer: Authorizer | undefined;
   /** Once draining, new streams are refused. */
   drain: DrainState;
+  /** Serve grpc.reflection (grpcurl, Postman). */
+  reflection: boolean;
 }
 
 export function createGrpcServer(handlers: QueuesHandlers, health: Pick<BackendHealth, "implementation">, policy: CallPolicy, caps: TransportCaps = DEFAULT_TRANSPORT_CAPS): grpc.Server {
@@ -65,12 +84,15 @@ export function createGrpcServer(handlers: QueuesHandlers, health: Pick<BackendH
     callContextInterceptor(policy.log, methods),
     ...(policy.authorizer ? [authInterceptor(policy.authorizer, methods)] : []),
     drainingInterceptor(policy.drain, methods),
+    firstMessageInterceptor(caps.firstMessageTimeoutMs, methods),
   ];
   const server = new grpc.Server({ ...serverOptions(caps), interceptors });
   server.addService(service, handlers);
   health.implementation.addToServer(server);
-  const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
-  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
+  if (policy.reflection) {
+    const healthDefinition = loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
+    new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
+  }
   return server;
 }
 
