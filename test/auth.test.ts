@@ -2,6 +2,7 @@
 // UNAUTHENTICATED, who gets PERMISSION_DENIED, what stays open, and that a token
 // never reaches the logs.
 import { spawn } from "node:child_process";
+import { connect } from "node:http2";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +14,7 @@ import { protoPath as healthProtoPath } from "grpc-health-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueuesApp } from "../service/src/app.js";
+import { routeGrpcLogs } from "../service/src/grpc/grpc-logger.js";
 import { parseTokens } from "../service/src/auth/tokens.js";
 import { settingsFromEnv, SettingsError } from "../service/src/config/settings.js";
 import { QueuesClient, Worker } from "@queues/client";
@@ -26,6 +28,7 @@ const TOKENS = {
 
 let server: TestServer;
 let logs = "";
+const logger = pino({ level: "debug" }, new Writable({ write: (chunk, _encoding, done) => ((logs += chunk.toString()), done()) }));
 
 beforeAll(async () => {
   const base = await startTestServer({ channels: ["default", "jobs"] });
@@ -33,7 +36,7 @@ beforeAll(async () => {
   // The same table and queues, now with tokens, and a logger whose output the tests read.
   const app = new QueuesApp({
     settings: { ...base.settings, authTokens: parseTokens(JSON.stringify({ ...TOKENS, producer: [TOKENS.producer] }), "test") },
-    logger: pino({ level: "debug" }, new Writable({ write: (chunk, _encoding, done) => ((logs += chunk.toString()), done()) })),
+    logger,
   });
   const port = await app.start();
   await app.health.check();
@@ -159,9 +162,14 @@ describe("authentication", () => {
   it("the queues command sends --token; a refused one exits 9", async () => {
     const bin = fileURLToPath(new URL("../cli/bin/queues.mjs", import.meta.url));
     // Not spawnSync: the server runs in this process and must keep answering.
-    const run = (token: string) =>
+    const run = (token: string, how: "--token" | "--token-file" = "--token") =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, "--address", server.address, "--token", token, "length", "jobs"]);
+        let credential = token;
+        if (how === "--token-file") {
+          credential = join(mkdtempSync(join(tmpdir(), "queues-token-")), "token");
+          writeFileSync(credential, `${token}\n`, { mode: 0o600 });
+        }
+        const child = spawn(process.execPath, [bin, "--address", server.address, how, credential, "length", "jobs"]);
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -173,6 +181,10 @@ describe("authentication", () => {
     expect(ok.stdout.trim()).toMatch(/^\d+$/);
     expect((await run(TOKENS.worker)).status).toBe(9);
     expect((await run("an-unknown-token-0123456789")).status).toBe(9);
+    // --token-file: the token stays out of the command line and the environment.
+    const fromFile = await run(TOKENS.producer, "--token-file");
+    expect(fromFile.status, fromFile.stderr).toBe(0);
+    expect((await run(TOKENS.worker, "--token-file")).status).toBe(9);
   });
 
   it("health and reflection stay open", async () => {
@@ -238,5 +250,89 @@ describe("token configuration", () => {
     await app.start();
     await app.shutdown();
     expect(output.match(/authentication is off/g)).toHaveLength(1);
+  });
+});
+
+describe("token hygiene", () => {
+  /** Lines logged while `work` runs, and what went to stderr meanwhile. */
+  async function capture(work: () => Promise<unknown>): Promise<{ lines: Record<string, unknown>[]; stderr: string }> {
+    // grpc-js has one logger per process: the last server made in this file took it.
+    routeGrpcLogs(logger);
+    const from = logs.length;
+    let stderr = "";
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      stderr += chunk.toString();
+      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      await work();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.stderr.write = write;
+    }
+    const lines = logs
+      .slice(from)
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { lines, stderr };
+  }
+
+  it("an authorization header grpc-js cannot take (a tab in it) logs no token, anywhere", async () => {
+    const secret = "secret-token-with-a-tab-0123456789";
+    const [before, after] = [secret.slice(0, 16), secret.slice(16)];
+    const { lines, stderr } = await capture(
+      () =>
+        new Promise<void>((resolve) => {
+          const session = connect(`http://${server.address}`);
+          session.on("error", () => {});
+          const stream = session.request({ ":method": "POST", ":path": "/standard.Queues/QueryLengthByChannel", "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${before}\t${after}` });
+          stream.on("response", () => {});
+          stream.on("error", () => {});
+          stream.on("close", () => {
+            session.close();
+            resolve();
+          });
+          stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        }),
+    );
+    const text = JSON.stringify(lines);
+    for (const piece of [before, after]) {
+      expect(text).not.toContain(piece);
+      expect(stderr).not.toContain(piece);
+    }
+    // grpc-js's own line went through the server's logger, naming the header but not its value...
+    expect(lines.some((line) => line.source === "grpc-js" && /metadata entry authorization: .*value not logged/.test(String(line.msg)))).toBe(true);
+    // ...and the refusal (the header was dropped: no credentials) is logged with the method and the peer.
+    const refused = lines.find((line) => line.msg === "call refused");
+    expect(refused).toMatchObject({ rpc: "QueryLengthByChannel", reason: expect.stringMatching(/^UNAUTHENTICATED/) });
+    expect(String(refused?.peer)).toMatch(/127\.0\.0\.1/);
+  });
+
+  it("a refused call is logged with its reason, never its token", async () => {
+    const unknown = "an-unknown-token-abcdefghijklmnop";
+    const { lines } = await capture(async () => {
+      const denied = client(unknown);
+      try {
+        expect(await codeOf(denied.queueLength("jobs"))).toBe(grpc.status.UNAUTHENTICATED);
+      } finally {
+        denied.close();
+      }
+      const worker = client(TOKENS.worker);
+      try {
+        expect(await codeOf(worker.createTask({ channel: "jobs" }))).toBe(grpc.status.PERMISSION_DENIED);
+      } finally {
+        worker.close();
+      }
+    });
+    const refusals = lines.filter((line) => line.msg === "call refused");
+    expect(refusals.map((line) => [line.rpc, String(line.reason).split(":")[0]])).toEqual([
+      ["QueryLengthByChannel", "UNAUTHENTICATED"],
+      ["CreateTask", "PERMISSION_DENIED"],
+    ]);
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain(unknown);
+    expect(text).not.toContain(TOKENS.worker);
   });
 });

@@ -15,6 +15,7 @@ export interface GlobalOptions {
   tls: boolean;
   caFile?: string;
   token?: string;
+  tokenFile?: string;
   header: string[];
   deadline: number;
 }
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .option("--tls", "connect with TLS (system root certificates)", false)
     .option("--ca-file <pem>", "connect with TLS, trusting these root certificates")
     .addOption(new Option("--token <token>", "send 'authorization: Bearer <token>'").env("QUEUES_TOKEN"))
+    .addOption(new Option("--token-file <path>", "read the token from this file (keeps it out of the command line and the environment)").env("QUEUES_TOKEN_FILE").conflicts("token"))
     .option("--header <name:value>", "send this metadata with every call (repeatable)", collect, [])
     .option("--deadline <ms>", "deadline of each call", positiveInteger, 10_000)
     .showHelpAfterError("(run with --help for usage)")
@@ -46,9 +48,23 @@ export function connectionOf(options: GlobalOptions): ConnectionOptions {
     if (colon <= 0) throw new RangeError(`--header must be name:value, got "${header}"`);
     metadata[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
   }
-  if (options.token) metadata.authorization = `Bearer ${options.token}`;
+  const token = options.tokenFile ? tokenFromFile(options.tokenFile) : options.token;
+  if (token) metadata.authorization = `Bearer ${token}`;
   const tls = options.caFile ? { rootCerts: readFileSync(options.caFile) } : options.tls;
   return { address: options.address, tls, metadata, deadlineMs: options.deadline };
+}
+
+/** The token in a file (its first line, trimmed); the error never shows the file's content. */
+function tokenFromFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new RangeError(`--token-file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  const token = text.split(/\r?\n/)[0]?.trim() ?? "";
+  if (token === "") throw new RangeError(`--token-file: ${path} is empty`);
+  return token;
 }
 
 export function clientOf(command: Command): { client: QueuesClient; options: GlobalOptions } {

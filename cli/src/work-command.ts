@@ -53,6 +53,12 @@ export function registerWorkCommand(program: Command): void {
     });
 }
 
+/** What a task's command inherits: the worker's environment without its credentials (a command could print them into an Output). */
+export function commandEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { QUEUES_TOKEN: _token, QUEUES_TOKEN_FILE: _tokenFile, ...rest } = env;
+  return rest;
+}
+
 /** Runs the command for one task; resolves with its stdout, rejects when it exits non-zero. */
 export function runCommand(command: string[], task: Task, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -64,7 +70,7 @@ export function runCommand(command: string[], task: Task, signal: AbortSignal): 
       detached: true,
       stdio: ["pipe", "pipe", "inherit"],
       env: {
-        ...process.env,
+        ...commandEnvironment(),
         QUEUES_TASK_ID: task.ID,
         QUEUES_TASK_HASH_CODE: task.HashCode,
         QUEUES_TASK_CHANNEL: task.Channel,

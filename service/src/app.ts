@@ -20,6 +20,7 @@ import { StreamRegistry } from "./grpc/stream-registry.js";
 import { unaryHandlers } from "./grpc/unary-handlers.js";
 import { Authorizer } from "./auth/authorizer.js";
 import { createLogger } from "./logging.js";
+import { routeGrpcLogs } from "./grpc/grpc-logger.js";
 import { ChannelQueues } from "./queue/channel-queues.js";
 import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
@@ -55,6 +56,7 @@ export class QueuesApp {
   constructor(private readonly options: AppOptions) {
     const { settings } = options;
     this.log = options.logger ?? createLogger(settings.logLevel);
+    routeGrpcLogs(this.log);
     const dynamo = options.dynamo ?? createDocumentClient();
     const sqs = options.sqs ?? createSqsClients();
     tagBackendErrors(dynamo, "DynamoDB");

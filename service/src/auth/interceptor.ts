@@ -7,14 +7,18 @@ import * as grpc from "@grpc/grpc-js";
 import { callContextOf } from "../grpc/call-context.js";
 import { admissionCall, type QueuesMethods } from "../grpc/interceptors.js";
 import type { Authorizer } from "./authorizer.js";
+import type { RefusalLog } from "./refusal-log.js";
 
-export function authInterceptor(authorizer: Authorizer, methods: QueuesMethods): grpc.ServerInterceptor {
+export function authInterceptor(authorizer: Authorizer, methods: QueuesMethods, refusals?: RefusalLog): grpc.ServerInterceptor {
   return (descriptor, call) => {
     const method = methods.get(descriptor.path);
     if (method === undefined) return new grpc.ServerInterceptingCall(call);
     return admissionCall(call, (metadata) => {
       const verdict = authorizer.check(metadata, method);
-      if (!verdict.allowed) return { code: verdict.code, details: verdict.details };
+      if (!verdict.allowed) {
+        refusals?.record({ rpc: method, peer: call.getPeer(), reason: `${grpc.status[verdict.code]}: ${verdict.details}`, requestId: callContextOf(metadata)?.requestId });
+        return { code: verdict.code, details: verdict.details };
+      }
       callContextOf(metadata)?.authenticate({ role: verdict.role });
       return undefined;
     });

@@ -30,7 +30,9 @@ export function parseTokens(json: string, source: string): TokenEntry[] {
   try {
     raw = JSON.parse(json);
   } catch (error) {
-    throw new AuthConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
+    // JSON.parse's message quotes a piece of the text, which is token material: say where only.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new AuthConfigError(`${source} is not valid JSON${position ? ` (at character ${position})` : ""}; its text is not shown, it holds tokens`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new AuthConfigError(`${source} must be a JSON object {"<role>": "<token>" or ["<token>", ...]} with roles ${ROLES.join(", ")}`);
@@ -38,7 +40,11 @@ export function parseTokens(json: string, source: string): TokenEntry[] {
   const entries: TokenEntry[] = [];
   const seen = new Set<string>();
   for (const [role, value] of Object.entries(raw)) {
-    if (!(ROLES as readonly string[]).includes(role)) throw new AuthConfigError(`${source}: unknown role "${role}"; roles are ${ROLES.join(", ")}`);
+    if (!(ROLES as readonly string[]).includes(role)) {
+      // A key as long as a token may be one (a token where its role belongs): never echo it.
+      const shown = role.length < MIN_TOKEN_LENGTH && /^[\w-]*$/.test(role) ? `"${role}"` : `a key of ${role.length} characters (not shown)`;
+      throw new AuthConfigError(`${source}: unknown role ${shown}; roles are ${ROLES.join(", ")}`);
+    }
     const tokens = Array.isArray(value) ? value : [value];
     for (const [index, token] of tokens.entries()) {
       // Say where the bad token is, never what it is.

@@ -11,6 +11,7 @@ import { MAX_PAYLOAD_BYTES } from "../tasks/rules.js";
 import type { BackendHealth } from "../health/backend-health.js";
 import type { Authorizer } from "../auth/authorizer.js";
 import { authInterceptor } from "../auth/interceptor.js";
+import { RefusalLog } from "../auth/refusal-log.js";
 import { callContextInterceptor, drainingInterceptor, firstMessageInterceptor, queuesMethods } from "./interceptors.js";
 import type { DrainState } from "./stream-registry.js";
 import { withSafeDeserializers } from "./undecodable.js";
@@ -82,7 +83,7 @@ export function createGrpcServer(handlers: QueuesHandlers, health: Pick<BackendH
   // Outermost first: the context exists (and the id is echoed) before a refusal; authentication precedes the drain check, as before.
   const interceptors = [
     callContextInterceptor(policy.log, methods),
-    ...(policy.authorizer ? [authInterceptor(policy.authorizer, methods)] : []),
+    ...(policy.authorizer ? [authInterceptor(policy.authorizer, methods, new RefusalLog(policy.log))] : []),
     drainingInterceptor(policy.drain, methods),
     firstMessageInterceptor(caps.firstMessageTimeoutMs, methods),
   ];
