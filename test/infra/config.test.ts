@@ -27,6 +27,7 @@ describe("readConfig", () => {
       logRetentionDays: 30,
       destroyTableOnDelete: false,
       auth: true,
+      reflection: false,
     });
     expect(CONFIG_DEFAULTS.desiredCount).toBe(2);
   });
