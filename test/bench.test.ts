@@ -26,6 +26,10 @@ const FIELDS = [
   "sqsRequestsPerTask",
   "usdPerMillionTasks",
   "idleReceivesPerMinute",
+  // The partition-load model (bench-partitions.ts) and the CPU comparison.
+  "ceilingTasksPerSecondOneOwner",
+  "ceilingTasksPerSecondManyOwners",
+  "cpuRatioToBaseline",
 ];
 
 const out = mkdtempSync(join(tmpdir(), "queues-bench-"));

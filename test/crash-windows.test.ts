@@ -21,6 +21,7 @@ import {
   visibilityChanges,
   type CallLike,
 } from "./support/aws-calls.js";
+import { taskIdOfGeneratedHashCode } from "../service/src/tasks/ids.js";
 import { connectionRefused, eventually, queueCounts, queueDrained, receiveRawMessages, startTestServer, type AwsCall, type TestServer } from "./support/harness.js";
 
 const FAST_CHANNELS = ["marker", "lostSend", "lostNextSend", "lostFollowUp", "dupSend", "cascade", "lostAck", "priorDoneSend", "lostAnswer", "payloadRead"];
@@ -56,6 +57,13 @@ async function outboxCleared(id: string, on: TestServer = server): Promise<boole
 
 /** The server's AWS calls so far (since the last faults.clear()). */
 const calls = (): readonly AwsCall[] => server.faults.log;
+/** An attribute of the item a PutItem wrote, plain (the log holds it marshalled or not). */
+function attributeOf(call: AwsCall, name: string): unknown {
+  const value = (call.input as { Item?: Record<string, unknown> }).Item?.[name];
+  if (value && typeof value === "object" && "S" in value) return (value as { S: unknown }).S;
+  return value;
+}
+
 /** The calls a fault failed. */
 const injected = (): AwsCall[] => server.faults.log.filter((call) => call.injected);
 
@@ -444,17 +452,27 @@ describe("lost answers: a write takes effect but its answer is lost, and the SDK
   it("CreateTask answers 200 and creates exactly one task", async () => {
     const owner = String(2n ** 62n + BigInt(Date.now()));
     server.faults.clear();
-    server.faults.loseAnswer("TransactWriteItemsCommand");
+    server.faults.loseAnswer("PutItemCommand", 1, (input) => itemKeyOf({ command: "PutItemCommand", input })?.startsWith("T#") === true);
     const created = await server.api.createTask({ Channel: "lostAnswer", Input: "once", Owner: owner });
     expect(created.State).toBe("200");
-    // The lost answer was the create transaction's; its retry (same ClientRequestToken) succeeded as a repeat.
+    const id = String(taskIdOfGeneratedHashCode(created.Data));
+    // The lost answer was the create's PutItem of the task item: its retry failed its own
+    // condition (the key is new) and found the item carrying this create's write id.
     const lost = theLostCall();
-    expect(lost.command).toBe("TransactWriteItemsCommand");
-    expect(lost.error).toBeUndefined();
-    expect(calls().filter((call) => call.command === "TransactWriteItemsCommand")).toHaveLength(1);
-    const page = await server.api.queryByOwner(owner);
-    expect(page.Total).toBe("1");
-    expect(page.Data.map((task) => task.HashCode)).toEqual([created.Data]);
+    expect(lost.command).toBe("PutItemCommand");
+    expect(itemKeyOf(lost)).toBe(`T#${id}`);
+    expect(lost.error?.name).toBe("ConditionalCheckFailedException");
+    const writeId = attributeOf(lost, "lastWrite");
+    expect(writeId).toMatch(/^create\./);
+    expect((await taskItem(id)).lastWrite).toBe(writeId);
+    // It was the only create write: no second task item, no transaction.
+    expect(calls().filter((call) => call.command === "PutItemCommand" || call.command === "TransactWriteItemsCommand")).toEqual([lost]);
+    // The owner's Total counts it a moment later (from the table's stream); the page lists it alone.
+    const page = await eventually(async () => {
+      const answer = await server.api.queryByOwner(owner);
+      return answer.Total === "1" && answer.Data.length === 1 ? answer : undefined;
+    }, 10_000);
+    expect(page.Data.map((task) => [task.ID, task.HashCode])).toEqual([[id, created.Data]]);
     // Two credits: a copy the fast sweeper may have sent meanwhile is taken and dropped.
     const w = worker("lostAnswer").credit(2);
     const task = await w.next();

@@ -95,9 +95,11 @@ describe("npm run dev", () => {
     expect(await healthStatus(address)).toBe("SERVING");
 
     const api = new Api(address);
-    const created = await api.createTask({ Channel: "default", Input: "from the dev runner" });
+    const created = await api.createTask({ Channel: "default", Input: "from the dev runner", Owner: "77" });
     expect(created.State).toBe("200");
     expect((await api.queryByHashCode(created.Data)).Data?.Input).toBe("from the dev runner");
+    // The dev runner reads the table's stream: the owner's Total counts the task.
+    await eventually(async () => (await api.queryByOwner("77")).Total === "1", 10_000);
     expect((await api.length("emails")).State).toBe("200"); // channels come from cdk.json
     api.close();
 
@@ -141,14 +143,16 @@ describe("npm run dev", () => {
     const db = new DynamoDBClient({});
     const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
     const description = await db.send(new DescribeTableCommand({ TableName: table }));
-    expect(description.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(["byOutboxDue", "byOwner"]);
+    expect(description.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(["byOutboxDue", "byOwnerShard"]);
+    expect(description.Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" });
     expect((await sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-jobs` }))).QueueUrl).toBeTruthy();
     expect((await sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-jobs-dlq` }))).QueueUrl).toBeTruthy();
     db.destroy();
     sqs.destroy();
 
     const api = new Api(`127.0.0.1:${port}`);
-    expect((await api.createTask({ Channel: "jobs", Input: "x" })).State).toBe("200");
+    expect((await api.createTask({ Channel: "jobs", Input: "x", Owner: "78" })).State).toBe("200");
+    await eventually(async () => (await api.queryByOwner("78")).Total === "1", 10_000);
     api.close();
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);

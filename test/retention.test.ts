@@ -1,22 +1,23 @@
 // Task retention (QUEUES_TASK_RETENTION_DAYS, CDK context taskRetentionDays): a final
-// task gets DynamoDB's TTL attribute; when TTL deletes it, the cleanup Lambda removes
-// the task's HashCode guard (a caller's HashCode) and payload items and keeps the
-// owner's Total exact, once.
-import { randomBytes } from "node:crypto";
+// task gets DynamoDB's TTL attribute; when TTL deletes it, the table stream function
+// (the Lambda on the table's stream) removes the task's HashCode guard (a caller's
+// HashCode) and payload items and takes it off its owner's Total, once.
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expiredTaskOf, handler, type StreamRecord } from "../service/src/lambda/expired-task-cleanup.js";
-import { TTL_ATTRIBUTE } from "../service/src/store/table-definition.js";
-import { cleanUpExpiredTask } from "../service/src/store/expired-task-cleanup.js";
+import { handler, type StreamRecord } from "../service/src/lambda/table-stream.js";
+import { itemKey, TTL_ATTRIBUTE } from "../service/src/store/table-definition.js";
+import { streamEventOf } from "../service/src/stream/stream-records.js";
+import { processStreamBatch } from "../service/src/stream/table-stream.js";
 import { createDocumentClient } from "../service/src/store/dynamo-client.js";
-import { CLEANUP_TABLE_ACTIONS } from "../infra/src/constructs/expired-task-cleanup.js";
+import { STREAM_FUNCTION_TABLE_ACTIONS } from "../infra/src/constructs/table-stream-function.js";
 import { ReportState } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
-import { startTestServer, type TestServer } from "./support/harness.js";
+import { eventually, startTestServer, type TestServer } from "./support/harness.js";
 import { removeSynthOutputs, synth } from "./infra/support.js";
 
 const DAY_SECONDS = 86_400;
@@ -37,16 +38,37 @@ async function item(pk: string): Promise<Record<string, unknown> | undefined> {
   return Item;
 }
 
+let sequence = BigInt(Date.now()) * 1_000n;
+
+/** A stream record as Lambda delivers it (DynamoDB Local's TTL does not delete, and its stream names no TTL service). */
+function streamRecord(eventName: string, images: { OldImage?: Record<string, unknown>; NewImage?: Record<string, unknown> }, byTtl: boolean): StreamRecord {
+  sequence += 1n;
+  const pk = (images.OldImage ?? images.NewImage)?.pk;
+  return {
+    eventID: randomUUID(),
+    eventName,
+    ...(byTtl ? { userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" } } : {}),
+    dynamodb: {
+      Keys: marshall({ pk }),
+      ...(images.OldImage ? { OldImage: marshall(images.OldImage) } : {}),
+      ...(images.NewImage ? { NewImage: marshall(images.NewImage) } : {}),
+      SequenceNumber: String(sequence).padStart(21, "0"),
+    },
+  };
+}
+
 /** What DynamoDB's TTL does: deletes the item; returns the stream record it produces. */
 async function expire(id: string): Promise<StreamRecord> {
   const old = await item(`T#${id}`);
   if (!old) throw new Error(`no task ${id}`);
   await server.dynamo.send(new DeleteCommand({ TableName: server.settings.tableName, Key: { pk: `T#${id}` } }));
-  return {
-    eventName: "REMOVE",
-    userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" },
-    dynamodb: { OldImage: marshall(old) },
-  };
+  return streamRecord("REMOVE", { OldImage: old }, true);
+}
+
+/** The owner's Total once the table's stream has counted the tasks created (the local reader runs beside the server). */
+async function totalOf(owner: string, expected: string): Promise<string> {
+  await eventually(async () => (await server.api.queryByOwner(owner)).Total === expected);
+  return expected;
 }
 
 describe("task retention", () => {
@@ -72,12 +94,12 @@ describe("task retention", () => {
     const gone = await server.api.create({ Channel: "other", Input: big, Owner: owner, HashCode: `retention-${owner}` });
     const kept = await server.api.create({ Channel: "other", Input: "stays", Owner: owner });
     expect((await server.api.cancel(gone.ID)).State).toBe("200");
-    expect((await server.api.queryByOwner(owner)).Total).toBe("2");
+    await totalOf(owner, "2");
     expect(await item(`I#${gone.ID}`)).toBeDefined();
 
     const record = await expire(gone.ID);
-    expect(expiredTaskOf(record)).toEqual({ id: BigInt(gone.ID), owner: BigInt(owner), hashCode: gone.HashCode });
-    expect(await handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0, batchItemFailures: [] });
+    expect(streamEventOf(record)).toEqual({ kind: "expired", owner: BigInt(owner), task: { id: BigInt(gone.ID), owner: BigInt(owner), hashCode: gone.HashCode } });
+    expect(await handler({ Records: [record] })).toEqual({ counted: 1, alreadyCounted: 0, ignored: 0, expired: 1, batchItemFailures: [] });
 
     expect(await item(`H#${gone.HashCode}`)).toBeUndefined();
     expect(await item(`I#${gone.ID}`)).toBeUndefined();
@@ -87,10 +109,11 @@ describe("task retention", () => {
     expect(page.Data.map((task) => task.ID)).toEqual([kept.ID]);
 
     // Stream records may come twice: the second delivery changes nothing.
-    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
+    expect(await handler({ Records: [record] })).toEqual({ counted: 0, alreadyCounted: 1, ignored: 0, expired: 0, batchItemFailures: [] });
     expect((await server.api.queryByOwner(owner)).Total).toBe("1");
     // The HashCode is free again.
     expect((await server.api.createTask({ Channel: "other", HashCode: gone.HashCode, Owner: owner })).State).toBe("200");
+    await totalOf(owner, "2");
   });
 
   it("the deployed function (the esbuild bundle `cdk synth` makes) does the same cleanup", async () => {
@@ -107,40 +130,36 @@ describe("task retention", () => {
     const owner = (2n ** 61n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
     const task = await server.api.create({ Channel: "other", Input: "y".repeat(2_000), Owner: owner });
     expect((await server.api.cancel(task.ID)).State).toBe("200");
+    await totalOf(owner, "1");
     const record = await expire(task.ID);
-    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 1, skipped: 0, batchItemFailures: [] });
-    // A generated HashCode has no guard item: a marker that expires by itself makes the cleanup happen once.
-    expect(await item(`H#${task.HashCode}`)).toBeUndefined();
-    expect(Number((await item(`E#${task.ID}`))?.[TTL_ATTRIBUTE])).toBeGreaterThan(Date.now() / 1000 + 6 * DAY_SECONDS);
+    expect(await bundle.handler({ Records: [record] })).toEqual({ counted: 1, alreadyCounted: 0, ignored: 0, expired: 1, batchItemFailures: [] });
+    // The record's part is marked counted, by a marker that expires by itself after a day.
+    expect(Number((await item(itemKey.streamMarker(record.eventID as string)))?.[TTL_ATTRIBUTE])).toBeGreaterThan(Date.now() / 1000 + DAY_SECONDS - 60);
     expect(await item(`I#${task.ID}`)).toBeUndefined();
     expect((await server.api.queryByOwner(owner)).Total).toBe("0");
-    expect(await bundle.handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
+    expect(await bundle.handler({ Records: [record] })).toEqual({ counted: 0, alreadyCounted: 1, ignored: 0, expired: 0, batchItemFailures: [] });
+    // It counts created tasks too: a new task item's INSERT.
+    const insert = streamRecord("INSERT", { NewImage: { pk: `T#${task.ID}9`, id: BigInt(`${task.ID}9`), owner: BigInt(owner), ownerKey: `${owner}#0`, hashCode: "x" } }, false);
+    expect(await bundle.handler({ Records: [insert] })).toMatchObject({ counted: 1, batchItemFailures: [] });
+    expect((await server.api.queryByOwner(owner)).Total).toBe("1");
     removeSynthOutputs();
   });
 
-  it("still deletes the payload items when an earlier run stopped after its transaction", async () => {
+  it("still deletes the payload items when an earlier delivery stopped after its cleanup began", async () => {
     const owner = (2n ** 59n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
-    const task = await server.api.create({ Channel: "other", Input: "z".repeat(3_000), Owner: owner });
+    const task = await server.api.create({ Channel: "other", Input: "z".repeat(3_000), Owner: owner, HashCode: `half-${randomBytes(4).toString("hex")}` });
     expect((await server.api.cancel(task.ID)).State).toBe("200");
+    await totalOf(owner, "1");
     const record = await expire(task.ID);
-    // The earlier run's transaction: the once-only marker written (a generated HashCode has no guard), count decremented; then it died.
-    await server.dynamo.send(new PutCommand({ TableName: server.settings.tableName, Item: { pk: `E#${task.ID}` } }));
-    await server.dynamo.send(
-      new UpdateCommand({
-        TableName: server.settings.tableName,
-        Key: { pk: `C#${owner}#0` },
-        UpdateExpression: "ADD #count :minusOne",
-        ExpressionAttributeNames: { "#count": "count" },
-        ExpressionAttributeValues: { ":minusOne": -1 },
-      }),
-    );
+    // The earlier delivery deleted the guard, then died: nothing counted, the payload still there.
+    await server.dynamo.send(new DeleteCommand({ TableName: server.settings.tableName, Key: { pk: `H#${task.HashCode}` } }));
     expect(await item(`I#${task.ID}`)).toBeDefined();
-    expect(await handler({ Records: [record] })).toEqual({ cleaned: 0, skipped: 1, batchItemFailures: [] });
+    expect(await handler({ Records: [record] })).toEqual({ counted: 1, alreadyCounted: 0, ignored: 0, expired: 1, batchItemFailures: [] });
     expect(await item(`I#${task.ID}`)).toBeUndefined();
     expect((await server.api.queryByOwner(owner)).Total).toBe("0");
   });
 
-  it("makes only the calls the deployed function's role allows (least privilege: no PutItem)", async () => {
+  it("makes only the calls the deployed function's role allows (least privilege: no PutItem, no read)", async () => {
     const db = createDocumentClient();
     const actions = new Set<string>();
     const iamAction = { Put: "dynamodb:PutItem", Update: "dynamodb:UpdateItem", Delete: "dynamodb:DeleteItem", ConditionCheck: "dynamodb:ConditionCheckItem" };
@@ -157,48 +176,62 @@ describe("task retention", () => {
       { step: "initialize", name: "recordActions" },
     );
     try {
+      const records: StreamRecord[] = [];
       for (const hashCode of [undefined, `least-${randomBytes(4).toString("hex")}`]) {
         const task = await server.api.create({ Channel: "other", Input: "w".repeat(2_000), ...(hashCode ? { HashCode: hashCode } : {}) });
         expect((await server.api.cancel(task.ID)).State).toBe("200");
-        const expired = expiredTaskOf(await expire(task.ID));
-        expect(await cleanUpExpiredTask(db, server.settings.tableName, expired as NonNullable<typeof expired>)).toBe("cleaned");
+        const old = await item(`T#${task.ID}`);
+        records.push(streamRecord("INSERT", { NewImage: old as Record<string, unknown> }, false), await expire(task.ID));
       }
+      expect(await processStreamBatch(db, server.settings.tableName, records)).toMatchObject({ counted: 4, expired: 2, batchItemFailures: [] });
+      // Delivered again: the marker's condition fails, and nothing else is read.
+      expect(await processStreamBatch(db, server.settings.tableName, records)).toMatchObject({ alreadyCounted: 4, batchItemFailures: [] });
     } finally {
       db.destroy();
     }
-    expect([...actions].filter((action) => !CLEANUP_TABLE_ACTIONS.includes(action))).toEqual([]);
+    expect([...actions].sort()).toEqual(["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]);
+    expect([...actions].filter((action) => !STREAM_FUNCTION_TABLE_ACTIONS.includes(action))).toEqual([]);
   });
 
-  it("reports the first record that fails, and stops there, so the stream retries from it in order", async () => {
-    const task = await server.api.create({ Channel: "other", Input: "fails" });
+  it("reports the first record not done, and stops there, so the stream retries from it in order", async () => {
+    const owner = (2n ** 58n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
+    const task = await server.api.create({ Channel: "other", Input: "fails", Owner: owner });
     expect((await server.api.cancel(task.ID)).State).toBe("200");
-    const record = { ...(await expire(task.ID)) };
-    record.dynamodb = { ...record.dynamodb, SequenceNumber: "4100000000000000000001" };
-    const later = { ...record, dynamodb: { ...record.dynamodb, SequenceNumber: "4100000000000000000002" } };
+    await totalOf(owner, "1");
+    const record = await expire(task.ID);
+    const other = streamRecord("REMOVE", { OldImage: { pk: "T#1", id: 1n, owner: BigInt(owner) + 1n, hashCode: "gone" } }, true);
     process.env.QUEUES_TABLE = `missing-${Date.now()}`;
     try {
-      expect(await handler({ Records: [record, later] })).toEqual({
-        cleaned: 0,
-        skipped: 0,
-        batchItemFailures: [{ itemIdentifier: "4100000000000000000001" }],
+      expect(await handler({ Records: [record, other] })).toEqual({
+        counted: 0,
+        alreadyCounted: 0,
+        ignored: 0,
+        expired: 0,
+        batchItemFailures: [{ itemIdentifier: record.dynamodb?.SequenceNumber }],
       });
     } finally {
       process.env.QUEUES_TABLE = server.settings.tableName;
     }
     // The retry (same records) succeeds.
-    expect(await handler({ Records: [record, later] })).toEqual({ cleaned: 1, skipped: 1, batchItemFailures: [] });
+    expect(await handler({ Records: [record, other] })).toEqual({ counted: 2, alreadyCounted: 0, ignored: 0, expired: 2, batchItemFailures: [] });
+    expect((await server.api.queryByOwner(owner)).Total).toBe("0");
   });
 
-  it("ignores stream records that are not TTL removals of task items", async () => {
-    const task = await server.api.create({ Channel: "other", Input: "not expired", HashCode: `kept-${randomBytes(4).toString("hex")}` });
-    const image = marshall((await item(`T#${task.ID}`)) as Record<string, unknown>);
+  it("ignores stream records that are neither a new task nor a TTL removal of a task item", async () => {
+    const owner = (2n ** 57n + BigInt(`0x${randomBytes(4).toString("hex")}`)).toString();
+    const task = await server.api.create({ Channel: "other", Input: "not expired", HashCode: `kept-${randomBytes(4).toString("hex")}`, Owner: owner });
+    await totalOf(owner, "1");
+    const image = (await item(`T#${task.ID}`)) as Record<string, unknown>;
+    const { ownerKey: _, ...oldLayout } = image;
     const records: StreamRecord[] = [
-      { eventName: "REMOVE", userIdentity: undefined, dynamodb: { OldImage: image } }, // deleted by a user, not by TTL
-      { eventName: "MODIFY", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: image } },
-      { eventName: "REMOVE", userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" }, dynamodb: { OldImage: marshall({ pk: `H#${task.HashCode}`, id: 1 }) } },
+      streamRecord("REMOVE", { OldImage: image }, false), // deleted by a user, not by TTL
+      streamRecord("MODIFY", { OldImage: image, NewImage: image }, true),
+      streamRecord("REMOVE", { OldImage: { pk: `H#${task.HashCode}`, id: BigInt(task.ID) } }, true),
+      streamRecord("INSERT", { NewImage: oldLayout }, false), // an old server's create: counted in its transaction
     ];
-    expect(await handler({ Records: records })).toEqual({ cleaned: 0, skipped: 3, batchItemFailures: [] });
+    expect(await handler({ Records: records })).toEqual({ counted: 0, alreadyCounted: 0, ignored: 4, expired: 0, batchItemFailures: [] });
     expect(await item(`H#${task.HashCode}`)).toBeDefined();
-    expect(await item(`E#${task.ID}`)).toBeUndefined();
+    expect(await item(itemKey.streamMarker(records[0]?.eventID as string))).toBeUndefined();
+    expect((await server.api.queryByOwner(owner)).Total).toBe("1");
   });
 });

@@ -324,7 +324,11 @@ describe("Worker across a server restart", () => {
 
     expect(reconnects).toContain("receive");
     expect([...acknowledged.values()].every((count) => count === 1)).toBe(true);
-    const page = await Promise.all(ids.map((hashCode) => client.getTaskByHashCode(hashCode)));
+    // Read back 25 at a time: 1,000 reads at once would time out on a loaded emulator, not in the server.
+    const page: Task[] = [];
+    for (let start = 0; start < ids.length; start += 25) {
+      page.push(...(await Promise.all(ids.slice(start, start + 25).map((hashCode) => client.getTaskByHashCode(hashCode)))));
+    }
     expect(page.filter((task) => task.State === "SUCCESS")).toHaveLength(TASKS);
     expect(handled).toBeGreaterThanOrEqual(TASKS);
     await queueDrained(server, "restart");

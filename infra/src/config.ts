@@ -37,6 +37,8 @@ export interface DeploymentConfig {
   auth: boolean;
   /** gRPC server reflection (default off in a deployment: it lists the API to anyone who can connect). */
   reflection: boolean;
+  /** Keep the owner index of earlier versions beside the new one while `npm run migrate` backfills (README "Upgrading"). */
+  legacyOwnerIndex: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -95,6 +97,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     destroyTableOnDelete: boolean(get("destroyTableOnDelete"), "destroyTableOnDelete", false),
     auth: boolean(get("auth"), "auth", true),
     reflection: boolean(get("reflection"), "reflection", false),
+    legacyOwnerIndex: boolean(get("legacyOwnerIndex"), "legacyOwnerIndex", false),
   };
 }
 

@@ -1,14 +1,14 @@
 // The whole service in one stack: the tasks table, a queue pair per channel, the
-// gRPC servers behind an internal load balancer, alarms, and (with a retention)
-// the expired-task cleanup. Each concern is its own construct in infra/constructs/.
+// gRPC servers behind an internal load balancer, the table stream function (owners'
+// Totals, expired tasks) and alarms. Each concern is its own construct in infra/constructs/.
 import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import type { DeploymentConfig } from "./config.js";
 import { Alarms } from "./constructs/alarms.js";
 import { ChannelQueues } from "./constructs/channel-queues.js";
-import { ExpiredTaskCleanup } from "./constructs/expired-task-cleanup.js";
 import { GrpcService } from "./constructs/grpc-service.js";
 import { Network } from "./constructs/network.js";
+import { TableStreamFunction } from "./constructs/table-stream-function.js";
 import { TaskTable } from "./constructs/task-table.js";
 
 export interface QueuesStackProps extends StackProps {
@@ -21,7 +21,7 @@ export class QueuesStack extends Stack {
   readonly tasks: TaskTable;
   readonly queues: ChannelQueues;
   readonly server: GrpcService;
-  readonly cleanup: ExpiredTaskCleanup | undefined;
+  readonly streamFunction: TableStreamFunction;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: QueuesStackProps) {
@@ -33,20 +33,14 @@ export class QueuesStack extends Stack {
       vpcCidr: config.vpcCidr,
       logRetentionDays: config.logRetentionDays,
     });
-    this.tasks = new TaskTable(this, "Tasks", {
-      retentionConfigured: config.taskRetentionDays !== undefined,
-      destroyOnDelete: config.destroyTableOnDelete,
-    });
+    this.tasks = new TaskTable(this, "Tasks", { destroyOnDelete: config.destroyTableOnDelete, legacyOwnerIndex: config.legacyOwnerIndex });
     this.queues = new ChannelQueues(this, "Channels", { channels: config.channels });
     this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels });
-    this.cleanup =
-      config.taskRetentionDays === undefined
-        ? undefined
-        : new ExpiredTaskCleanup(this, "ExpiredTaskCleanup", { table: this.tasks, logRetentionDays: config.logRetentionDays });
+    this.streamFunction = new TableStreamFunction(this, "TableStreamFunction", { table: this.tasks, logRetentionDays: config.logRetentionDays });
     this.alarms = new Alarms(this, "Alarms", {
       channels: this.queues.channels,
       oldestMessageAlarmSeconds: config.oldestMessageAlarmSeconds,
-      cleanup: this.cleanup,
+      streamFunction: this.streamFunction,
       topicArn: config.alarmTopicArn,
     });
 

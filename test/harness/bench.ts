@@ -9,9 +9,18 @@
 //             (create → receive → report SUCCESS through gRPC), with the DynamoDB
 //             capacity units, SQS requests and server CPU time each task cost;
 //   latency   one task at a time to an idle worker: create p50/p99, dispatch p50/p99;
+//   partitions one more service run at the headline's credits with the server's (and the
+//             stream reader's) partition-load counting on: the units each partition key
+//             of the table and of its indexes took, and the task rate at which the
+//             hottest key of each key family reaches DynamoDB's per-key limit
+//             (bench-partitions.ts; README "Performance and cost");
 //   idle      100 workers with a credit each on an empty channel: ReceiveMessage calls a minute.
 // Capacity units are DynamoDB's own ConsumedCapacity (indexes included), SQS requests
 // are counted, both by SDK middleware in the server (GET /usage) and in the baseline.
+// The owner's Total is counted from the table's stream by the local stream reader in
+// the backends process (bench-backends.ts), whose DynamoDB units are counted the same
+// way and added to the service's and the baseline's (whichever created the tasks it
+// counted: the bench waits for the reader to catch up after each run).
 // Prints a table, writes report.json and concurrency.svg to --out, and prints one
 // JSON object as its last line.
 import { randomBytes } from "node:crypto";
@@ -23,7 +32,10 @@ import type { ChildProcess } from "node:child_process";
 import { parseChannels } from "../../service/src/config/channels.js";
 import { freePort } from "../../service/src/local/free-port.js";
 import type { UsageSnapshot } from "../../service/src/metrics/backend-usage.js";
+import type { PartitionLoadSnapshot } from "../../service/src/metrics/partition-load.js";
+import { partitionWindow, startBenchBackends, type BenchBackends, type StreamUsage } from "./bench-backends.js";
 import { Baseline } from "./bench-baseline.js";
+import { partitionModel, partitionTable, type PartitionModel } from "./bench-partitions.js";
 import {
   concurrencyChartSvg,
   percentile,
@@ -38,7 +50,7 @@ import {
   type UsageDelta,
 } from "./bench-report.js";
 import { idleWorkers, latencyRun, serviceRun, type ServiceTarget } from "./bench-service.js";
-import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, stopServer, useBackends, waitServing } from "./processes.js";
+import { requireBuild, serverEnv, sleep, startServer, stopServer, useBackends, waitServing } from "./processes.js";
 
 export interface BenchOptions {
   /** Credits in flight per sweep point, and tasks per point. */
@@ -49,6 +61,8 @@ export interface BenchOptions {
   idleWorkers: number;
   idleSeconds: number;
   warmupTasks: number;
+  /** Tasks of the partition-load run (at the headline's credits). */
+  partitionTasks: number;
   out: string;
   /** Write a V8 CPU profile of the server here (for finding where its CPU time goes). */
   profileDir?: string | undefined;
@@ -67,6 +81,7 @@ export const FULL: Omit<BenchOptions, "out" | "log"> = {
   idleWorkers: 100,
   idleSeconds: 60,
   warmupTasks: 300,
+  partitionTasks: 3_000,
 };
 
 export const QUICK: Omit<BenchOptions, "out" | "log"> = {
@@ -80,6 +95,7 @@ export const QUICK: Omit<BenchOptions, "out" | "log"> = {
   idleWorkers: 100,
   idleSeconds: 15,
   warmupTasks: 60,
+  partitionTasks: 300,
 };
 
 export const TARGETS = {
@@ -94,10 +110,21 @@ interface PointResult extends SweepPoint {
   tasks: number;
   /** The baseline's SDK calls (DynamoDB + SQS) in the run: CPU per call is what one AWS SDK call costs here. */
   baselineCalls: number;
+  /** Per task, the stream reader's units included (its CPU is not: see streamService). */
   service: PerTask;
   baseline: PerTask;
+  /** The stream reader's share of the above (the owner counts of the run's tasks). */
+  streamService: PerTask;
+  streamBaseline: PerTask;
   /** The server's calls by SQS action and DynamoDB operation. */
   serviceCalls: Pick<UsageDelta, "sqsByAction" | "dynamodbByOperation">;
+  /** The stream reader's calls for the service's tasks, by DynamoDB operation. */
+  streamCalls: Pick<UsageDelta, "dynamodbByOperation">;
+}
+
+/** A task's units with the stream reader's for it added (CPU and SQS: the task's side only). */
+function withStream(own: PerTask, stream: PerTask): PerTask {
+  return { ...own, wru: own.wru + stream.wru, rru: own.rru + stream.rru };
 }
 
 export async function runBench(options: BenchOptions): Promise<Record<string, unknown>> {
@@ -105,7 +132,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   const { log } = options;
   const run = randomBytes(3).toString("hex");
   const channels = parseChannels(["bench", "bench-idle"], "bench");
-  const backends = await standaloneBackends(`bench-${run}`, `bench${run}`, channels, log);
+  const backends = await startBenchBackends(`bench-${run}`, `bench${run}`, channels, log);
   let server: ChildProcess | undefined;
   useBackends(backends);
   const baseline = new Baseline(backends.table, backends.queueUrls.bench as string, "bench", 1n);
@@ -117,32 +144,50 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     server = startServer(port, serverEnv(backends, channels, { QUEUES_HEALTH_HTTP_PORT: String(usagePort) }), nodeArgs);
     const address = `127.0.0.1:${port}`;
     await waitServing(address, "bench");
-    const usage = async (): Promise<UsageSnapshot> => (await (await fetch(`http://127.0.0.1:${usagePort}/usage`)).json()) as UsageSnapshot;
+    const serverUsageUrl = `http://127.0.0.1:${usagePort}/usage`;
+    const usage = async (): Promise<UsageSnapshot> => (await (await fetch(serverUsageUrl)).json()) as UsageSnapshot;
+    /** Tasks created so far (baseline and service): the stream reader has counted them all once it caught up. */
+    let created = 0;
+    const streamCaughtUp = (): Promise<StreamUsage> => streamCatchUp(backends, created, log);
     const target: ServiceTarget = { address, channel: "bench", owner: 2n };
     log(`server on ${address} (process ${server.pid}); warming up with ${options.warmupTasks} tasks each`);
     await baseline.run(options.warmupTasks, 8);
     await serviceRun(target, options.warmupTasks, 8);
+    created += 2 * options.warmupTasks;
 
     log(`latency: ${options.latencyTasks} tasks, one at a time, to an idle worker`);
     const latencies = await latencyRun(target, options.latencyTasks);
+    created += options.latencyTasks;
 
     const points: PointResult[] = [];
+    let streamBefore = await streamCaughtUp();
     for (const { credits, tasks } of options.sweep) {
       const baseBefore = baseline.usage.snapshot();
       const base = await baseline.run(tasks, credits);
       const baseDelta = usageDelta(baseBefore, baseline.usage.snapshot());
+      created += tasks;
+      const streamAfterBase = await streamCaughtUp();
+      const streamBaseDelta = usageDelta(streamBefore, streamAfterBase);
       const serverBefore = await usage();
       const service = await serviceRun(target, tasks, credits);
       const serverDelta = usageDelta(serverBefore, await usage());
+      created += tasks;
+      streamBefore = await streamCaughtUp();
+      const streamServiceDelta = usageDelta(streamAfterBase, streamBefore);
+      const streamService = perTask(streamServiceDelta, tasks);
+      const streamBaseline = perTask(streamBaseDelta, tasks);
       const point: PointResult = {
         credits,
         tasks,
         baselineCalls: Object.values(baseDelta.dynamodbByOperation).reduce((sum, entry) => sum + entry.calls, 0) + baseDelta.sqsRequests,
         baselineTasksPerSecond: base.tasks / base.seconds,
         serviceTasksPerSecond: service.tasks / service.seconds,
-        baseline: perTask(baseDelta, tasks),
-        service: perTask(serverDelta, tasks),
+        baseline: withStream(perTask(baseDelta, tasks), streamBaseline),
+        service: withStream(perTask(serverDelta, tasks), streamService),
+        streamService,
+        streamBaseline,
         serviceCalls: serverDelta,
+        streamCalls: streamServiceDelta,
       };
       points.push(point);
       log(
@@ -150,6 +195,23 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           `(ratio ${round(point.serviceTasksPerSecond / point.baselineTasksPerSecond)}); ${tasks} tasks each`,
       );
     }
+
+    const headline = points.find((point) => point.credits === options.headlineCredits) ?? (points.at(-1) as PointResult);
+    log(`partitions: ${options.partitionTasks} tasks at ${headline.credits} credits with partition-load counting on`);
+    const windows = [serverUsageUrl, backends.usageUrl];
+    await Promise.all(windows.map((url) => partitionWindow(url, "POST")));
+    const cpuBefore = (await usage()).cpuMicros;
+    const partitionRun = await serviceRun(target, options.partitionTasks, headline.credits);
+    const countingCpu = ((await usage()).cpuMicros - cpuBefore) / options.partitionTasks;
+    created += options.partitionTasks;
+    await streamCaughtUp();
+    const snapshots: PartitionLoadSnapshot[] = await Promise.all(windows.map((url) => partitionWindow(url, "GET")));
+    await Promise.all(windows.map((url) => partitionWindow(url, "DELETE")));
+    const partitions = partitionModel(snapshots, options.partitionTasks);
+    log(
+      `partitions: ${round(partitionRun.tasks / partitionRun.seconds, 1)} tasks/s; server CPU ${Math.round(countingCpu)} µs/task with counting on ` +
+        `(${Math.round(headline.service.cpuMicros)} in the sweep)`,
+    );
 
     log(`idle: ${options.idleWorkers} workers with a credit each on an empty channel for ${options.idleSeconds} s`);
     const closeIdle = await idleWorkers({ ...target, channel: "bench-idle" }, options.idleWorkers);
@@ -159,7 +221,6 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     await closeIdle();
     const idleReceivesPerMinute = ((idleDelta.sqsByAction.ReceiveMessage ?? 0) * 60) / options.idleSeconds;
 
-    const headline = points.find((point) => point.credits === options.headlineCredits) ?? (points.at(-1) as PointResult);
     const result = {
       ratio: round(headline.serviceTasksPerSecond / headline.baselineTasksPerSecond, 3),
       tasksPerSecond: round(headline.serviceTasksPerSecond, 1),
@@ -171,13 +232,19 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       dispatchP99Ms: round(percentile(latencies.dispatchMs, 99), 1),
       cpuMicrosPerTask: round(headline.service.cpuMicros, 0),
       baselineCpuMicrosPerTask: round(headline.baseline.cpuMicros, 0),
+      cpuRatioToBaseline: round(headline.service.cpuMicros / headline.baseline.cpuMicros, 2),
       sdkCallCpuMicros: round((headline.baseline.cpuMicros * headline.tasks) / headline.baselineCalls, 0),
       wruPerTask: round(headline.service.wru, 2),
       rruPerTask: round(headline.service.rru, 2),
+      /** Of wruPerTask: the table stream function's (owner counts). */
+      streamWruPerTask: round(headline.streamService.wru, 3),
       sqsRequestsPerTask: round(headline.service.sqsRequests, 2),
       usdPerMillionTasks: round(usdPerMillionTasks(headline.service), 2),
       baselineUsdPerMillionTasks: round(usdPerMillionTasks(headline.baseline), 2),
       idleReceivesPerMinute: round(idleReceivesPerMinute, 1),
+      // JSON has no Infinity: a ceiling no family sets would print as null.
+      ceilingTasksPerSecondOneOwner: Math.round(partitions.ceilingTasksPerSecondOneOwner),
+      ceilingTasksPerSecondManyOwners: Math.round(partitions.ceilingTasksPerSecondManyOwners),
       prices: PRICES,
       sweep: points.map((point) => ({
         credits: point.credits,
@@ -200,8 +267,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     mkdirSync(options.out, { recursive: true });
     const chart = resolve(options.out, "concurrency.svg");
     writeFileSync(chart, concurrencyChartSvg(points, "Queues vs. raw AWS SDK on the emulators"));
-    writeFileSync(resolve(options.out, "report.json"), `${JSON.stringify({ ...withTargets, headline }, null, 2)}\n`);
-    log(`\n${humanReport(points, headline, result, targets)}\nchart: ${chart}`);
+    writeFileSync(resolve(options.out, "report.json"), `${JSON.stringify({ ...withTargets, headline, partitions: roundModel(partitions) }, null, 2)}\n`);
+    log(`\n${humanReport(points, headline, result, targets, partitions)}\nchart: ${chart}`);
     return withTargets;
   } finally {
     baseline.close();
@@ -210,15 +277,37 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   }
 }
 
-function humanReport(points: PointResult[], headline: PointResult, result: Record<string, unknown>, targets: Record<string, { value: unknown; met: boolean }>): string {
+function humanReport(
+  points: PointResult[],
+  headline: PointResult,
+  result: Record<string, unknown>,
+  targets: Record<string, { value: unknown; met: boolean }>,
+  partitions: PartitionModel,
+): string {
   const sweep = table(
-    ["credits", "service/s", "baseline/s", "ratio", "WRU/task", "RRU/task", "SQS req/task", "CPU µs/task", "$/M tasks", "baseline WRU", "baseline SQS", "baseline $/M", "baseline CPU µs"],
+    [
+      "credits",
+      "service/s",
+      "baseline/s",
+      "ratio",
+      "WRU/task",
+      "of which stream",
+      "RRU/task",
+      "SQS req/task",
+      "CPU µs/task",
+      "$/M tasks",
+      "baseline WRU",
+      "baseline SQS",
+      "baseline $/M",
+      "baseline CPU µs",
+    ],
     points.map((point) => [
       String(point.credits),
       point.serviceTasksPerSecond,
       point.baselineTasksPerSecond,
       point.serviceTasksPerSecond / point.baselineTasksPerSecond,
       point.service.wru,
+      point.streamService.wru,
       point.service.rru,
       point.service.sqsRequests,
       Math.round(point.service.cpuMicros),
@@ -231,6 +320,9 @@ function humanReport(points: PointResult[], headline: PointResult, result: Recor
   );
   const calls = Object.entries(headline.serviceCalls.dynamodbByOperation)
     .map(([operation, entry]) => `${operation} ${round(entry.calls / headline.tasks, 2)} calls ${round(entry.units / headline.tasks, 2)} units`)
+    .join(", ");
+  const streamCalls = Object.entries(headline.streamCalls.dynamodbByOperation)
+    .map(([operation, entry]) => `${operation} ${round(entry.calls / headline.tasks, 3)} calls ${round(entry.units / headline.tasks, 3)} units`)
     .join(", ");
   const sqs = Object.entries(headline.serviceCalls.sqsByAction)
     .map(([action, count]) => `${action} ${round(count / headline.tasks, 2)}`)
@@ -247,13 +339,40 @@ function humanReport(points: PointResult[], headline: PointResult, result: Recor
     sweep,
     "",
     `Per task at ${headline.credits} credits — DynamoDB: ${calls}`,
+    `Per task at ${headline.credits} credits — table stream function (owner counts): ${streamCalls || "nothing"}`,
     `Per task at ${headline.credits} credits — SQS: ${sqs}`,
     `Create latency p50 ${String(result.createP50Ms)} ms, p99 ${String(result.createP99Ms)} ms; dispatch to an idle worker p50 ${String(result.dispatchP50Ms)} ms, p99 ${String(result.dispatchP99Ms)} ms`,
     `Idle: ${String(result.idleReceivesPerMinute)} ReceiveMessage calls a minute`,
-    `One AWS SDK call costs ${String(result.sdkCallCpuMicros)} µs of CPU here (the baseline's CPU time over its calls); the baseline spends ${String(result.baselineCpuMicrosPerTask)} µs per task`,
+    `One AWS SDK call costs ${String(result.sdkCallCpuMicros)} µs of CPU here (the baseline's CPU time over its calls); the baseline spends ${String(result.baselineCpuMicrosPerTask)} µs per task (service ÷ baseline: ${String(result.cpuRatioToBaseline)})`,
+    "",
+    `Partition load (${partitions.tasks} tasks of one owner on one channel; per-key limit 1,000 WRU/s, 3,000 RRU/s; shares as measured and, in parentheses, less sampling noise):`,
+    partitionTable(partitions),
+    `Ceiling: ${Math.round(partitions.ceilingTasksPerSecondOneOwner)} tasks/s for one owner, ${Math.round(partitions.ceilingTasksPerSecondManyOwners)} tasks/s spread over many owners` +
+      (partitions.unattributedWruPerTask || partitions.unattributedRruPerTask
+        ? ` (not attributed to a key: ${round(partitions.unattributedWruPerTask, 3)} WRU, ${round(partitions.unattributedRruPerTask, 3)} RRU per task)`
+        : ""),
     "",
     goals,
   ].join("\n");
+}
+
+/** Waits (up to 20 s) until the stream reader has counted `created` tasks; its usage then. */
+async function streamCatchUp(backends: BenchBackends, created: number, log: (line: string) => void): Promise<StreamUsage> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const usage = await backends.streamUsage();
+    if (usage.stream.counted + usage.stream.alreadyCounted >= created) return usage;
+    if (Date.now() > deadline) {
+      log(`the table stream reader has counted ${usage.stream.counted} of ${created} tasks after 20 s; going on`);
+      return usage;
+    }
+    await sleep(50);
+  }
+}
+
+/** The model with its numbers rounded (shares and per-task units of rare keys are small: 4 significant digits). */
+function roundModel(model: PartitionModel): PartitionModel {
+  return JSON.parse(JSON.stringify(model, (_, value: unknown) => (typeof value === "number" && Number.isFinite(value) ? Number(value.toPrecision(4)) : value))) as PartitionModel;
 }
 
 function roundAll<T extends object>(values: T): T {

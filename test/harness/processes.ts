@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { QueuesClient } from "@queues/client";
 import type { ChannelConfig } from "../../service/src/config/channels.js";
 import { provision, useLocalCredentials } from "../../service/src/local/backends.js";
+import { StreamRunner } from "../../service/src/local/stream-runner.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const SERVER_ENTRYPOINT = `${ROOT}/service/dist/main.js`;
@@ -87,15 +88,23 @@ export async function waitServing(address: string, channel: string, signal?: Abo
 }
 
 /**
- * The emulators as a process of their own (`npm run backends`), so that killing a
- * replica never touches the data; or, when AWS_ENDPOINT_URL_DYNAMODB and
- * AWS_ENDPOINT_URL_SQS are set (inside the test suite), those endpoints.
+ * The emulators as a process of their own (`npm run backends`, which also reads the
+ * table's stream: owners' Totals), so that killing a replica never touches the data;
+ * or, when AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS are set (inside the test
+ * suite), those endpoints, with the table's stream read in this process.
  */
 export async function standaloneBackends(table: string, queuePrefix: string, channels: ChannelConfig[], log: (line: string) => void): Promise<Backends> {
   if (process.env.AWS_ENDPOINT_URL_DYNAMODB && process.env.AWS_ENDPOINT_URL_SQS) {
     useLocalCredentials();
     const { queueUrls } = await provision(table, queuePrefix, channels);
-    return { dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, sqsEndpoint: process.env.AWS_ENDPOINT_URL_SQS, table, queueUrls, stop: async () => {} };
+    const stream = await StreamRunner.start({ tableName: table, onError: (error) => log(`table stream: a batch failed, trying again: ${String(error)}`) });
+    return {
+      dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+      sqsEndpoint: process.env.AWS_ENDPOINT_URL_SQS,
+      table,
+      queueUrls,
+      stop: () => stream.stop(),
+    };
   }
   const child = spawn(process.execPath, [BACKENDS, "--table", table, "--queue-prefix", queuePrefix], {
     env: { ...process.env, QUEUES_CHANNELS: JSON.stringify(channels), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },

@@ -28,6 +28,7 @@ describe("readConfig", () => {
       destroyTableOnDelete: false,
       auth: true,
       reflection: false,
+      legacyOwnerIndex: false,
     });
     expect(CONFIG_DEFAULTS.desiredCount).toBe(2);
   });

@@ -9,7 +9,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseChannels } from "../../service/src/config/channels.js";
-import { INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
+import { INDEXES, LEGACY_INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
 import { LONG_POLL_SECONDS, MESSAGE_RETENTION_SECONDS } from "../../service/src/queue/queue-definition.js";
 import {
   CONTAINER_HEALTH_COMMAND,
@@ -19,7 +19,12 @@ import {
   STOP_TIMEOUT_SECONDS,
   TASK_ROLE_ACTIONS,
 } from "../../infra/src/constructs/grpc-service.js";
-import { CLEANUP_STREAM_ACTIONS, CLEANUP_TABLE_ACTIONS } from "../../infra/src/constructs/expired-task-cleanup.js";
+import {
+  STREAM_BATCH_SIZE,
+  STREAM_BATCHING_WINDOW_SECONDS,
+  STREAM_FUNCTION_STREAM_ACTIONS,
+  STREAM_FUNCTION_TABLE_ACTIONS,
+} from "../../infra/src/constructs/table-stream-function.js";
 import { buildApp } from "../../infra/src/app.js";
 import { outputId } from "../../infra/src/queues-stack.js";
 import { CDK_JSON_CONTEXT, countOf, only, removeSynthOutputs, resourcesOf, synth, type Synthesized } from "./support.js";
@@ -82,6 +87,7 @@ describe("cdk synth with cdk.json's context and no AWS credentials", () => {
       "AwsSolutions-ELB2",
       "AwsSolutions-IAM5[Resource::*]",
       "AwsSolutions-SMG4",
+      "AwsSolutions-SQS3",
     ]);
     for (const [, reason] of ours) expect(reason.length).toBeGreaterThan(40);
   });
@@ -130,20 +136,45 @@ describe("DynamoDB table", () => {
       });
     }
     base.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
-    // No retention configured: no TTL, no stream.
-    expect(table.Properties.TimeToLiveSpecification).toBeUndefined();
-    expect(table.Properties.StreamSpecification).toBeUndefined();
+    // Even with no retention: the stream (owners' Totals) and TTL (the stream function's markers expire).
+    expect(table.Properties).toMatchObject({
+      TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      StreamSpecification: { StreamViewType: "NEW_AND_OLD_IMAGES" },
+    });
+  });
+});
+
+describe("the upgrade from the owner index of earlier versions (README \"Upgrading\")", () => {
+  it("with -c legacyOwnerIndex=true keeps byOwner beside the current indexes, and the server's role may query it", () => {
+    const template = synth({ legacyOwnerIndex: "true" }).template;
+    const table = only(template, "AWS::DynamoDB::Table");
+    const indexes = table.Properties.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown; Projection: unknown }[];
+    expect(indexes.map((index) => index.IndexName).sort()).toEqual([...Object.values(INDEXES).map((index) => index.name), LEGACY_INDEXES.byOwner.name].sort());
+    expect(indexes.find((index) => index.IndexName === LEGACY_INDEXES.byOwner.name)).toEqual({
+      IndexName: "byOwner",
+      KeySchema: [
+        { AttributeName: "owner", KeyType: "HASH" },
+        { AttributeName: "id", KeyType: "RANGE" },
+      ],
+      Projection: { ProjectionType: "KEYS_ONLY" },
+    });
+    // One index more than the default template: CloudFormation adds (and later drops) one per update.
+    const current = only(base.template, "AWS::DynamoDB::Table").Properties.GlobalSecondaryIndexes as unknown[];
+    expect(indexes.length - current.length).toBe(1);
+    expect(JSON.stringify(template.toJSON())).toContain("/index/byOwner\"");
+    expect(JSON.stringify(base.template.toJSON())).not.toContain("/index/byOwner\"");
   });
 });
 
 describe("per channel", () => {
   it("one queue and one dead-letter queue per channel of cdk.json, SSE and TLS-only", () => {
-    expect(countOf(base.template, "AWS::SQS::Queue")).toBe(2 * CHANNELS.length);
+    // ... and the table stream function's queue of failed records.
+    expect(countOf(base.template, "AWS::SQS::Queue")).toBe(2 * CHANNELS.length + 1);
     for (const [, queue] of Object.entries(resourcesOf(base.template, "AWS::SQS::Queue"))) {
       expect(queue.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: MESSAGE_RETENTION_SECONDS });
     }
     // enforceSSL: each queue's policy denies requests without TLS.
-    expect(countOf(base.template, "AWS::SQS::QueuePolicy")).toBe(2 * CHANNELS.length);
+    expect(countOf(base.template, "AWS::SQS::QueuePolicy")).toBe(2 * CHANNELS.length + 1);
     for (const [, policy] of Object.entries(resourcesOf(base.template, "AWS::SQS::QueuePolicy"))) {
       expect(policy.Properties?.PolicyDocument).toMatchObject({
         Statement: [expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })],
@@ -164,7 +195,8 @@ describe("per channel", () => {
   });
 
   it("two alarms per channel: messages in the DLQ (> 0) and the age of the oldest message", () => {
-    expect(countOf(base.template, "AWS::CloudWatch::Alarm")).toBe(2 * CHANNELS.length);
+    // ... and two on the table stream function.
+    expect(countOf(base.template, "AWS::CloudWatch::Alarm")).toBe(2 * CHANNELS.length + 2);
     for (const channel of CHANNELS) {
       const ids = queueIds(base, channel.name);
       base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
@@ -419,46 +451,59 @@ describe("cost-aware networking", () => {
   });
 });
 
+describe("the table stream function (always deployed)", () => {
+  it("is a Lambda on the table's stream, filtered to new-layout task creates and TTL removals of task items, with rights on this table only", () => {
+    const table = only(base.template, "AWS::DynamoDB::Table").id;
+    const fn = Object.entries(resourcesOf(base.template, "AWS::Lambda::Function"));
+    expect(fn).toHaveLength(1);
+    expect(fn[0]?.[1].Properties).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"], Environment: { Variables: { QUEUES_TABLE: ref(table) } } });
+    const mapping = only(base.template, "AWS::Lambda::EventSourceMapping").Properties;
+    expect(mapping).toMatchObject({
+      EventSourceArn: { "Fn::GetAtt": [table, "StreamArn"] },
+      StartingPosition: "TRIM_HORIZON",
+      BatchSize: STREAM_BATCH_SIZE,
+      MaximumBatchingWindowInSeconds: STREAM_BATCHING_WINDOW_SECONDS,
+      // A retry starts where a part started: never a bisected batch, one batch per shard at a time.
+      BisectBatchOnFunctionError: false,
+      ParallelizationFactor: 1,
+    });
+    const patterns = (mapping.FilterCriteria as { Filters: { Pattern: string }[] }).Filters.map((filter) => JSON.parse(filter.Pattern));
+    expect(patterns).toEqual([
+      { eventName: ["INSERT"], dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } }, NewImage: { ownerKey: { S: [{ exists: true }] } } } },
+      {
+        eventName: ["REMOVE"],
+        userIdentity: { type: ["Service"], principalId: ["dynamodb.amazonaws.com"] },
+        dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } } },
+      },
+    ]);
+    const statements = policyStatements(base, "TableStreamFunctionRole");
+    expect(statements).toContainEqual(expect.objectContaining({ Action: STREAM_FUNCTION_STREAM_ACTIONS, Resource: { "Fn::GetAtt": [table, "StreamArn"] } }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: STREAM_FUNCTION_TABLE_ACTIONS, Resource: arnOf(table) }));
+    expect(JSON.stringify(statements)).not.toMatch(/PutItem|GetItem|Query|Scan/);
+    // A failing record is retried, then kept in a queue, never dropped silently; both are alarmed.
+    expect(mapping).toMatchObject({ FunctionResponseTypes: ["ReportBatchItemFailures"], MaximumRetryAttempts: 10 });
+    const failed = (mapping.DestinationConfig as { OnFailure: { Destination: { "Fn::GetAtt": [string, string] } } }).OnFailure.Destination["Fn::GetAtt"][0];
+    expect(base.template.toJSON().Resources[failed].Type).toBe("AWS::SQS::Queue");
+    base.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Namespace: "AWS/Lambda" });
+    base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failed, "QueueName"] } }],
+    });
+  });
+});
+
 describe("task retention (taskRetentionDays)", () => {
   let kept: Synthesized;
   beforeAll(() => {
     kept = synth({ taskRetentionDays: 30 });
   });
 
-  it("turns on TTL and a stream of old images on the table, and tells the server", () => {
-    expect(only(kept.template, "AWS::DynamoDB::Table").Properties).toMatchObject({
-      TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
-      StreamSpecification: { StreamViewType: "OLD_IMAGE" },
-    });
+  it("tells the server; the table and the stream function are the same as without it", () => {
     expect(containerEnvironment(kept).QUEUES_TASK_RETENTION_DAYS).toBe("30");
-  });
-
-  it("adds the cleanup function on the stream, filtered to TTL removals of task items, with rights on this table only", () => {
-    const table = only(kept.template, "AWS::DynamoDB::Table").id;
-    const fn = Object.entries(resourcesOf(kept.template, "AWS::Lambda::Function"));
-    expect(fn).toHaveLength(1);
-    expect(fn[0]?.[1].Properties).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"], Environment: { Variables: { QUEUES_TABLE: ref(table) } } });
-    const mapping = only(kept.template, "AWS::Lambda::EventSourceMapping").Properties;
-    expect(mapping).toMatchObject({ EventSourceArn: { "Fn::GetAtt": [table, "StreamArn"] }, StartingPosition: "TRIM_HORIZON" });
-    const pattern = JSON.parse((mapping.FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]?.Pattern as string);
-    expect(pattern).toEqual({
-      eventName: ["REMOVE"],
-      userIdentity: { type: ["Service"], principalId: ["dynamodb.amazonaws.com"] },
-      dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } } },
-    });
-    const statements = policyStatements(kept, "ExpiredTaskCleanupRole");
-    expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_STREAM_ACTIONS, Resource: { "Fn::GetAtt": [table, "StreamArn"] } }));
-    expect(statements).toContainEqual(expect.objectContaining({ Action: CLEANUP_TABLE_ACTIONS, Resource: arnOf(table) }));
-    // A failing record is retried, then kept in a queue, never dropped silently; both are alarmed.
-    expect(mapping).toMatchObject({ FunctionResponseTypes: ["ReportBatchItemFailures"], MaximumRetryAttempts: 10 });
-    const failed = (mapping.DestinationConfig as { OnFailure: { Destination: { "Fn::GetAtt": [string, string] } } }).OnFailure.Destination["Fn::GetAtt"][0];
-    expect(kept.template.toJSON().Resources[failed].Type).toBe("AWS::SQS::Queue");
-    kept.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Namespace: "AWS/Lambda" });
-    kept.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
-      MetricName: "ApproximateNumberOfMessagesVisible",
-      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failed, "QueueName"] } }],
-    });
-    expect(countOf(base.template, "AWS::Lambda::Function")).toBe(0);
+    expect(containerEnvironment(base).QUEUES_TASK_RETENTION_DAYS).toBeUndefined();
+    expect(only(kept.template, "AWS::DynamoDB::Table").Properties).toEqual(only(base.template, "AWS::DynamoDB::Table").Properties);
+    expect(countOf(kept.template, "AWS::Lambda::Function")).toBe(1);
+    expect(only(kept.template, "AWS::Lambda::EventSourceMapping").Properties).toEqual(only(base.template, "AWS::Lambda::EventSourceMapping").Properties);
   });
 });
 
@@ -495,7 +540,7 @@ describe("alarm notifications", () => {
     const topic = "arn:aws:sns:us-east-1:123456789012:queues-ops";
     const notified = synth({ alarmTopicArn: topic });
     const alarms = Object.values(resourcesOf(notified.template, "AWS::CloudWatch::Alarm"));
-    expect(alarms.length).toBe(2 * CHANNELS.length);
+    expect(alarms.length).toBe(2 * CHANNELS.length + 2);
     for (const alarm of alarms) expect(alarm.Properties?.AlarmActions).toEqual([topic]);
     for (const alarm of Object.values(resourcesOf(base.template, "AWS::CloudWatch::Alarm"))) expect(alarm.Properties?.AlarmActions).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 // A real Queues server (QueuesApp, real gRPC port) on the shared emulators, with
-// its own table and queues, so test files never see each other's tasks. AWS SDK
+// its own table and queues, so test files never see each other's tasks, and the
+// reader of its table's stream (the table stream function: owners' Totals). AWS SDK
 // middleware is used only to inject faults and to count calls.
 import { randomBytes } from "node:crypto";
 import { SQSClient, GetQueueAttributesCommand, SendMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
@@ -9,6 +10,7 @@ import { QueuesApp } from "../../service/src/app.js";
 import { parseChannels, type ChannelEntry } from "../../service/src/config/channels.js";
 import { DEFAULTS, type Settings } from "../../service/src/config/settings.js";
 import { provision } from "../../service/src/local/backends.js";
+import { StreamRunner } from "../../service/src/local/stream-runner.js";
 import { createSqsClients, type SqsClients } from "../../service/src/queue/sqs-client.js";
 import { createDocumentClient } from "../../service/src/store/dynamo-client.js";
 import { Api } from "./client.js";
@@ -133,9 +135,19 @@ export interface TestServerOptions {
   /** Channels (SPEC §5 format). Default: "default" (30 s lease) and "other". */
   channels?: ChannelEntry[];
   settings?: Partial<Settings>;
-  /** Start another replica on the same table and queues as this server. */
+  /** Start another replica on the same table and queues as this server (sharing its stream reader). */
   replicaOf?: TestServer;
+  /** A table of this name (made where missing, as provisioning does), instead of a new one. */
+  tableName?: string;
+  /** Queues with this prefix (made where missing), instead of new ones. */
+  queuePrefix?: string;
   logLevel?: string;
+  /**
+   * Read the table's stream, as `npm run dev` does (default true). Its clients are its
+   * own: faults injected into the server's never reach it (attach some to `stream.db`
+   * to fail it).
+   */
+  streamReader?: boolean;
 }
 
 export interface TestServer {
@@ -150,13 +162,18 @@ export interface TestServer {
   sqsClients: SqsClients;
   /** A separate SQS client for the test to look at queues. */
   sqs: SQSClient;
+  /** The reader of the table's stream: one per table, shared by its servers, stopped with the last of them. */
+  stream: StreamRunner | undefined;
   stop(): Promise<void>;
 }
 
 export const TEST_SETTINGS: Partial<Settings> = {
   retryBaseMs: 200,
   retryMaxMs: 2_000,
-  sweepIntervalMs: 500,
+  // A pass reads 16 outbox shards (core/sweeper.ts), each an index Query that costs DynamoDB Local
+  // about 2-3 ms of CPU: every 500 ms, six idle servers kept half a core busy. Tests that wait for
+  // the sweeper set their own interval.
+  sweepIntervalMs: 1_000,
   sweepAfterMs: 30_000,
   drainTimeoutMs: 5_000,
   healthIntervalMs: 250,
@@ -170,8 +187,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const base = options.replicaOf;
   const channels = parseChannels(options.channels ?? base?.settings.channels ?? [{ name: "default" }, "other"], "test channels");
   const id = randomBytes(4).toString("hex");
-  const tableName = base?.settings.tableName ?? `t-${id}`;
-  const queuePrefix = base?.settings.queuePrefix ?? `t${id}`;
+  const tableName = base?.settings.tableName ?? options.tableName ?? `t-${id}`;
+  const queuePrefix = base?.settings.queuePrefix ?? options.queuePrefix ?? `t${id}`;
   const { queueUrls } = base ? { queueUrls: base.queueUrls } : await provision(tableName, queuePrefix, channels);
   const settings: Settings = {
     ...DEFAULTS,
@@ -185,6 +202,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     queueUrls,
     queuePrefix,
   };
+  const readsStream = options.streamReader ?? (base ? base.stream !== undefined : true);
+  const stream = readsStream ? await acquireStreamReader(tableName) : undefined;
+  const releaseStream = async () => {
+    if (readsStream) await releaseStreamReader(tableName);
+  };
   const faults = new Faults();
   const dynamo = createDocumentClient();
   const sqsClients = createSqsClients();
@@ -192,8 +214,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   faults.attach(sqsClients.sqs);
   faults.attach(sqsClients.poll);
   const app = new QueuesApp({ settings, logger: testLogger(options.logLevel), dynamo, sqs: sqsClients });
-  const port = await app.start();
-  await app.health.check();
+  let port: number;
+  try {
+    port = await app.start();
+    await app.health.check();
+  } catch (error) {
+    await releaseStream();
+    throw error;
+  }
   const address = `127.0.0.1:${port}`;
   const api = new Api(address);
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
@@ -208,6 +236,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     dynamo,
     sqsClients,
     sqs,
+    stream,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -219,8 +248,32 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       dynamo.destroy();
       sqsClients.sqs.destroy();
       sqsClients.poll.destroy();
+      await releaseStream();
     },
   };
+}
+
+/** The stream readers of the tables of running test servers: one per table, as on AWS one Lambda reads the stream. */
+const streamReaders = new Map<string, { reader: Promise<StreamRunner>; users: number }>();
+
+async function acquireStreamReader(tableName: string): Promise<StreamRunner> {
+  let entry = streamReaders.get(tableName);
+  if (!entry) {
+    const log = testLogger();
+    const reader = StreamRunner.start({ tableName, onError: (error) => log.warn({ err: error }, "table stream: a batch failed; trying again") });
+    entry = { reader, users: 0 };
+    streamReaders.set(tableName, entry);
+    reader.catch(() => streamReaders.delete(tableName));
+  }
+  entry.users += 1;
+  return entry.reader;
+}
+
+async function releaseStreamReader(tableName: string): Promise<void> {
+  const entry = streamReaders.get(tableName);
+  if (!entry || --entry.users > 0) return;
+  streamReaders.delete(tableName);
+  await (await entry.reader).stop();
 }
 
 /** Visible, in-flight and delayed message counts of a channel's queue. */

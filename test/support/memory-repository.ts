@@ -6,13 +6,26 @@
 //   chain link is conditional on the Prior's version;
 // - the writes without a read (leaseUnread, succeedUnread) happen exactly under their
 //   UNREAD_PRECONDITIONS, otherwise they answer with the task as it is;
-// - every state change writes a `lastWrite` id `<transition>.<n>`;
+// - every state change writes a `lastWrite` id `<transition>.<n>` (a create: `create.<n>`);
+// - outbox markers are spread over `outboxShards` shards (default 1) and read per
+//   shard, as the sweeper asks; the store draws a marker's shard at random, this one
+//   takes the task's ID modulo the shard count, so a test knows where a marker is;
+// - the owner's Total counts a task at once (the store's may lag it a moment);
 // - Input / Output too large for the task item live apart: a read without payloads
 //   shows them empty, as the store does.
 // The task a write answers with comes from the same pure function the store uses
 // (tasks/apply-change.ts). Faults and races are injected per call (`intercept`).
 import { applyChange, applyTransition, receiptRenewal, type TaskChange } from "../../service/src/tasks/apply-change.js";
-import { DuplicateHashCode, IdTaken, StaleTask, type Link, type StoredTask, type TaskRepository, type UnreadWrite } from "../../service/src/core/task-repository.js";
+import {
+  DuplicateHashCode,
+  IdTaken,
+  StaleTask,
+  type DueOutboxShard,
+  type Link,
+  type StoredTask,
+  type TaskRepository,
+  type UnreadWrite,
+} from "../../service/src/core/task-repository.js";
 import { isInline } from "../../service/src/store/item-codec.js";
 import { taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
 import type { TransitionName } from "../../service/src/tasks/state-machine.js";
@@ -43,7 +56,14 @@ export class MemoryRepository implements TaskRepository {
   /** Every call, in order. */
   readonly calls: RepositoryCall[] = [];
 
-  constructor(private readonly now: () => number = Date.now) {}
+  readonly outboxShards: number;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    options: { outboxShards?: number } = {},
+  ) {
+    this.outboxShards = options.outboxShards ?? 1;
+  }
 
   // ----- for the tests -----
 
@@ -125,15 +145,25 @@ export class MemoryRepository implements TaskRepository {
     return ids.flatMap((id) => this.view(id, true) ?? []);
   }
 
-  /** Due markers, earliest first (one shard: at most `limitPerShard`). */
-  async dueOutboxTaskIds(limitPerShard: number): Promise<bigint[]> {
+  /** Due markers of the shards asked for, earliest first, at most `limitPerShard` per shard. */
+  async dueOutboxTaskIds(shards: readonly number[], limitPerShard: number): Promise<DueOutboxShard[]> {
     await this.enter({ method: "dueOutboxTaskIds" });
     const now = this.now();
-    return [...this.tasks.values()]
+    const due = [...this.tasks.values()]
       .filter((task) => task.outbox && task.outbox.dueAtMs <= now)
-      .sort((a, b) => (a.outbox?.dueAtMs ?? 0) - (b.outbox?.dueAtMs ?? 0))
-      .slice(0, limitPerShard)
-      .map((task) => task.id);
+      .sort((a, b) => (a.outbox?.dueAtMs ?? 0) - (b.outbox?.dueAtMs ?? 0));
+    return shards.map((shard) => ({
+      shard,
+      ids: due
+        .filter((task) => this.outboxShardOf(task.id) === shard)
+        .slice(0, limitPerShard)
+        .map((task) => task.id),
+    }));
+  }
+
+  /** The shard of a task's outbox marker (the store draws one at random). */
+  outboxShardOf(id: bigint): number {
+    return Number(id % BigInt(this.outboxShards));
   }
 
   // ----- writes -----
@@ -149,6 +179,7 @@ export class MemoryRepository implements TaskRepository {
     if (prior && link) this.tasks.set(prior.id, { ...prior, next: task.id, nextTakesOutput: link.takesOutput, version: prior.version + 1n });
     if (guarded) this.guards.set(task.hashCode, task.id);
     this.seed({ ...task, reportLease: undefined });
+    (this.tasks.get(task.id) as StoredTask).lastWrite = `create.${++this.writes}`;
   }
 
   async transition(task: StoredTask, name: TransitionName, change: TaskChange = {}): Promise<StoredTask> {

@@ -108,6 +108,8 @@ describe("the in-memory repository", () => {
   it("create: a caller's HashCode is unique, an ID is taken once, a link needs the Prior's version as read", async () => {
     const store = new MemoryRepository(() => NOW);
     await store.create(record({ id: 1n, hashCode: "key" }));
+    // A create writes its own write id, as the store's does (a lost answer is recognised by it).
+    expect(store.peek(1n)?.lastWrite).toMatch(/^create\./);
     expect(await thrown(store.create(record({ id: 2n, hashCode: "key" })))).toBeInstanceOf(DuplicateHashCode);
     expect(await thrown(store.create(record({ id: 1n, hashCode: "other" })))).toBeInstanceOf(IdTaken);
     expect(await store.findIdByHashCode("key")).toBe(1n);

@@ -1,6 +1,6 @@
 // The alarms an operator needs: per channel, a message in the dead-letter queue
 // (something the server could not handle at all) and a backlog whose oldest message
-// is too old (workers missing or too slow); and errors of the expired-task cleanup.
+// is too old (workers missing or too slow); and errors of the table stream function.
 import { Duration } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
@@ -20,10 +20,10 @@ export interface AlarmsProps {
    */
   readonly oldestMessageAlarmSeconds?: number;
   /**
-   * The expired-task cleanup to watch (its errors and the records it gave up on).
-   * @default - no cleanup alarms (the stack has no task retention)
+   * The table stream function to watch (its errors and the records it gave up on).
+   * @default - no alarms on it
    */
-  readonly cleanup?: { readonly function: lambda.IFunction; readonly failedRecords: sqs.IQueue };
+  readonly streamFunction?: { readonly function: lambda.IFunction; readonly failedRecords: sqs.IQueue };
   /**
    * Every alarm notifies this SNS topic.
    * @default - the alarms notify nobody (they still show in the CloudWatch console)
@@ -63,14 +63,15 @@ export class Alarms extends Construct {
         evaluationPeriods: 5,
       });
     }
-    if (props.cleanup) {
-      this.add(this, "CleanupErrors", {
-        metric: props.cleanup.function.metricErrors({ period: Duration.minutes(5) }),
-        description: "The expired-task cleanup failed; it retries, but look at its logs.",
+    if (props.streamFunction) {
+      this.add(this, "StreamFunctionErrors", {
+        metric: props.streamFunction.function.metricErrors({ period: Duration.minutes(5) }),
+        description: "The table stream function failed (owners' Totals lag meanwhile); it retries, but look at its logs.",
       });
-      this.add(this, "CleanupGaveUp", {
-        metric: props.cleanup.failedRecords.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-        description: "Expired tasks whose cleanup failed after every retry: their HashCode guards and owner counts need fixing (see the records in the queue).",
+      this.add(this, "StreamFunctionGaveUp", {
+        metric: props.streamFunction.failedRecords.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        description:
+          "Stream records the table stream function gave up on after every retry: their owners' Totals are off by them, and expired tasks among them keep their HashCode guards and payload items (see the records in the queue).",
       });
     }
   }

@@ -1,21 +1,24 @@
 // The tasks table, built from THE table definition the server uses
-// (service/store/table-definition.ts): same key, same indexes, same TTL attribute.
+// (service/store/table-definition.ts): same key, same indexes, same TTL attribute,
+// same stream (read by the table stream function).
 import { RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
-import { INDEXES, PARTITION_KEY, TTL_ATTRIBUTE } from "@queues/server/definitions";
+import { INDEXES, LEGACY_INDEXES, PARTITION_KEY, STREAM_VIEW_TYPE, TTL_ATTRIBUTE, type IndexDefinition } from "@queues/server/definitions";
 
 export interface TaskTableProps {
-  /**
-   * Final tasks expire (TTL) when a retention is configured; the table then also streams removals.
-   * @default false
-   */
-  readonly retentionConfigured?: boolean;
   /**
    * `cdk destroy` deletes the table with its tasks (no deletion protection).
    * @default false - the table is kept, deletion-protected
    */
   readonly destroyOnDelete?: boolean;
+  /**
+   * Keep the owner index of earlier versions (`byOwner`) beside `byOwnerShard`, for
+   * the deploy that adds the new index while `npm run migrate` backfills it
+   * (CloudFormation adds or drops one index per update; README "Upgrading").
+   * @default false - only the current indexes
+   */
+  readonly legacyOwnerIndex?: boolean;
 }
 
 const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER);
@@ -23,8 +26,12 @@ const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeTyp
 export class TaskTable extends Construct {
   readonly table: dynamodb.Table;
 
+  /** The table's indexes: the current ones, and the legacy owner index while a migration needs it. */
+  readonly indexes: readonly IndexDefinition[];
+
   constructor(scope: Construct, id: string, props: TaskTableProps = {}) {
     super(scope, id);
+    this.indexes = [...Object.values(INDEXES), ...(props.legacyOwnerIndex ? [LEGACY_INDEXES.byOwner] : [])];
     this.table = new dynamodb.Table(this, "Table", {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -32,11 +39,12 @@ export class TaskTable extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: props.destroyOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       deletionProtection: !props.destroyOnDelete,
-      timeToLiveAttribute: props.retentionConfigured ? TTL_ATTRIBUTE : undefined,
-      // Only TTL removals are consumed (by the cleanup function); the old image names what to clean up.
-      stream: props.retentionConfigured ? dynamodb.StreamViewType.OLD_IMAGE : undefined,
+      // Always on: the table stream function's markers expire by it, and so do final tasks when a retention is configured.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
+      // Always on: owners' Totals are counted from it (new images), expired tasks cleaned up (old images).
+      stream: dynamodb.StreamViewType[STREAM_VIEW_TYPE],
     });
-    for (const index of Object.values(INDEXES)) {
+    for (const index of this.indexes) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
@@ -48,6 +56,6 @@ export class TaskTable extends Construct {
 
   /** ARNs of the table and each of its indexes, by name (no wildcard). */
   get arns(): string[] {
-    return [this.table.tableArn, ...Object.values(INDEXES).map((index) => `${this.table.tableArn}/index/${index.name}`)];
+    return [this.table.tableArn, ...this.indexes.map((index) => `${this.table.tableArn}/index/${index.name}`)];
   }
 }

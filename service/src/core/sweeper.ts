@@ -5,12 +5,27 @@
 // final task's chain follow-up is run (again). Every replica sweeps; a conditional
 // claim on the marker makes sure only one acts on a task each time, and copies of a
 // message are harmless because only a conditional write makes a delivery.
+//
+// Markers are spread over many shards (the repository's `outboxShards`, 128 on
+// DynamoDB: no partition takes all markers' writes). A pass reads a rotating window
+// of SHARDS_PER_PASS of them, so its cost does not grow with the shard count: each
+// shard is read once every outboxShards / SHARDS_PER_PASS passes (8 on DynamoDB), and
+// a shard that came back full (a backlog) is read again on the next pass too (up to
+// SHARDS_PER_PASS of them). Every replica starts its rotation at a random shard.
 import type { CoreContext } from "./context.js";
-import { StaleTask } from "./task-repository.js";
+import { randomInt } from "node:crypto";
+import { StaleTask, type DueOutboxShard } from "./task-repository.js";
 import { decideSweep } from "../tasks/state-machine.js";
 import { runFollowUp } from "./chains.js";
 
-const BATCH_PER_SHARD = 50;
+/** Outbox shards read per pass: all of them every outboxShards / SHARDS_PER_PASS passes. */
+export const SHARDS_PER_PASS = 16;
+/**
+ * Due markers read per shard and pass: a pass acts on at most 16 × 25 = 400 tasks from
+ * its window, and as many again from shards that came back full (at most
+ * SHARDS_PER_PASS of them are read again), so a backlog is worked off at a steady pace.
+ */
+export const BATCH_PER_SHARD = 25;
 /** Re-sends of one task are spaced out exponentially (a deep backlog is not a lost message), up to this. */
 const MAX_SWEEP_DELAY_MS = 60 * 60_000;
 
@@ -18,6 +33,10 @@ export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** The first shard of the next pass's window. */
+  private cursor: number | undefined;
+  /** Shards whose last read came back full: read again on the next pass. */
+  private backlogged: number[] = [];
 
   constructor(
     private readonly ctx: CoreContext,
@@ -35,11 +54,22 @@ export class Sweeper {
     await this.running;
   }
 
-  /** One pass over every due marker; returns how many tasks it acted on. */
+  /** One pass over the due markers of this pass's shards; returns how many tasks it acted on. */
   async sweepOnce(): Promise<number> {
-    const ids = await this.ctx.store.dueOutboxTaskIds(BATCH_PER_SHARD);
-    const results = await Promise.all(ids.map((id) => this.sweepTask(id)));
+    const found = await this.ctx.store.dueOutboxTaskIds(this.nextShards(), BATCH_PER_SHARD);
+    this.backlogged = found.filter((shard) => shard.ids.length >= BATCH_PER_SHARD).map((shard) => shard.shard);
+    const results = await Promise.all(found.flatMap((shard: DueOutboxShard) => shard.ids).map((id) => this.sweepTask(id)));
     return results.filter(Boolean).length;
+  }
+
+  /** This pass's shards: the next window of the rotation, and the shards that came back full last time. */
+  private nextShards(): number[] {
+    const total = this.ctx.store.outboxShards;
+    const count = Math.min(total, SHARDS_PER_PASS);
+    const first = this.cursor ?? randomInt(total);
+    this.cursor = (first + count) % total;
+    const window = Array.from({ length: count }, (_, i) => (first + i) % total);
+    return [...window, ...this.backlogged.filter((shard) => !window.includes(shard)).slice(0, SHARDS_PER_PASS)];
   }
 
   private schedule(): void {

@@ -34,6 +34,12 @@ export class IdTaken extends Error {}
 /** A transition written without a read: the task as written, or (its precondition did not hold) as it is. */
 export type UnreadWrite = { written: StoredTask } | { current: StoredTask | undefined };
 
+/** The due outbox markers found in one shard, earliest due first. */
+export interface DueOutboxShard {
+  shard: number;
+  ids: bigint[];
+}
+
 export interface Link {
   prior: StoredTask;
   /** The new task has an empty Input and will receive the Prior's Output. */
@@ -51,20 +57,25 @@ export interface TaskRepository {
   findByHashCode(hashCode: string): Promise<StoredTask | undefined>;
   /** The task ID a caller's HashCode is taken by (a generated one is not looked up here). */
   findIdByHashCode(hashCode: string): Promise<bigint | undefined>;
-  /** Exact number of the owner's tasks. */
+  /** Number of the owner's tasks: exact, but it may lag a create by a moment (counted from the table's stream). */
   countOwnerTasks(owner: bigint): Promise<bigint>;
   /** IDs of the owner's tasks, newest first, skipping `offset`. */
   ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]>;
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
   getTasks(ids: bigint[]): Promise<StoredTask[]>;
-  /** IDs of tasks whose outbox marker is due (may lag: re-read before acting). */
-  dueOutboxTaskIds(limitPerShard: number): Promise<bigint[]>;
+  /** How many shards outbox markers are spread over (0 to outboxShards - 1). */
+  readonly outboxShards: number;
+  /** IDs of tasks whose outbox marker is due, at most `limitPerShard` from each shard asked for (may lag: re-read before acting). */
+  dueOutboxTaskIds(shards: readonly number[], limitPerShard: number): Promise<DueOutboxShard[]>;
 
   // ----- writes -----
 
   /**
    * Writes a new task (and, for a chain, the link on its Prior) atomically. Throws
    * DuplicateHashCode, IdTaken, or StaleTask when the Prior changed since it was read.
+   * A write whose answer was lost and that is retried is recognised as this create's
+   * (never IdTaken, never a second task). The owner's Total may count the new task a
+   * moment later (countOwnerTasks).
    */
   create(task: TaskRecord, link?: Link): Promise<void>;
   /**

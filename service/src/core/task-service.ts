@@ -25,7 +25,7 @@ export class TaskService {
   constructor(private readonly ctx: CoreContext) {}
 
   /**
-   * Writes the task (and its chain link) in one transaction, then sends its SQS
+   * Writes the task (and its chain link) in one atomic write, then sends its SQS
    * message. The task item carries an outbox marker from the start, so if this
    * replica dies before the send, the sweeper sends it. Returns the HashCode, and
    * tells `onHashCode` as soon as it is known (a generated one names the task's ID).
@@ -103,11 +103,23 @@ export class TaskService {
     return task;
   }
 
+  /**
+   * The owner's Total and a page of their tasks, newest first. Total may lag a create
+   * by a moment (it is counted from the table's stream), so the first page is read
+   * whatever it says (with it, in parallel); a later page whose Offset is at or past
+   * Total is answered empty without reading the index (an Offset past the end would
+   * otherwise read all of the owner's index entries).
+   */
   async listByOwner(owner: bigint, page: Page): Promise<{ total: bigint; tasks: StoredTask[] }> {
-    const total = await this.ctx.store.countOwnerTasks(owner);
+    const { store } = this.ctx;
+    if (page.offset === 0n) {
+      const [total, ids] = await Promise.all([store.countOwnerTasks(owner), store.ownerTaskIds(owner, 0n, page.limit)]);
+      return { total, tasks: await store.getTasks(ids) };
+    }
+    const total = await store.countOwnerTasks(owner);
     if (page.offset >= total) return { total, tasks: [] };
-    const ids = await this.ctx.store.ownerTaskIds(owner, page.offset, page.limit);
-    return { total, tasks: await this.ctx.store.getTasks(ids) };
+    const ids = await store.ownerTaskIds(owner, page.offset, page.limit);
+    return { total, tasks: await store.getTasks(ids) };
   }
 
   /**

@@ -55,9 +55,14 @@ export class BackendHealth {
     void this.check();
   }
 
-  /** Runs one probe now (also used by tests and at startup). */
+  /**
+   * Runs one probe now (also used by tests and at startup). A probe already under way
+   * may have started before what the caller wants checked: it is waited for, then a new
+   * one runs.
+   */
   check(): Promise<void> {
-    this.checking ??= Promise.all(this.backends.map((backend) => backend.probe(!this.serving)))
+    if (this.checking) return this.checking.then(() => this.check());
+    this.checking = Promise.all(this.backends.map((backend) => backend.probe(!this.serving)))
       .then(
         () => this.set("SERVING"),
         (error: unknown) => {

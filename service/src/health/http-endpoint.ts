@@ -3,12 +3,17 @@
 // answers 200 once the backends have answered and until the server drains, 503
 // otherwise (see backend-health.ts for why liveness, not readiness). GET /usage
 // answers the backend usage counters as JSON (see metrics/backend-usage.ts).
+// /usage/partitions is the partition-load counter (metrics/partition-load.ts, for
+// `npm run bench`): POST starts a counting window (204), GET answers its counts,
+// DELETE ends the window and frees them (204). Counting changes no data; it costs
+// the server some CPU per DynamoDB call while a window is open (at most 15 minutes).
 import { createServer, type Server } from "node:http";
 import type { BackendHealth } from "./backend-health.js";
 import type { BackendUsage } from "../metrics/backend-usage.js";
 
 export const HEALTH_HTTP_PATH = "/healthz";
 export const USAGE_HTTP_PATH = "/usage";
+export const PARTITIONS_HTTP_PATH = "/usage/partitions";
 
 export class HealthHttpEndpoint {
   private readonly server: Server;
@@ -17,6 +22,19 @@ export class HealthHttpEndpoint {
     this.server = createServer((request, response) => {
       if (request.method === "GET" && request.url === USAGE_HTTP_PATH && usage) {
         response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(usage.snapshot())}\n`);
+        return;
+      }
+      if (request.url === PARTITIONS_HTTP_PATH && usage) {
+        if (request.method === "GET") {
+          response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(usage.partitions.snapshot())}\n`);
+        } else if (request.method === "POST" || request.method === "DELETE") {
+          if (request.method === "POST") usage.partitions.start();
+          else usage.partitions.reset();
+          response.writeHead(204).end();
+        } else {
+          response.writeHead(405, { allow: "GET, POST, DELETE", "content-type": "text/plain" }).end("method not allowed\n");
+        }
+        request.resume();
         return;
       }
       if (request.method !== "GET" || request.url !== HEALTH_HTTP_PATH) {

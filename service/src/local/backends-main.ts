@@ -1,7 +1,8 @@
 // `npm run backends`: DynamoDB Local and the SQS emulator as a process of their own,
-// with the table and the channel queues created, so that servers can be killed and
-// restarted against the same data (the chaos harness does exactly that). Prints the
-// endpoints as shell exports and, last, one JSON line; Ctrl-C stops both emulators.
+// with the table and the channel queues created and the table's stream read (the
+// table stream function: owners' Totals, expired tasks), so that servers can be
+// killed and restarted against the same data (the chaos harness does exactly that).
+// Prints the endpoints as shell exports and, last, one JSON line; Ctrl-C stops it all.
 //
 //   npm run backends -- [--dynamodb-port 8000] [--sqs-port 4566] [--table queues-tasks] [--queue-prefix queues]
 import { parseArgs } from "node:util";
@@ -10,6 +11,7 @@ import { DEFAULTS } from "../config/settings.js";
 import { provision, startLocalBackends, useLocalEndpoints } from "./backends.js";
 import { channelsFromCdkJson } from "./cdk-channels.js";
 import { JavaMissingError } from "./dynamodb-local.js";
+import { StreamRunner } from "./stream-runner.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -24,20 +26,27 @@ async function main(): Promise<void> {
     ? parseChannelsJson(process.env.QUEUES_CHANNELS, "QUEUES_CHANNELS")
     : channelsFromCdkJson();
   const backends = await startLocalBackends({ dynamodbPort: port(values["dynamodb-port"]), sqsPort: port(values["sqs-port"]) });
+  let stream: StreamRunner | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.error(`${signal}: stopping the emulators...`);
-    void backends.stop().then(() => process.exit(0));
+    void Promise.resolve(stream?.stop())
+      .then(() => backends.stop())
+      .then(() => process.exit(0));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   useLocalEndpoints(backends);
   const { queueUrls } = await provision(values.table, values["queue-prefix"], channels);
+  stream = await StreamRunner.start({
+    tableName: values.table,
+    onError: (error) => console.error(`table stream: a batch failed, trying again: ${String(error)}`),
+  });
   console.error(
     [
-      "DynamoDB Local and the SQS emulator are running; point servers at them with:",
+      `DynamoDB Local and the SQS emulator are running (the stream of table ${values.table} is read here); point servers at them with:`,
       `  export AWS_ENDPOINT_URL_DYNAMODB=${backends.dynamodbEndpoint}`,
       `  export AWS_ENDPOINT_URL_SQS=${backends.sqsEndpoint}`,
       "  export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local",

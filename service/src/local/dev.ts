@@ -1,8 +1,9 @@
 // `npm run dev`: the whole service on this machine with no AWS account. Starts
 // DynamoDB Local and the SQS emulator on free ports (or, when AWS_ENDPOINT_URL*
 // is set, uses that endpoint, e.g. LocalStack), creates the table and the channel
-// queues of cdk.json, and serves on 127.0.0.1:50051 (PORT overrides). Ctrl-C stops
-// everything.
+// queues of cdk.json, reads the table's stream (the table stream function that the
+// Lambda is on AWS: owners' Totals, expired tasks), and serves on 127.0.0.1:50051
+// (PORT overrides). Ctrl-C stops everything.
 import { QueuesApp } from "../app.js";
 import { DEFAULTS, settingsFromEnv, SettingsError } from "../config/settings.js";
 import { ChannelConfigError, parseChannelsJson, type ChannelConfig } from "../config/channels.js";
@@ -10,6 +11,7 @@ import { createLogger } from "../logging.js";
 import { JavaMissingError } from "./dynamodb-local.js";
 import { provision, startLocalBackends, useLocalCredentials, useLocalEndpoints, type LocalBackends } from "./backends.js";
 import { channelsFromCdkJson } from "./cdk-channels.js";
+import { StreamRunner } from "./stream-runner.js";
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -27,7 +29,11 @@ async function main(): Promise<void> {
     backends = await startLocalBackends();
     useLocalEndpoints(backends, env);
   }
-  const stopBackends = async () => backends?.stop();
+  let stream: StreamRunner | undefined;
+  const stopBackends = async () => {
+    await stream?.stop();
+    await backends?.stop();
+  };
 
   try {
     const tableName = env.QUEUES_TABLE || DEFAULTS.tableName;
@@ -41,14 +47,16 @@ async function main(): Promise<void> {
       QUEUES_QUEUE_URLS: JSON.stringify(queueUrls),
       QUEUES_DRAIN_TIMEOUT_MS: env.QUEUES_DRAIN_TIMEOUT_MS || "5000",
     });
-    const app = new QueuesApp({ settings, logger: createLogger(settings.logLevel) });
+    const logger = createLogger(settings.logLevel);
+    stream = await StreamRunner.start({ tableName, onError: (error) => logger.warn({ err: error }, "table stream: a batch failed; trying again") });
+    const app = new QueuesApp({ settings, logger });
     const port = await app.start();
     await app.health.check();
     console.error(
       [
         "",
         `Queues is serving on ${settings.host}:${port} (health: ${app.health.serving ? "SERVING" : "NOT_SERVING"})`,
-        `  DynamoDB: ${env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL}  table ${tableName}`,
+        `  DynamoDB: ${env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL}  table ${tableName} (its stream is read here: owners' Totals)`,
         `  SQS:      ${env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL}  channels ${channels.map((c) => c.name).join(", ")}`,
         `  Try: grpcurl -plaintext ${settings.host}:${port} list`,
         "Ctrl-C stops the server and the emulators.",

@@ -3,7 +3,10 @@
 // and SQS requests by action. SDK middleware asks every DynamoDB call for its
 // consumed capacity (free of charge) and counts every SQS call. Served as JSON at
 // GET /usage on the health HTTP port; `npm run bench` turns it into cost per task.
+// The same middleware feeds the partition-load counter (partition-load.ts: units per
+// partition key value, off unless a window is started at /usage/partitions).
 import type { MiddlewareClient } from "../core/backend-errors.js";
+import { PartitionLoad, type CallCapacity } from "./partition-load.js";
 
 /** DynamoDB operations that accept ReturnConsumedCapacity, and whether they read or write. */
 const DYNAMODB_OPERATIONS: Record<string, "read" | "write"> = {
@@ -38,11 +41,18 @@ export interface UsageSnapshot {
 interface ConsumedCapacity {
   CapacityUnits?: number;
   Table?: { CapacityUnits?: number };
+  GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
 }
 
 export class BackendUsage {
+  /** Units per partition key value, while a window is open (GET/POST/DELETE /usage/partitions). */
+  readonly partitions: PartitionLoad;
   private readonly dynamodb: DynamoDbUsage = { calls: 0, readUnits: 0, writeUnits: 0, byOperation: {} };
   private readonly sqs = { requests: 0, byAction: {} as Record<string, number> };
+
+  constructor(partitions: PartitionLoad = new PartitionLoad()) {
+    this.partitions = partitions;
+  }
 
   /** Counts a DynamoDB client's calls and the capacity each consumed (document clients too). */
   attachDynamoDb(client: MiddlewareClient): void {
@@ -57,11 +67,15 @@ export class BackendUsage {
         } catch (error) {
           // A write whose condition failed is billed (at least 1 unit) but reports no capacity.
           if (kind && (error as { name?: string })?.name === "ConditionalCheckFailedException") {
-            this.countDynamoDb(operation, kind, { CapacityUnits: 1 }, 0);
+            const capacity = this.countDynamoDb(operation, kind, { CapacityUnits: 1 }, 0);
+            this.partitions.observe(operation, args.input, capacity, false);
           }
           throw error;
         }
-        if (kind) this.countDynamoDb(operation, kind, result.output?.ConsumedCapacity, transactionItems(operation, args.input));
+        if (kind) {
+          const capacity = this.countDynamoDb(operation, kind, result.output?.ConsumedCapacity, transactionItems(operation, args.input));
+          this.partitions.observe(operation, args.input, capacity);
+        }
         return result;
       },
       { step: "initialize", name: "backendUsage-DynamoDB", override: true },
@@ -96,20 +110,34 @@ export class BackendUsage {
     kind: "read" | "write",
     consumed: ConsumedCapacity | ConsumedCapacity[] | undefined,
     transactionItemCount: number,
-  ): void {
+  ): CallCapacity {
     const entries = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
     let units = entries.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0);
+    // The table's and each index's share (a report without them: all the table's).
+    const capacity: CallCapacity = { table: 0, indexes: {} };
+    for (const entry of entries) {
+      let indexUnits = 0;
+      for (const [index, { CapacityUnits = 0 }] of Object.entries(entry.GlobalSecondaryIndexes ?? {})) {
+        capacity.indexes[index] = (capacity.indexes[index] ?? 0) + CapacityUnits;
+        indexUnits += CapacityUnits;
+      }
+      capacity.table += entry.Table?.CapacityUnits ?? Math.max(0, (entry.CapacityUnits ?? 0) - indexUnits);
+    }
     // DynamoDB bills a transaction 2 units per item (up to 1 KB). DynamoDB Local reports
     // less for transactions of three or more items (measured: 4 table units for 3 items),
     // so the table's share is never counted below that; on AWS the report is never lower.
     const tableUnits = entries.reduce((sum, entry) => sum + (entry.Table?.CapacityUnits ?? 0), 0);
-    if (transactionItemCount > 0 && tableUnits < 2 * transactionItemCount) units += 2 * transactionItemCount - tableUnits;
+    if (transactionItemCount > 0 && tableUnits < 2 * transactionItemCount) {
+      units += 2 * transactionItemCount - tableUnits;
+      capacity.table += 2 * transactionItemCount - tableUnits;
+    }
     this.dynamodb.calls += 1;
     if (kind === "read") this.dynamodb.readUnits += units;
     else this.dynamodb.writeUnits += units;
     const entry = (this.dynamodb.byOperation[operation] ??= { calls: 0, units: 0 });
     entry.calls += 1;
     entry.units += units;
+    return capacity;
   }
 }
 

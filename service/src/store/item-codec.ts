@@ -3,7 +3,7 @@
 import type { StoredTask } from "../core/task-repository.js";
 import type { TaskRecord, TaskState } from "../tasks/task.js";
 import { TaskStates } from "../tasks/task.js";
-import { INLINE_PAYLOAD_MAX_BYTES, itemKey, TTL_ATTRIBUTE } from "./table-definition.js";
+import { INLINE_PAYLOAD_MAX_BYTES, itemKey, ownerKeyOf, TTL_ATTRIBUTE } from "./table-definition.js";
 
 export type Item = Record<string, unknown>;
 
@@ -13,6 +13,8 @@ export const A = {
   version: "version",
   id: "id",
   owner: "owner",
+  /** `<owner>#<shard>`: the partition key of the index byOwnerShard (table-definition.ts, ownerKeyOf). */
+  ownerKey: "ownerKey",
   channel: "channel",
   state: "state",
   hashCode: "hashCode",
@@ -90,13 +92,18 @@ export function decodeTask(item: Item): StoredTask {
   };
 }
 
-/** The item of a new task. Payloads that are too big for the task item go to their own items. */
-export function encodeNewTask(task: TaskRecord, outboxShard: number): Item {
+/**
+ * The item of a new task, with its owner shard (`ownerKey`) and, if given, the id of
+ * the create that writes it (`lastWrite`). Payloads that are too big for the task
+ * item go to their own items.
+ */
+export function encodeNewTask(task: TaskRecord, outboxShard: number, writeId?: string): Item {
   const item: Item = {
     [A.pk]: itemKey.task(task.id),
     [A.version]: 1n,
     [A.id]: task.id,
     [A.owner]: task.owner,
+    [A.ownerKey]: ownerKeyOf(task.owner, task.id),
     [A.channel]: task.channel,
     [A.state]: task.state,
     [A.hashCode]: task.hashCode,
@@ -105,6 +112,7 @@ export function encodeNewTask(task: TaskRecord, outboxShard: number): Item {
     [A.createTime]: task.createTime,
     [A.updateTime]: task.updateTime,
   };
+  if (writeId !== undefined) item[A.lastWrite] = writeId;
   if (task.prior !== 0n) item[A.prior] = task.prior;
   if (task.awaitsPrior) item[A.awaitsPrior] = true;
   if (task.input !== "") {

@@ -8,15 +8,20 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  *
  * | pk                    | item                                                        |
  * |-----------------------|-------------------------------------------------------------|
- * | `T#<id>`              | the task: small, often-updated state (+ payloads ≤ 1 KiB)   |
+ * | `T#<id>`              | the task: small, often-updated state (+ payloads ≤ 1 KiB); carries `ownerKey` (its owner shard, index `byOwnerShard`) and, while its outbox marker is set, `outboxShard` + `outboxDueAt` (index `byOutboxDue`) |
  * | `I#<id>` / `O#<id>`   | a larger Input / Output, written once, so state updates stay small |
  * | `H#<hashCode>`        | guards a caller's HashCode's uniqueness; a consistent lookup by it (a generated HashCode names its task's ID and needs none) |
- * | `E#<id>`              | marks an expired task's cleanup as done (with retention; expires itself) |
- * | `C#<owner>#<shard>`   | one shard of the owner's task counter (exact Total)         |
+ * | `S#<eventID>`         | marks a part of a stream batch as counted (the table stream function; expires itself after a day) |
+ * | `C#<owner>#<shard>`   | one shard of the owner's task counter (Total), counted from the table's stream |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
  * Input and Output above INLINE_PAYLOAD_MAX_BYTES live in their own items and each
  * state transition rewrites only the small task item.
+ *
+ * No partition key, of the table or of an index, takes all of one owner's or all
+ * tasks' writes: an owner's index entries are spread over OWNER_SHARDS `ownerKey`
+ * partitions and outbox markers over OUTBOX_SHARDS `outboxShard` partitions (DynamoDB
+ * gives one partition key at most 1,000 write units and 3,000 read units a second).
  */
 export const PARTITION_KEY = "pk";
 
@@ -28,31 +33,83 @@ export const itemKey = {
   input: (id: bigint) => `I#${id}`,
   output: (id: bigint) => `O#${id}`,
   hashCode: (hashCode: string) => `H#${hashCode}`,
-  expiredTask: (id: bigint) => `E#${id}`,
+  /** The marker of a counted part of a stream batch, named by the part's first record (stream/table-stream.ts). */
+  streamMarker: (eventId: string) => `S#${eventId}`,
   ownerCounter: (owner: bigint, shard: number) => `C#${owner}#${shard}`,
 };
 
 export const INLINE_PAYLOAD_MAX_BYTES = 1024;
 
 /**
- * DynamoDB's TTL attribute (epoch seconds). Set on a task item when it becomes final,
- * only if a retention is configured; the CDK stack then enables TTL on it and cleans
- * up the task's other items (HashCode guard, payloads, owner count) when it expires.
+ * DynamoDB's TTL attribute (epoch seconds), always enabled on the table. Set on a task
+ * item when it becomes final, only if a retention is configured; when it expires, the
+ * table stream function cleans up the task's other items (HashCode guard, payloads)
+ * and its owner's count. The stream function's markers expire by it too.
  */
 export const TTL_ATTRIBUTE = "expiresAt";
 
 /**
- * Owner counters are sharded so that concurrent creates for one owner rarely touch
- * the same item (DynamoDB cancels transactions that collide on an item). Total is
- * the sum of all shards: a fixed-cost read, whatever the owner's number of tasks.
+ * The table's stream: every change with both images. The table stream function
+ * (stream/table-stream.ts) counts owners' tasks from it (INSERT: the new image) and
+ * cleans up expired tasks (TTL REMOVE: the old image).
+ */
+export const STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES" as const;
+
+/** A stream marker's lifetime: a stream keeps its records for 24 hours, so none is delivered again after that. */
+export const STREAM_MARKER_TTL_SECONDS = 86_400;
+
+/**
+ * Owner counters are sharded so that concurrent count updates for one owner rarely
+ * touch the same item. Total is the sum of all shards: a fixed-cost read, whatever
+ * the owner's number of tasks.
  */
 export const OWNER_COUNTER_SHARDS = 8;
 
 /**
- * Task items carry `outboxShard` + `outboxDueAt` only while their outbox marker is
- * set, so the index holds just the tasks the sweeper may have to act on.
+ * An owner's tasks are spread over this many `ownerKey` partitions of the index
+ * `byOwnerShard`, so that one owner creating 10,000 tasks a second writes about 625
+ * index entries a second to each (a partition key takes at most 1,000 write units a
+ * second). QueryTaskByOwner merges the shards, newest first.
  */
-export const OUTBOX_SHARDS = 8;
+export const OWNER_SHARDS = 16;
+
+/**
+ * The owner shard of a task: Fibonacci hashing of its ID (the ID times 2^64/φ,
+ * modulo 2^64, scaled to OWNER_SHARDS). Not `id % OWNER_SHARDS`: the low bits of an
+ * ID are its per-millisecond sequence (tasks/ids.ts), which restarts at 0 every
+ * millisecond, so at low rates every task would land in shard 0. The hash mixes all
+ * of the ID's bits, and spreads IDs that follow each other at any regular step
+ * (one replica's creates) evenly. A pure function of the ID: the backfill of old
+ * items computes the same key.
+ */
+export function ownerShardOf(id: bigint): number {
+  return Number((((id * FIBONACCI_MULTIPLIER) & UINT64_MASK) * BigInt(OWNER_SHARDS)) >> 64n);
+}
+
+/** ⌊2^64 / φ⌋, odd. */
+const FIBONACCI_MULTIPLIER = 0x9e3779b97f4a7c15n;
+const UINT64_MASK = (1n << 64n) - 1n;
+
+/** The `ownerKey` attribute of a task item (the partition key of `byOwnerShard`): `<owner>#<shard>`. */
+export function ownerKeyOf(owner: bigint, id: bigint): string {
+  return ownerKeyOfShard(owner, ownerShardOf(id));
+}
+
+/** The `ownerKey` of one of the owner's shards. */
+export function ownerKeyOfShard(owner: bigint, shard: number): string {
+  return `${owner}#${shard}`;
+}
+
+/**
+ * Task items carry `outboxShard` + `outboxDueAt` only while their outbox marker is
+ * set, so the index holds just the tasks the sweeper may have to act on. A marker's
+ * shard is drawn at random on every write of it, so markers spread evenly: at
+ * 50,000 tasks a second (an index entry written at the create and removed at the
+ * final write: 2 write units per task) each shard takes about 780 write units a
+ * second. The sweeper looks at a rotating subset of the shards on each pass
+ * (core/sweeper.ts). Markers written when there were 8 shards (0..7) are still found.
+ */
+export const OUTBOX_SHARDS = 128;
 
 export interface IndexDefinition {
   name: string;
@@ -64,12 +121,13 @@ export interface IndexDefinition {
 }
 
 export const INDEXES = {
-  byOwner: {
-    name: "byOwner",
-    partitionKey: { name: "owner", type: "N" },
+  byOwnerShard: {
+    name: "byOwnerShard",
+    partitionKey: { name: "ownerKey", type: "S" },
     sortKey: { name: "id", type: "N" },
     projection: "KEYS_ONLY",
-    purpose: "QueryTaskByOwner: an owner's tasks, newest first (IDs grow with time; query descending)",
+    purpose:
+      "QueryTaskByOwner: an owner's tasks in OWNER_SHARDS partitions (`<owner>#<shard>`), each read newest first (IDs grow with time; query descending) and merged",
   },
   byOutboxDue: {
     name: "byOutboxDue",
@@ -77,6 +135,23 @@ export const INDEXES = {
     sortKey: { name: "outboxDueAt", type: "N" },
     projection: "KEYS_ONLY",
     purpose: "the sweeper: tasks whose outbox marker is due (a possibly unsent message or chain follow-up)",
+  },
+} as const satisfies Record<string, IndexDefinition>;
+
+/**
+ * Indexes of earlier layouts, kept only for the migration to the current one (not
+ * created by createTableInput, not in INDEXES). `byOwner` (owner, id) held all of an
+ * owner's tasks under one partition key; `byOwnerShard` replaces it. During the
+ * migration both exist: deploy the new index beside it, backfill `ownerKey` on the
+ * old task items, then drop it.
+ */
+export const LEGACY_INDEXES = {
+  byOwner: {
+    name: "byOwner",
+    partitionKey: { name: "owner", type: "N" },
+    sortKey: { name: "id", type: "N" },
+    projection: "KEYS_ONLY",
+    purpose: "QueryTaskByOwner before owner shards: an owner's tasks, newest first",
   },
 } as const satisfies Record<string, IndexDefinition>;
 
@@ -111,5 +186,6 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       ],
       Projection: { ProjectionType: index.projection },
     })),
+    StreamSpecification: { StreamEnabled: true, StreamViewType: STREAM_VIEW_TYPE },
   };
 }

@@ -2,9 +2,10 @@
 // core/task-repository.ts). Every write to a task item is conditional on the
 // `version` it was read at (optimistic concurrency across replicas; no locks), and
 // every state change goes through `transition`, which enforces the state machine's
-// `from` states. Creates and links are one TransactWriteItems.
+// `from` states. A create is one conditional PutItem, or one TransactWriteItems when
+// it writes more than the task item (a HashCode guard, a chain link, a large Input).
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
-import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DescribeTableCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomBytes, randomInt } from "node:crypto";
@@ -15,13 +16,23 @@ import {
   DuplicateHashCode,
   IdTaken,
   StaleTask,
+  type DueOutboxShard,
   type Link,
   type StoredTask,
   type TaskRepository,
   type UnreadWrite,
 } from "../core/task-repository.js";
 import { A, decodeTask, encodeNewTask, isInline, type Item } from "./item-codec.js";
-import { INDEXES, itemKey, OUTBOX_SHARDS, OWNER_COUNTER_SHARDS, PARTITION_KEY } from "./table-definition.js";
+import {
+  INDEXES,
+  itemKey,
+  OUTBOX_SHARDS,
+  OWNER_COUNTER_SHARDS,
+  OWNER_SHARDS,
+  ownerKeyOfShard,
+  PARTITION_KEY,
+  TASK_KEY_PREFIX,
+} from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 
@@ -97,28 +108,58 @@ export class TaskStore implements TaskRepository {
     return total;
   }
 
-  /** IDs of the owner's tasks, newest first, skipping `offset` (reads offset + limit index keys). */
+  /**
+   * IDs of the owner's tasks, newest first, skipping `offset`. The owner's index
+   * entries are spread over OWNER_SHARDS partitions, each read newest first: the
+   * merged answer is exact down to the highest "last ID read" among the shards not
+   * read to their end (anything unread is older). The first round reads each shard's
+   * expected share of offset + limit with a margin, in parallel; a shard that may
+   * still hold one of the first offset + limit is read further. Offset 0 costs
+   * OWNER_SHARDS small queries (0.5 read unit each); an Offset of k reads about
+   * 1.25 k index keys in all (about 100 bytes each, ~40 keys per 4 KB read).
+   */
   async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]> {
     const wanted = Number(offset + limit);
-    const ids: bigint[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
+    if (limit <= 0n) return [];
+    const shards: OwnerShardRead[] = Array.from({ length: OWNER_SHARDS }, (_, shard) => ({
+      key: ownerKeyOfShard(owner, shard),
+      ids: [],
+      startKey: undefined,
+      done: false,
+    }));
+    const share = Math.ceil((wanted * 1.25) / OWNER_SHARDS) + 4;
+    let toRead = shards;
+    for (let round = 1; ; round++) {
+      // Later rounds read more per shard: a shard that holds many of the newest tasks needs few rounds.
+      const more = share * 2 ** (round - 1);
+      await Promise.all(toRead.map((shard) => this.readOwnerShard(shard, shard.ids.length + more)));
+      const merged = shards.flatMap((shard) => shard.ids).sort(descending);
+      // The (wanted)th newest ID read so far; a shard not read to its end and last read above it may hide newer ones.
+      const bound = merged.length >= wanted ? merged[wanted - 1] : undefined;
+      toRead = shards.filter((shard) => !shard.done && (bound === undefined || (shard.ids.at(-1) ?? bound + 1n) > bound));
+      if (toRead.length === 0) return merged.slice(Number(offset), wanted);
+    }
+  }
+
+  /** Reads the shard's index entries, newest first, until it has `target` IDs or its end. */
+  private async readOwnerShard(shard: OwnerShardRead, target: number): Promise<void> {
+    while (!shard.done && shard.ids.length < target) {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          IndexName: INDEXES.byOwner.name,
-          KeyConditionExpression: "#owner = :owner",
-          ExpressionAttributeNames: { "#owner": A.owner },
-          ExpressionAttributeValues: { ":owner": owner },
+          IndexName: INDEXES.byOwnerShard.name,
+          KeyConditionExpression: "#key = :key",
+          ExpressionAttributeNames: { "#key": A.ownerKey },
+          ExpressionAttributeValues: { ":key": shard.key },
           ScanIndexForward: false,
-          Limit: Math.min(wanted - ids.length, 1000),
-          ExclusiveStartKey: startKey,
+          Limit: Math.min(target - shard.ids.length, 1000),
+          ExclusiveStartKey: shard.startKey,
         }),
       );
-      for (const item of page.Items ?? []) ids.push(item[A.id] as bigint);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && ids.length < wanted);
-    return ids.slice(Number(offset), wanted);
+      for (const item of page.Items ?? []) shard.ids.push(item[A.id] as bigint);
+      shard.startKey = page.LastEvaluatedKey;
+      shard.done = shard.startKey === undefined;
+    }
   }
 
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
@@ -142,12 +183,17 @@ export class TaskStore implements TaskRepository {
     }));
   }
 
-  /** Task IDs whose outbox marker is due, from the sparse index (eventually consistent: re-read before acting). */
-  async dueOutboxTaskIds(limitPerShard: number): Promise<bigint[]> {
+  /** The outbox marker's shards (`outboxShard`: 0 to outboxShards - 1); the sweeper picks which to read. */
+  get outboxShards(): number {
+    return OUTBOX_SHARDS;
+  }
+
+  /** Task IDs whose outbox marker is due, per shard asked for, from the sparse index (eventually consistent: re-read before acting). */
+  async dueOutboxTaskIds(shards: readonly number[], limitPerShard: number): Promise<DueOutboxShard[]> {
     const now = this.now();
-    const pages = await Promise.all(
-      Array.from({ length: OUTBOX_SHARDS }, (_, shard) =>
-        this.db.send(
+    return Promise.all(
+      shards.map(async (shard) => {
+        const page = await this.db.send(
           new QueryCommand({
             TableName: this.tableName,
             IndexName: INDEXES.byOutboxDue.name,
@@ -156,33 +202,42 @@ export class TaskStore implements TaskRepository {
             ExpressionAttributeValues: { ":shard": shard, ":now": now },
             Limit: limitPerShard,
           }),
-        ),
-      ),
+        );
+        return { shard, ids: (page.Items ?? []).map((item) => BigInt(String(item[PARTITION_KEY]).slice(TASK_KEY_PREFIX.length))) };
+      }),
     );
-    return pages.flatMap((page) => (page.Items ?? []).map((item) => BigInt(String(item[PARTITION_KEY]).slice(2))));
   }
 
   // ----- writes -----
 
   /**
-   * Writes a new task atomically with its owner counter, the guard of a caller's
-   * HashCode (a generated one is unique by construction), an external Input and (for
-   * a chain) the link on its Prior. The Prior's version is part of the condition, so
-   * the decision "wait for the Prior or queue now" was made on the Prior's current state.
+   * Writes a new task. The usual one (generated HashCode, no Prior, Input inline) is
+   * ONE conditional PutItem of the task item ("its key is new"); the task's index
+   * entries (owner shard, outbox marker) come with it. A caller's HashCode (its guard
+   * item), a Prior (the link on it) or a large Input (its own item) make it one
+   * TransactWriteItems with those items. The Prior's version is part of the
+   * condition, so the decision "wait for the Prior or queue now" was made on the
+   * Prior's current state. The owner's Total is counted from the table's stream.
    */
   async create(task: TaskRecord, link?: Link): Promise<void> {
+    const writeId = newWriteId("create");
+    const taskItem = encodeNewTask(task, randomInt(OUTBOX_SHARDS), writeId);
+    const guarded = taskIdOfGeneratedHashCode(task.hashCode) !== task.id;
+    const externalInput = task.input !== "" && !isInline(task.input);
+    if (!guarded && !link && !externalInput) return this.putNewTask(taskItem, writeId);
+
     const items: NonNullable<TransactWriteCommandInput["TransactItems"]> = [
       {
         Put: {
           TableName: this.tableName,
-          Item: encodeNewTask(task, randomInt(OUTBOX_SHARDS)),
+          Item: taskItem,
           ConditionExpression: "attribute_not_exists(#pk)",
           ExpressionAttributeNames: { "#pk": PARTITION_KEY },
         },
       },
     ];
-    const guardIndex = taskIdOfGeneratedHashCode(task.hashCode) === task.id ? -1 : items.length;
-    if (guardIndex >= 0) {
+    const guardIndex = guarded ? items.length : -1;
+    if (guarded) {
       items.push({
         Put: {
           TableName: this.tableName,
@@ -192,18 +247,7 @@ export class TaskStore implements TaskRepository {
         },
       });
     }
-    items.push(
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { [PARTITION_KEY]: itemKey.ownerCounter(task.owner, randomInt(OWNER_COUNTER_SHARDS)) },
-          UpdateExpression: "ADD #count :one",
-          ExpressionAttributeNames: { "#count": "count" },
-          ExpressionAttributeValues: { ":one": 1n },
-        },
-      },
-    );
-    if (task.input !== "" && !isInline(task.input)) {
+    if (externalInput) {
       items.push({ Put: { TableName: this.tableName, Item: { [PARTITION_KEY]: itemKey.input(task.id), [A.data]: task.input } } });
     }
     if (link) {
@@ -224,6 +268,7 @@ export class TaskStore implements TaskRepository {
     }
     const priorIndex = link ? items.length - 1 : -1;
     try {
+      // The SDK's retry of a transaction whose answer was lost reuses its token: DynamoDB answers it as done.
       await this.withConflictRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: requestToken() })));
     } catch (error) {
       const reasons = cancellationReasons(error);
@@ -234,6 +279,35 @@ export class TaskStore implements TaskRepository {
         throw new StaleTask(decodeOptional(reasons[priorIndex]?.Item));
       }
       throw error;
+    }
+  }
+
+  /**
+   * The create as one conditional PutItem. Its key is taken when another replica drew
+   * the same ID (IdTaken), or when this very write already happened: the SDK retries a
+   * write whose answer was lost, the retry fails its condition, and the item it finds
+   * carries this write's id. (Should a later write have replaced that id already, the
+   * item still has this create's HashCode: a generated one, whose random part was
+   * drawn for this create.)
+   */
+  private async putNewTask(item: Item, writeId: string): Promise<void> {
+    try {
+      await this.withConflictRetry(() =>
+        this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ConditionExpression: "attribute_not_exists(#pk)",
+            ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (existing?.[A.lastWrite]?.S === writeId || existing?.[A.hashCode]?.S === item[A.hashCode]) return;
+      throw new IdTaken();
     }
   }
 
@@ -482,6 +556,16 @@ export class TaskStore implements TaskRepository {
   }
 }
 
+/** One owner shard as ownerTaskIds reads it: the IDs read so far, newest first, and where to go on. */
+interface OwnerShardRead {
+  key: string;
+  ids: bigint[];
+  startKey: Record<string, unknown> | undefined;
+  done: boolean;
+}
+
+const descending = (a: bigint, b: bigint): number => (a < b ? 1 : a > b ? -1 : 0);
+
 interface CancellationReason {
   Code?: string;
   Item?: Record<string, AttributeValue>;
@@ -509,12 +593,12 @@ function decodeOptional(item: Record<string, AttributeValue> | undefined): Store
 }
 
 /**
- * The id a state change writes into `lastWrite`: the transition's name and 48 random
- * bits, e.g. `lease.x3K9_a2QbQ`. The random part tells a lost answer to our own write
+ * The id a write of a task writes into `lastWrite` (a state change, or its create):
+ * the transition's name (or `create`) and 48 random bits, e.g. `lease.x3K9_a2QbQ`. The random part tells a lost answer to our own write
  * from someone else's; the name says on the item (and in a captured request) which
  * transition wrote it last.
  */
-export function newWriteId(transition: TransitionName): string {
+export function newWriteId(transition: TransitionName | "create"): string {
   return `${transition}.${randomBytes(6).toString("base64url")}`;
 }
 

@@ -6,8 +6,8 @@ import { randomBytes, randomInt } from "node:crypto";
  * bits chosen at random per process, then a 12-bit per-millisecond sequence. They
  * are > 0, increase with creation time (so "newest first" is "ID descending") and
  * need no central counter. Two replicas that drew the same 10 bits could collide in
- * the same millisecond; the create transaction puts the task item only if its key
- * is new, and a collision is retried with a fresh ID. Present-day IDs are above
+ * the same millisecond; the create puts the task item only if its key is new, and
+ * a collision is retried with a fresh ID. Present-day IDs are above
  * 2^58, so every ID exercises the no-JS-number path.
  */
 const EPOCH_MS = 1_704_067_200_000n;
@@ -50,8 +50,8 @@ const GENERATED_HASH_CODE = /^([A-Za-z0-9_-]{11})~[A-Za-z0-9_-]{8}$/;
  * base64url), "~", then 48 crypto-random bits (8 characters). "~" never appears in a
  * caller's HashCode ([A-Za-z0-9._:-]), so a generated code can never collide with a
  * caller's key, and it is unique because its task ID is. So it needs no uniqueness
- * guard item (one transactional write less per create), and a lookup reads the task
- * it names directly.
+ * guard item (the create stays a single PutItem of the task), and a lookup reads
+ * the task it names directly.
  */
 export function generateHashCode(taskId: bigint): string {
   const id = Buffer.alloc(8);

@@ -14,10 +14,11 @@ export interface Lease {
 }
 
 /**
- * The transactional-outbox marker (SPEC §4), written in the same transaction as the
- * task. On a queued task (WAITING or PROCEEDING) it stays until the task is final and
- * is its watchdog: its SQS message may never have been sent, or may be lost later (dead-
- * letter queue, retention), and the sweeper sends a copy when the message is overdue.
+ * The transactional-outbox marker (SPEC §4), on the task item itself, so written in
+ * the same write as the task. On a queued task (WAITING or PROCEEDING) it stays until
+ * the task is final and is its watchdog: its SQS message may never have been sent,
+ * or may be lost later (dead-letter queue, retention), and the sweeper sends a copy
+ * when the message is overdue.
  * On a final task with a successor: the chain follow-up (queue the successor, or cancel
  * the rest of the chain) may not have happened yet.
  */

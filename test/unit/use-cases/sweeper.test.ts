@@ -1,9 +1,10 @@
 // The sweeper (core/sweeper.ts) on the in-memory backends: it acts on due outbox
 // markers only, claims each by a conditional write, and spaces out repeated re-sends.
 import { describe, expect, it } from "vitest";
-import { Sweeper } from "../../../service/src/core/sweeper.js";
+import { BATCH_PER_SHARD, SHARDS_PER_PASS, Sweeper } from "../../../service/src/core/sweeper.js";
 import type { StoredTask } from "../../../service/src/core/task-repository.js";
 import { MemoryCore, SWEEP_AFTER_MS } from "../../support/memory-context.js";
+import { MemoryRepository } from "../../support/memory-repository.js";
 
 /** A queued task whose message was never sent (the replica died between the write and the send). */
 async function unsent(core: MemoryCore): Promise<StoredTask> {
@@ -118,5 +119,84 @@ describe("sweeper", () => {
     expect(core.logged("sweeper could not handle a task")[0]).toMatchObject({ taskId: String(broken.id) });
     expect(await core.sweeper.sweepOnce()).toBe(1);
     expect(core.queue.taskIds()).toEqual([fine.id, broken.id]);
+  });
+
+  describe("with markers spread over many shards", () => {
+    /** A sweeper on a repository with 128 outbox shards, and the shards each of its passes read. */
+    async function sharded(): Promise<{ core: MemoryCore; store: MemoryRepository; sweeper: Sweeper; passes: number[][]; dueIn: (shard: number, count?: number) => bigint[] }> {
+      const core = new MemoryCore();
+      const template = await core.create();
+      const store = new MemoryRepository(core.now, { outboxShards: 128 });
+      const passes: number[][] = [];
+      const read = store.dueOutboxTaskIds.bind(store);
+      store.dueOutboxTaskIds = (shards, limit) => {
+        passes.push([...shards]);
+        return read(shards, limit);
+      };
+      let next = 0n;
+      /** Seeds `count` queued tasks whose markers are due, in `shard`. */
+      const dueIn = (shard: number, count = 1) =>
+        Array.from({ length: count }, () => {
+          const id = 128n * ++next + BigInt(shard);
+          expect(store.outboxShardOf(id)).toBe(shard);
+          return store.seed({ ...template, id, outbox: { dueAtMs: core.now(), sweeps: 0 } }).id;
+        });
+      return { core, store, sweeper: new Sweeper({ ...core.ctx, store }, 1_000), passes, dueIn };
+    }
+
+    it("reads 16 shards a pass, a rotating window: all 128 every 8 passes, each once", async () => {
+      const { sweeper, passes } = await sharded();
+      for (let pass = 0; pass < 16; pass++) await sweeper.sweepOnce();
+      for (const shards of passes) {
+        expect(shards).toHaveLength(SHARDS_PER_PASS);
+        // A contiguous window (modulo 128), following the previous one.
+        for (let i = 1; i < shards.length; i++) expect(shards[i]).toBe(((shards[i - 1] as number) + 1) % 128);
+      }
+      for (let pass = 1; pass < passes.length; pass++) expect(passes[pass]?.[0]).toBe(((passes[pass - 1]?.[0] as number) + SHARDS_PER_PASS) % 128);
+      for (const cycle of [passes.slice(0, 8), passes.slice(8, 16)]) {
+        expect(cycle.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 128 }, (_, shard) => shard));
+      }
+    });
+
+    it("finds a due marker in any shard within 8 passes", async () => {
+      const { core, sweeper, dueIn } = await sharded();
+      const ids = [0, 5, 63, 64, 100, 127].flatMap((shard) => dueIn(shard));
+      let acted = 0;
+      for (let pass = 0; pass < 8; pass++) acted += await sweeper.sweepOnce();
+      expect(acted).toBe(ids.length);
+      // (The queue also holds the message of the task the seeded ones were copied from.)
+      expect(core.queue.taskIds().filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+    });
+
+    it("reads a shard that came back full again on the next pass, besides the next window", async () => {
+      const { sweeper, passes, dueIn } = await sharded();
+      // Find where this sweeper's rotation starts (random per replica), then fill a shard of its next window.
+      await sweeper.sweepOnce();
+      const backlogged = ((passes[0]?.[0] as number) + SHARDS_PER_PASS) % 128;
+      dueIn(backlogged, 2 * BATCH_PER_SHARD + 7);
+      expect(await sweeper.sweepOnce()).toBe(BATCH_PER_SHARD);
+      expect(await sweeper.sweepOnce()).toBe(BATCH_PER_SHARD);
+      expect(passes[2]).toContain(backlogged);
+      expect(passes[2]).toHaveLength(SHARDS_PER_PASS + 1);
+      expect(await sweeper.sweepOnce()).toBe(7);
+      // It came back with 7 (not full): the pass after reads the window only.
+      await sweeper.sweepOnce();
+      expect(passes[4]).toHaveLength(SHARDS_PER_PASS);
+      expect(passes[4]).not.toContain(backlogged);
+    });
+
+    it("reads at most 16 full shards again besides the window", async () => {
+      const { sweeper, passes, dueIn } = await sharded();
+      await sweeper.sweepOnce();
+      // The next two windows: 32 shards, each with more due markers than a pass reads.
+      const start = ((passes[0]?.[0] as number) + SHARDS_PER_PASS) % 128;
+      const full = Array.from({ length: 2 * SHARDS_PER_PASS }, (_, i) => (start + i) % 128);
+      for (const shard of full) dueIn(shard, BATCH_PER_SHARD * 3);
+      await sweeper.sweepOnce(); // the first 16 come back full
+      await sweeper.sweepOnce(); // the next window (the other 16, full too) and the first 16 again
+      expect(passes[2]).toEqual(full.slice(SHARDS_PER_PASS).concat(full.slice(0, SHARDS_PER_PASS)));
+      await sweeper.sweepOnce(); // a new window, and 16 of the 32 full ones
+      expect(passes[3]).toHaveLength(2 * SHARDS_PER_PASS);
+    });
   });
 });
