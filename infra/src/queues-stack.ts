@@ -1,7 +1,7 @@
 // The whole service in one stack: the tasks table, a queue pair per channel, the
 // gRPC servers behind an internal load balancer, the table stream function (owners'
 // Totals, expired tasks) and alarms. Each concern is its own construct in infra/constructs/.
-import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { Annotations, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import type { DeploymentConfig } from "./config.js";
 import { Alarms } from "./constructs/alarms.js";
@@ -32,17 +32,31 @@ export class QueuesStack extends Stack {
       subnetGroupName: config.subnetGroupName,
       vpcCidr: config.vpcCidr,
       logRetentionDays: config.logRetentionDays,
+      auth: config.auth,
     });
     this.tasks = new TaskTable(this, "Tasks", { destroyOnDelete: config.destroyTableOnDelete, legacyOwnerIndex: config.legacyOwnerIndex });
-    this.queues = new ChannelQueues(this, "Channels", { channels: config.channels });
+    this.queues = new ChannelQueues(this, "Channels", { channels: config.channels, destroyOnDelete: config.destroyTableOnDelete });
     this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels });
     this.streamFunction = new TableStreamFunction(this, "TableStreamFunction", { table: this.tasks, logRetentionDays: config.logRetentionDays });
     this.alarms = new Alarms(this, "Alarms", {
       channels: this.queues.channels,
       oldestMessageAlarmSeconds: config.oldestMessageAlarmSeconds,
       streamFunction: this.streamFunction,
+      servers: { targetGroup: this.server.targetGroup, logGroup: this.server.logGroup, desiredCount: config.desiredCount },
       topicArn: config.alarmTopicArn,
     });
+    if (config.auth && !config.certificateArn) {
+      Annotations.of(this).addWarningV2(
+        "queues:auth-without-tls",
+        "Auth is on but the listener is plain TCP (no certificateArn): bearer tokens cross the VPC and any peered network in clear. Deploy with -c certificateArn=arn:aws:acm:...",
+      );
+    }
+    if (!config.alarmTopicArn) {
+      Annotations.of(this).addWarningV2(
+        "queues:no-alarm-topic",
+        `No alarmTopicArn: the stack's ${this.alarms.alarms.length} alarms notify nobody (they only show in the CloudWatch console). Deploy with -c alarmTopicArn=arn:aws:sns:<region>:<account>:<topic>.`,
+      );
+    }
 
     new CfnOutput(this, "LoadBalancerDnsName", {
       value: this.server.loadBalancer.loadBalancerDnsName,

@@ -9,6 +9,7 @@ export { A as TASK_ATTRIBUTES } from "./store/item-codec.js";
 export { channelQueueDefinition, queueNames } from "./queue/queue-definition.js";
 export { ChannelConfigError, parseChannels, type ChannelConfig, type ChannelEntry } from "./config/channels.js";
 export { HEALTH_HTTP_PATH } from "./health/http-endpoint.js";
+export { UNEXPECTED_ERROR_LOG_MESSAGE } from "./grpc/call-context.js";
 
 /** The table stream function's handler module, for bundling: its source where there is one, else its build. */
 export function tableStreamFunctionEntry(): string {

@@ -6,11 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App, Validations } from "aws-cdk-lib";
 import * as sqs from "aws-cdk-lib/aws-sqs";
-import { Match } from "aws-cdk-lib/assertions";
+import { Annotations, Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseChannels } from "../../service/src/config/channels.js";
 import { INDEXES, LEGACY_INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
 import { LONG_POLL_SECONDS, MESSAGE_RETENTION_SECONDS } from "../../service/src/queue/queue-definition.js";
+import { UNEXPECTED_ERROR_LOG_MESSAGE } from "../../service/src/grpc/call-context.js";
 import {
   CONTAINER_HEALTH_COMMAND,
   DEREGISTRATION_DELAY_SECONDS,
@@ -26,10 +27,13 @@ import {
   STREAM_FUNCTION_TABLE_ACTIONS,
 } from "../../infra/src/constructs/table-stream-function.js";
 import { buildApp } from "../../infra/src/app.js";
+import { isolatedSubnetEndpoints } from "../../infra/src/constructs/network.js";
 import { outputId } from "../../infra/src/queues-stack.js";
 import { CDK_JSON_CONTEXT, countOf, only, removeSynthOutputs, resourcesOf, synth, type Synthesized } from "./support.js";
 
 const CHANNELS = parseChannels(CDK_JSON_CONTEXT.channels, "cdk.json");
+/** Three per channel, two on the servers, two on the table stream function. */
+const ALARMS = 3 * CHANNELS.length + 4;
 const ref = (logicalId: string) => ({ Ref: logicalId });
 const arnOf = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
 
@@ -166,6 +170,24 @@ describe("the upgrade from the owner index of earlier versions (README \"Upgradi
   });
 });
 
+describe("what cdk destroy keeps", () => {
+  /** The channel queues and DLQs (not the table stream function's queue of failed records). */
+  const channelQueues = (template: Synthesized["template"]) =>
+    Object.entries(template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>).filter(
+      ([id, resource]) => resource.Type === "AWS::SQS::Queue" && id.startsWith("Channels"),
+    );
+
+  it("keeps every channel queue and dead-letter queue with the table (Retain), unless destroyTableOnDelete", () => {
+    const kept = channelQueues(base.template);
+    expect(kept).toHaveLength(2 * CHANNELS.length);
+    for (const [, queue] of kept) expect(queue).toMatchObject({ DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+    const destroyed = synth({ destroyTableOnDelete: "true" }).template;
+    only(destroyed, "AWS::DynamoDB::Table");
+    expect(destroyed.toJSON().Resources[Object.keys(resourcesOf(destroyed, "AWS::DynamoDB::Table"))[0] as string].DeletionPolicy).toBe("Delete");
+    for (const [, queue] of channelQueues(destroyed)) expect(queue).toMatchObject({ DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+  });
+});
+
 describe("per channel", () => {
   it("one queue and one dead-letter queue per channel of cdk.json, SSE and TLS-only", () => {
     // ... and the table stream function's queue of failed records.
@@ -194,9 +216,9 @@ describe("per channel", () => {
     }
   });
 
-  it("two alarms per channel: messages in the DLQ (> 0) and the age of the oldest message", () => {
-    // ... and two on the table stream function.
-    expect(countOf(base.template, "AWS::CloudWatch::Alarm")).toBe(2 * CHANNELS.length + 2);
+  it("three alarms per channel: messages in the DLQ (> 0), a dead letter near its expiry, and the age of the oldest message", () => {
+    // ... two on the servers and two on the table stream function.
+    expect(countOf(base.template, "AWS::CloudWatch::Alarm")).toBe(ALARMS);
     for (const channel of CHANNELS) {
       const ids = queueIds(base, channel.name);
       base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
@@ -212,13 +234,51 @@ describe("per channel", () => {
         Threshold: 3_600,
         ComparisonOperator: "GreaterThanThreshold",
       });
+      // Dead letters expire with the DLQ's retention: alarm at half of it.
+      base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [ids.deadLetter, "QueueName"] } }],
+        Threshold: MESSAGE_RETENTION_SECONDS / 2,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
     }
+  });
+
+  it("alarms when fewer than desiredCount servers are healthy for 3 minutes (no data counts as none)", () => {
+    const targetGroup = Object.keys(resourcesOf(base.template, "AWS::ElasticLoadBalancingV2::TargetGroup"))[0] as string;
+    base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "HealthyHostCount",
+      Namespace: "AWS/NetworkELB",
+      Dimensions: Match.arrayWith([{ Name: "TargetGroup", Value: { "Fn::GetAtt": [targetGroup, "TargetGroupFullName"] } }]),
+      Statistic: "Minimum",
+      Threshold: 2,
+      ComparisonOperator: "LessThanThreshold",
+      EvaluationPeriods: 3,
+      TreatMissingData: "breaching",
+    });
+    synth({ desiredCount: "3" }).template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "HealthyHostCount", Threshold: 3 });
+  });
+
+  it("alarms on any State-500 answer: a metric filter counts the servers' \"unexpected server error\" log lines", () => {
+    const logGroup = Object.keys(resourcesOf(base.template, "AWS::Logs::LogGroup")).find((id) => id.startsWith("Server")) as string;
+    base.template.hasResourceProperties("AWS::Logs::MetricFilter", {
+      LogGroupName: { Ref: logGroup },
+      FilterPattern: `{ $.msg = "${UNEXPECTED_ERROR_LOG_MESSAGE}" }`,
+      MetricTransformations: [{ MetricNamespace: "Queues", MetricName: "ServerErrors", MetricValue: "1" }],
+    });
+    base.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "ServerErrors",
+      Namespace: "Queues",
+      Statistic: "Sum",
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+    });
   });
 
   it("adding a channel to the context adds its queue, DLQ, alarms, IAM grant and server configuration, with no code change", () => {
     const more = synth({ channels: [...(CDK_JSON_CONTEXT.channels as unknown[]), { name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50 }] });
     expect(countOf(more.template, "AWS::SQS::Queue")).toBe(countOf(base.template, "AWS::SQS::Queue") + 2);
-    expect(countOf(more.template, "AWS::CloudWatch::Alarm")).toBe(countOf(base.template, "AWS::CloudWatch::Alarm") + 2);
+    expect(countOf(more.template, "AWS::CloudWatch::Alarm")).toBe(countOf(base.template, "AWS::CloudWatch::Alarm") + 3);
     const ids = queueIds(more, "thumbnails");
     expect(more.template.toJSON().Resources[ids.queue].Properties).toMatchObject({
       VisibilityTimeout: 120,
@@ -291,8 +351,13 @@ describe("ECS Fargate service", () => {
       LaunchType: "FARGATE",
       DeploymentConfiguration: { DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 },
     });
-    // No DesiredCount: a deployment never resets the count autoscaling chose; its minimum is desiredCount.
-    expect(service.DesiredCount).toBeUndefined();
+    // The first deploy starts desiredCount tasks (2, one per AZ), not CloudFormation's 1.
+    expect(service.DesiredCount).toBe(2);
+    // DesiredCount is desiredCount and nothing else (not the ceiling, not the task size). A deploy
+    // that updates the service sends it again (README "Context options" says what that does).
+    const other = only(synth({ maxCount: "12", cpu: "512", memoryMiB: "1024" }).template, "AWS::ECS::Service").Properties;
+    expect(other.DesiredCount).toBe(2);
+    expect(only(synth({ desiredCount: "3" }).template, "AWS::ECS::Service").Properties.DesiredCount).toBe(3);
     const subnets = (service.NetworkConfiguration as { AwsvpcConfiguration: { Subnets: { Ref: string }[] } }).AwsvpcConfiguration.Subnets;
     const azs = new Set(subnets.map((subnet) => JSON.stringify(base.template.toJSON().Resources[subnet.Ref].Properties.AvailabilityZone)));
     expect(azs.size).toBeGreaterThanOrEqual(2);
@@ -434,6 +499,14 @@ describe("cost-aware networking", () => {
     const isolated = imported.stack.network.vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
     expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "DISABLED", Subnets: isolated } } });
     expect(only(imported.template, "AWS::ElasticLoadBalancingV2::LoadBalancer").Properties.Subnets).toEqual(isolated);
+    // The synth names the endpoints the servers need there, Secrets Manager included (auth is on).
+    const warning = Annotations.fromStack(imported.stack).findWarning("*", Match.stringLikeRegexp("isolated subnets"));
+    expect(warning).toHaveLength(1);
+    expect(String(warning[0]?.entry.data)).toContain(isolatedSubnetEndpoints(true));
+    expect(isolatedSubnetEndpoints(true)).toBe("interface endpoints ecr.api, ecr.dkr, logs, sqs, secretsmanager; gateway endpoints dynamodb, s3");
+    const open = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated", auth: "false" }, { account: "123456789012", region: "us-east-1" });
+    expect(String(Annotations.fromStack(open.stack).findWarning("*", Match.stringLikeRegexp("isolated subnets"))[0]?.entry.data)).not.toContain("secretsmanager");
+    expect(Annotations.fromStack(base.stack).findWarning("*", Match.stringLikeRegexp("isolated subnets"))).toEqual([]);
   });
 
   it("with vpcId, imports that VPC: no VPC, subnet or gateway is created; servers go to its private subnets without public IPs", () => {
@@ -540,9 +613,24 @@ describe("alarm notifications", () => {
     const topic = "arn:aws:sns:us-east-1:123456789012:queues-ops";
     const notified = synth({ alarmTopicArn: topic });
     const alarms = Object.values(resourcesOf(notified.template, "AWS::CloudWatch::Alarm"));
-    expect(alarms.length).toBe(2 * CHANNELS.length + 2);
+    expect(alarms.length).toBe(ALARMS);
     for (const alarm of alarms) expect(alarm.Properties?.AlarmActions).toEqual([topic]);
     for (const alarm of Object.values(resourcesOf(base.template, "AWS::CloudWatch::Alarm"))) expect(alarm.Properties?.AlarmActions).toBeUndefined();
+    expect(Annotations.fromStack(notified.stack).findWarning("*", Match.stringLikeRegexp("alarmTopicArn"))).toEqual([]);
+  });
+
+  it("with auth on and no certificateArn, the synth warns that tokens cross the network in clear", () => {
+    const clear = Match.stringLikeRegexp("tokens cross the VPC");
+    expect(Annotations.fromStack(base.stack).findWarning("*", clear)).toHaveLength(1);
+    const tls = synth({ certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" });
+    expect(Annotations.fromStack(tls.stack).findWarning("*", clear)).toEqual([]);
+    expect(Annotations.fromStack(synth({ auth: "false" }).stack).findWarning("*", clear)).toEqual([]);
+  });
+
+  it("without alarmTopicArn, the synth warns that the alarms notify nobody", () => {
+    const warnings = Annotations.fromStack(base.stack).findWarning("*", Match.stringLikeRegexp("No alarmTopicArn"));
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0]?.entry.data)).toContain(`the stack's ${ALARMS} alarms notify nobody`);
   });
 });
 

@@ -57,6 +57,10 @@ export interface GrpcServiceProps {
 export class GrpcService extends Construct {
   readonly service: ecs.FargateService;
   readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The servers behind the load balancer (its HealthyHostCount is alarmed). */
+  readonly targetGroup: elbv2.NetworkTargetGroup;
+  /** The servers' logs (State-500 answers are counted from them). */
+  readonly logGroup: logs.LogGroup;
   readonly taskRole: iam.Role;
   readonly container: ecs.ContainerDefinition;
   readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
@@ -78,10 +82,10 @@ export class GrpcService extends Construct {
       new iam.PolicyStatement({ actions: TASK_ROLE_ACTIONS.sqs, resources: channels.map((channel) => channel.queue.queueArn) }),
     );
 
-    const logGroup = new logs.LogGroup(this, "Logs", {
+    const logGroup = (this.logGroup = new logs.LogGroup(this, "Logs", {
       retention: config.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
-    });
+    }));
 
     const taskDefinition = new ecs.FargateTaskDefinition(this, "TaskDefinition", {
       cpu: config.cpu,
@@ -182,9 +186,11 @@ export class GrpcService extends Construct {
     this.service = new ecs.FargateService(this, "Service", {
       cluster,
       taskDefinition,
-      // No DesiredCount in the template: a deployment must not reset what autoscaling chose.
-      // Autoscaling keeps at least config.desiredCount running.
-      desiredCount: undefined,
+      // The first deploy starts desiredCount tasks (without DesiredCount, CloudFormation starts 1,
+      // and autoscaling raises a count below its minimum only when a scale-out alarm fires).
+      // A deploy that updates the service (a new image) sends it again: the count goes back to
+      // desiredCount and autoscaling scales out again (README "Context options").
+      desiredCount: config.desiredCount,
       // Fargate spreads a service's tasks over the AZs of its subnets (two or more here).
       vpcSubnets: network.subnets,
       assignPublicIp: network.assignPublicIp,
@@ -221,7 +227,7 @@ export class GrpcService extends Construct {
       alpnPolicy: tls ? elbv2.AlpnPolicy.HTTP2_ONLY : undefined,
       sslPolicy: tls ? elbv2.SslPolicy.RECOMMENDED_TLS : undefined,
     });
-    listener.addTargets("Servers", {
+    this.targetGroup = listener.addTargets("Servers", {
       port: config.port,
       protocol: elbv2.Protocol.TCP,
       targets: [this.service.loadBalancerTarget({ containerName: this.container.containerName, containerPort: config.port })],

@@ -6,11 +6,29 @@
 // out of a VPC: a NAT gateway costs ~$33/month per AZ, interface endpoints for
 // SQS, ECR (api + dkr) and Logs ~$58/month over two AZs; two public IPv4 addresses
 // cost ~$7/month (README, "Deploy: what it costs idle").
-import { RemovalPolicy } from "aws-cdk-lib";
+import { Annotations, RemovalPolicy } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { CONFIG_DEFAULTS } from "../config.js";
+
+/**
+ * What servers in subnets without a route out need in the VPC, by service name
+ * (`com.amazonaws.<region>.<name>`): ECR to pull the image, Logs for the log driver,
+ * SQS and DynamoDB for the work, S3 for ECR's image layers, and Secrets Manager for
+ * the auth tokens ECS injects at task start (with auth on).
+ */
+export const ISOLATED_SUBNET_ENDPOINTS = {
+  interface: ["ecr.api", "ecr.dkr", "logs", "sqs"],
+  interfaceWithAuth: ["secretsmanager"],
+  gateway: ["dynamodb", "s3"],
+} as const;
+
+/** The endpoint list for servers in isolated subnets, as the synth warning and the README give it. */
+export function isolatedSubnetEndpoints(auth: boolean): string {
+  const interfaces = [...ISOLATED_SUBNET_ENDPOINTS.interface, ...(auth ? ISOLATED_SUBNET_ENDPOINTS.interfaceWithAuth : [])];
+  return `interface endpoints ${interfaces.join(", ")}; gateway endpoints ${ISOLATED_SUBNET_ENDPOINTS.gateway.join(", ")}`;
+}
 
 export interface NetworkProps {
   /**
@@ -33,6 +51,12 @@ export interface NetworkProps {
    * @default 30
    */
   readonly logRetentionDays?: number;
+  /**
+   * Bearer-token auth is on (its secret is read at task start: isolated subnets then
+   * need a Secrets Manager endpoint too).
+   * @default true
+   */
+  readonly auth?: boolean;
 }
 
 export class Network extends Construct {
@@ -52,15 +76,18 @@ export class Network extends Construct {
       // One subnet per AZ: a load balancer takes at most one per AZ, and a VPC may have several tiers of a type.
       if (props.subnetGroupName) {
         this.subnets = { subnetGroupName: props.subnetGroupName, onePerAz: true };
-        this.assignPublicIp = this.vpc.selectSubnets(this.subnets).subnets.every((subnet) => this.vpc.publicSubnets.includes(subnet));
+        const chosen = this.vpc.selectSubnets(this.subnets).subnets;
+        this.assignPublicIp = chosen.every((subnet) => this.vpc.publicSubnets.includes(subnet));
+        if (chosen.every((subnet) => this.vpc.isolatedSubnets.includes(subnet))) this.warnIsolated(props);
       } else if (this.vpc.privateSubnets.length > 0) {
         // Private subnets with a route out (NAT) are the usual home of services in an existing VPC.
         this.subnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, onePerAz: true };
         this.assignPublicIp = false;
       } else if (this.vpc.isolatedSubnets.length > 0) {
-        // Needs endpoints for SQS, ECR, Logs (interface) and DynamoDB, S3 (gateway) in that VPC (see README).
+        // Needs the endpoints of ISOLATED_SUBNET_ENDPOINTS in that VPC (see README).
         this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED, onePerAz: true };
         this.assignPublicIp = false;
+        this.warnIsolated(props);
       } else {
         this.subnets = { subnetType: ec2.SubnetType.PUBLIC, onePerAz: true };
         this.assignPublicIp = true;
@@ -92,5 +119,13 @@ export class Network extends Construct {
     this.cidr = cidr;
     this.subnets = { subnetType: ec2.SubnetType.PUBLIC };
     this.assignPublicIp = true;
+  }
+
+  /** Servers in isolated subnets start only if the VPC has these endpoints: the synth says which. */
+  private warnIsolated(props: NetworkProps): void {
+    Annotations.of(this).addWarningV2(
+      "queues:isolated-subnet-endpoints",
+      `The servers go to isolated subnets of ${props.vpcId}: they start only if that VPC has ${isolatedSubnetEndpoints(props.auth ?? true)}.`,
+    );
   }
 }

@@ -73,6 +73,9 @@ export function callContextOf(metadata: grpc.Metadata): CallContext | undefined 
   return contexts.get(metadata);
 }
 
+/** The log line (its `msg`) of every State-500 answer; the stack's "server errors" alarm counts these lines. */
+export const UNEXPECTED_ERROR_LOG_MESSAGE = "unexpected server error";
+
 /** Any error → the State and Message the caller gets. 500s are bugs: logged with the request id. */
 export function toAnswer(error: unknown, context: CallContext): Answer {
   if (error instanceof Rejection) return { state: error.status, message: error.message, data: error.data };
@@ -81,7 +84,7 @@ export function toAnswer(error: unknown, context: CallContext): Answer {
     context.log.warn({ err: error }, `${failure.backend} unavailable`);
     return { state: Status.UNAVAILABLE, message: `${failure.backend} is unavailable or throttling (${failure.reason}); safe to retry` };
   }
-  context.log.error({ err: error }, "unexpected server error");
+  context.log.error({ err: error }, UNEXPECTED_ERROR_LOG_MESSAGE);
   return { state: Status.INTERNAL, message: `Unexpected server error; it was logged with request id ${context.requestId}` };
 }
 
