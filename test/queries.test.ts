@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { taskIdOfGeneratedHashCode } from "../service/src/tasks/ids.js";
+import { answerBytes, PAGE_MAX_BYTES } from "../service/src/tasks/rules.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, type WireTask } from "./support/client.js";
 import { eventually, startTestServer, type TestServer } from "./support/harness.js";
@@ -280,6 +281,31 @@ describe("QueryTaskByOwner", () => {
     expect(page.Total).toBe("2");
     expect(page.Data.map((task) => task.ID)).toEqual([second.ID, first.ID]);
     expect((await server.api.queryByOwner(other, "0", "0")).Total).toBe("2");
+  });
+});
+
+describe("QueryTaskByOwner with large tasks", () => {
+  it("stops a page before it passes PAGE_MAX_BYTES, says where the next page starts, and keeps Total", async () => {
+    const owner = freshOwner();
+    const count = 20;
+    const input = (i: number) => `${String(i).padStart(4, "0")}${"x".repeat(250_000)}`;
+    const created = await boundedAll(count, 4, async (i) => (await server.api.createTask({ Channel: "other", Owner: owner, Input: input(i) })).Data);
+    expect(created.every((hashCode) => hashCode !== "")).toBe(true);
+    await eventually(async () => (await server.api.queryByOwner(owner, "1", "0")).Total === String(count));
+    const first = await server.api.queryByOwner(owner, "100", "0");
+    const fits = Math.floor(PAGE_MAX_BYTES / answerBytes({ input: input(0), output: "", hashCode: created[0] ?? "", channel: "other" }));
+    expect(fits).toBeLessThan(count);
+    expect(first.State).toBe("200");
+    expect(first.Total).toBe(String(count));
+    expect(first.Data).toHaveLength(fits);
+    expect(first.Message).toBe(`OK; the page stops after ${fits} task(s): an answer carries at most ${PAGE_MAX_BYTES} bytes of tasks; the next ones start at Offset ${fits}`);
+    // Newest first (ID descending), whole Inputs; the next page (from the Offset the Message names) has the rest.
+    const ids = created.map((hashCode) => String(taskIdOfGeneratedHashCode(hashCode))).sort(byIdDescending);
+    expect(first.Data.map((task) => task.ID)).toEqual(ids.slice(0, fits));
+    const rest = await server.api.queryByOwner(owner, "100", String(fits));
+    expect(rest.Message).toBe("OK");
+    expect(rest.Data.map((task) => task.ID)).toEqual(ids.slice(fits));
+    expect(rest.Data.every((task) => task.Input.length === 250_004)).toBe(true);
   });
 });
 

@@ -28,6 +28,7 @@ import {
 } from "../../service/src/core/task-repository.js";
 import { isInline } from "../../service/src/store/item-codec.js";
 import { taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
+import { answerBytes } from "../../service/src/tasks/rules.js";
 import type { TransitionName } from "../../service/src/tasks/state-machine.js";
 import type { Outbox, TaskRecord } from "../../service/src/tasks/task.js";
 
@@ -143,6 +144,19 @@ export class MemoryRepository implements TaskRepository {
   async getTasks(ids: bigint[]): Promise<StoredTask[]> {
     await this.enter({ method: "getTasks" });
     return ids.flatMap((id) => this.view(id, true) ?? []);
+  }
+
+  async getTasksUpTo(ids: bigint[], maxBytes: number): Promise<{ tasks: StoredTask[]; cut: boolean }> {
+    await this.enter({ method: "getTasksUpTo" });
+    const tasks: StoredTask[] = [];
+    let bytes = 0;
+    for (const task of ids.flatMap((id) => this.view(id, true) ?? [])) {
+      const size = answerBytes(task);
+      if (tasks.length > 0 && bytes + size > maxBytes) return { tasks, cut: true };
+      tasks.push(task);
+      bytes += size;
+    }
+    return { tasks, cut: false };
   }
 
   /** Due markers of the shards asked for, earliest first, at most `limitPerShard` per shard. */

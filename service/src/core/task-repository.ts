@@ -63,6 +63,13 @@ export interface TaskRepository {
   ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]>;
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
   getTasks(ids: bigint[]): Promise<StoredTask[]>;
+  /**
+   * Like getTasks, but stops before the task that would take the answer past
+   * `maxBytes` (answerBytes of each; the first task is always taken): `cut` says
+   * whether it stopped early. Large payloads are read a few tasks at a time, so a
+   * page of large tasks never holds much more than `maxBytes` in memory.
+   */
+  getTasksUpTo(ids: bigint[], maxBytes: number): Promise<{ tasks: StoredTask[]; cut: boolean }>;
   /** How many shards outbox markers are spread over (0 to outboxShards - 1). */
   readonly outboxShards: number;
   /** IDs of tasks whose outbox marker is due, at most `limitPerShard` from each shard asked for (may lag: re-read before acting). */

@@ -3,7 +3,7 @@
 import type { QueuesHandlers } from "@queues/protocol";
 import type { TaskService } from "../core/task-service.js";
 import type { ChannelRegistry } from "../queue/channel-registry.js";
-import { checkHashCodeLookup, page, requireId, uint64, validateNewTask } from "../tasks/rules.js";
+import { checkHashCodeLookup, page, PAGE_MAX_BYTES, requireId, uint64, validateNewTask } from "../tasks/rules.js";
 import { invalid, Status } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { unaryRpc } from "./rpc.js";
@@ -51,8 +51,12 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry): Un
     QueryTaskByOwner: unaryRpc(
       async (request) => {
         const owner = uint64(request.Owner, "Owner");
-        const { total, tasks: found } = await tasks.listByOwner(owner, page(uint64(request.Limit, "Limit"), uint64(request.Offset, "Offset")));
-        return { State: Status.OK, Message: "OK", Total: total.toString(), Data: found.map(toWireTask) };
+        const asked = page(uint64(request.Limit, "Limit"), uint64(request.Offset, "Offset"));
+        const { total, tasks: found, cut } = await tasks.listByOwner(owner, asked);
+        const message = cut
+          ? `OK; the page stops after ${found.length} task(s): an answer carries at most ${PAGE_MAX_BYTES} bytes of tasks; the next ones start at Offset ${asked.offset + BigInt(found.length)}`
+          : "OK";
+        return { State: Status.OK, Message: message, Total: total.toString(), Data: found.map(toWireTask) };
       },
       ({ state, message }) => ({ State: state, Message: message, Total: "0", Data: [] }),
     ),

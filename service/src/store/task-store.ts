@@ -35,6 +35,10 @@ import {
 } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
+import { answerBytes } from "../tasks/rules.js";
+
+/** Tasks whose large payloads are read at once by getTasksUpTo (at most 8 x 512 KiB in memory beyond the answer). */
+const PAYLOAD_READ_CHUNK = 8;
 
 const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
 const CONFLICT_RETRIES = 6;
@@ -169,6 +173,31 @@ export class TaskStore implements TaskRepository {
       const item = items.get(itemKey.task(id));
       return item ? [decodeTask(item)] : [];
     });
+    return this.withPayloadsOf(tasks);
+  }
+
+  async getTasksUpTo(ids: bigint[], maxBytes: number): Promise<{ tasks: StoredTask[]; cut: boolean }> {
+    const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
+    const found = ids.flatMap((id) => {
+      const item = items.get(itemKey.task(id));
+      return item ? [decodeTask(item)] : [];
+    });
+    const tasks: StoredTask[] = [];
+    let bytes = 0;
+    // A few tasks at a time: their payload items (up to 2 x 256 KiB each) are read only while the answer has room.
+    for (let start = 0; start < found.length; start += PAYLOAD_READ_CHUNK) {
+      for (const task of await this.withPayloadsOf(found.slice(start, start + PAYLOAD_READ_CHUNK))) {
+        const size = answerBytes(task);
+        if (tasks.length > 0 && bytes + size > maxBytes) return { tasks, cut: true };
+        tasks.push(task);
+        bytes += size;
+      }
+    }
+    return { tasks, cut: false };
+  }
+
+  /** The tasks with their external payloads read (one BatchGetItem). */
+  private async withPayloadsOf(tasks: StoredTask[]): Promise<StoredTask[]> {
     const payloadKeys = tasks.flatMap((task) => [
       ...(task.inputExternal ? [itemKey.input(task.id)] : []),
       ...(task.outputExternal ? [itemKey.output(task.id)] : []),

@@ -94,6 +94,18 @@ export function validateNewTask(task: WireTaskFields | null | undefined, channel
   };
 }
 
+/**
+ * The most task bytes one QueryTaskByOwner answer carries: 4 MiB (grpc-js's default
+ * receive limit, which clients generated from the seed keep) less 64 KiB for the
+ * message's framing. A page of large tasks stops earlier and says where to go on.
+ */
+export const PAGE_MAX_BYTES = 4 * 1024 * 1024 - 64 * 1024;
+
+/** About what a task takes in an answer: its strings' UTF-8 bytes and ~100 bytes of numbers and framing. */
+export function answerBytes(task: { input: string; output: string; hashCode: string; channel: string }): number {
+  return Buffer.byteLength(task.input) + Buffer.byteLength(task.output) + Buffer.byteLength(task.hashCode) + Buffer.byteLength(task.channel) + 150;
+}
+
 export interface Page {
   limit: bigint;
   offset: bigint;
