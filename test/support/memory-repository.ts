@@ -136,8 +136,9 @@ export class MemoryRepository implements TaskRepository {
     return BigInt(this.ownerIds(owner).length);
   }
 
-  async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]> {
+  async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint, signal?: AbortSignal): Promise<bigint[]> {
     await this.enter({ method: "ownerTaskIds" });
+    signal?.throwIfAborted();
     return this.ownerIds(owner).slice(Number(offset), Number(offset + limit));
   }
 

@@ -100,3 +100,29 @@ describe("TaskStore.ownerTaskIds: the owner's shards merged newest first", () =>
     expect(index.keysRead).toBeGreaterThanOrEqual(3_100);
   });
 });
+
+describe("TaskStore.ownerTaskIds and the call's signal", () => {
+  it("reads nothing once the signal is aborted, and stops between rounds when it is aborted meanwhile", async () => {
+    const { index } = spread(2_000, layouts["all in one shard"] as (i: number) => number);
+    const store = new TaskStore(index.client, "t");
+    const aborted = new AbortController();
+    aborted.abort(new Error("deadline"));
+    await expect(store.ownerTaskIds(OWNER, 1_500n, 20n, aborted.signal)).rejects.toThrow("deadline");
+    expect(index.queries).toHaveLength(0);
+    // Aborted while the first query is answered: the shards' next queries do not go out.
+    const stop = new AbortController();
+    const client = index.client;
+    const aborting = {
+      send: async (command: unknown) => {
+        const answer = await client.send(command as never);
+        stop.abort(new Error("deadline"));
+        return answer;
+      },
+    } as unknown as typeof client;
+    await expect(new TaskStore(aborting, "t").ownerTaskIds(OWNER, 1_500n, 20n, stop.signal)).rejects.toThrow("deadline");
+    // The first round sent one query per shard (all at once); the one shard holding the tasks would need
+    // many more pages of 1,000 for Offset 1,500, and none went out.
+    expect(index.queries).toHaveLength(16);
+  });
+});
+

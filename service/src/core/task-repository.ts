@@ -59,8 +59,8 @@ export interface TaskRepository {
   findIdByHashCode(hashCode: string): Promise<bigint | undefined>;
   /** Number of the owner's tasks: exact, but it may lag a create by a moment (counted from the table's stream). */
   countOwnerTasks(owner: bigint): Promise<bigint>;
-  /** IDs of the owner's tasks, newest first, skipping `offset`. */
-  ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]>;
+  /** IDs of the owner's tasks, newest first, skipping `offset`; stops (rejects) once `signal` is aborted. */
+  ownerTaskIds(owner: bigint, offset: bigint, limit: bigint, signal?: AbortSignal): Promise<bigint[]>;
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
   getTasks(ids: bigint[]): Promise<StoredTask[]>;
   /**

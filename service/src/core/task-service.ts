@@ -4,7 +4,7 @@ import { DuplicateHashCode, IdTaken, StaleTask, type StoredTask } from "./task-r
 import { generateHashCode, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { decideLink } from "../tasks/state-machine.js";
 import { conflict, invalid, notFound, Rejection, Status } from "../tasks/status.js";
-import { PAGE_MAX_BYTES, type NewTask, type Page } from "../tasks/rules.js";
+import { checkOffset, PAGE_MAX_BYTES, type NewTask, type Page } from "../tasks/rules.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { bestEffort } from "./best-effort.js";
 import { cancelTask } from "./chains.js";
@@ -110,7 +110,7 @@ export class TaskService {
    * Total is answered empty without reading the index (an Offset past the end would
    * otherwise read all of the owner's index entries).
    */
-  async listByOwner(owner: bigint, page: Page): Promise<{ total: bigint; tasks: StoredTask[]; cut: boolean }> {
+  async listByOwner(owner: bigint, page: Page, signal?: AbortSignal): Promise<{ total: bigint; tasks: StoredTask[]; cut: boolean }> {
     const { store } = this.ctx;
     if (page.offset === 0n) {
       const [total, ids] = await Promise.all([store.countOwnerTasks(owner), store.ownerTaskIds(owner, 0n, page.limit)]);
@@ -118,7 +118,8 @@ export class TaskService {
     }
     const total = await store.countOwnerTasks(owner);
     if (page.offset >= total) return { total, tasks: [], cut: false };
-    const ids = await store.ownerTaskIds(owner, page.offset, page.limit);
+    checkOffset(page.offset);
+    const ids = await store.ownerTaskIds(owner, page.offset, page.limit, signal);
     // A page of large tasks stops at PAGE_MAX_BYTES (the caller is told where to go on).
     return { total, ...(await store.getTasksUpTo(ids, PAGE_MAX_BYTES)) };
   }

@@ -101,6 +101,8 @@ export interface CallProgress {
    * say "safe to retry" but that the outcome is unknown, and how to find it out.
    */
   outcomeUnknown?: { message: string; data?: unknown };
+  /** Aborted when the call's answer has gone out at its deadline, or the caller cancelled: work for it may stop. */
+  signal?: AbortSignal;
 }
 
 /**

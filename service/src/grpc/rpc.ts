@@ -48,8 +48,12 @@ export function unaryRpc<Req, Res extends UnaryResponse>(
       callback(null, response);
       return;
     }
-    const progress: CallProgress = {};
+    const stop = new AbortController();
+    const progress: CallProgress = { signal: stop.signal };
     const deadline = beforeDeadline(call.getDeadline(), progress);
+    // Work that checks the signal (a deep page's index reads) ends with the call, not after it.
+    deadline.promise.catch(() => stop.abort(new Error("the call's deadline answer went out")));
+    call.once("cancelled", () => stop.abort(new Error("the caller cancelled the call")));
     Promise.race([context.scope(() => handle(request, context, progress)), deadline.promise])
       .catch((error: unknown) => failed(toAnswer(error, context)))
       .then((response) => {

@@ -49,10 +49,10 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry): Un
     ),
 
     QueryTaskByOwner: unaryRpc(
-      async (request) => {
+      async (request, _context, progress) => {
         const owner = uint64(request.Owner, "Owner");
         const asked = page(uint64(request.Limit, "Limit"), uint64(request.Offset, "Offset"));
-        const { total, tasks: found, cut } = await tasks.listByOwner(owner, asked);
+        const { total, tasks: found, cut } = await tasks.listByOwner(owner, asked, progress.signal);
         const message = cut
           ? `OK; the page stops after ${found.length} task(s): an answer carries at most ${PAGE_MAX_BYTES} bytes of tasks; the next ones start at Offset ${asked.offset + BigInt(found.length)}`
           : "OK";

@@ -122,7 +122,7 @@ export class TaskStore implements TaskRepository {
    * OWNER_SHARDS small queries (0.5 read unit each); an Offset of k reads about
    * 1.25 k index keys in all (about 100 bytes each, ~40 keys per 4 KB read).
    */
-  async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint): Promise<bigint[]> {
+  async ownerTaskIds(owner: bigint, offset: bigint, limit: bigint, signal?: AbortSignal): Promise<bigint[]> {
     const wanted = Number(offset + limit);
     if (limit <= 0n) return [];
     const shards: OwnerShardRead[] = Array.from({ length: OWNER_SHARDS }, (_, shard) => ({
@@ -136,7 +136,7 @@ export class TaskStore implements TaskRepository {
     for (let round = 1; ; round++) {
       // Later rounds read more per shard: a shard that holds many of the newest tasks needs few rounds.
       const more = share * 2 ** (round - 1);
-      await Promise.all(toRead.map((shard) => this.readOwnerShard(shard, shard.ids.length + more)));
+      await Promise.all(toRead.map((shard) => this.readOwnerShard(shard, shard.ids.length + more, signal)));
       const merged = shards.flatMap((shard) => shard.ids).sort(descending);
       // The (wanted)th newest ID read so far; a shard not read to its end and last read above it may hide newer ones.
       const bound = merged.length >= wanted ? merged[wanted - 1] : undefined;
@@ -146,8 +146,10 @@ export class TaskStore implements TaskRepository {
   }
 
   /** Reads the shard's index entries, newest first, until it has `target` IDs or its end. */
-  private async readOwnerShard(shard: OwnerShardRead, target: number): Promise<void> {
+  private async readOwnerShard(shard: OwnerShardRead, target: number, signal: AbortSignal | undefined): Promise<void> {
     while (!shard.done && shard.ids.length < target) {
+      // A deep Offset reads for a while: not past the call's deadline (its answer is gone by then).
+      signal?.throwIfAborted();
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,

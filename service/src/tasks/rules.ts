@@ -106,6 +106,20 @@ export function answerBytes(task: { input: string; output: string; hashCode: str
   return Buffer.byteLength(task.input) + Buffer.byteLength(task.output) + Buffer.byteLength(task.hashCode) + Buffer.byteLength(task.channel) + 150;
 }
 
+/**
+ * The deepest Offset QueryTaskByOwner reads to (an Offset of k reads about 1.25 k
+ * index keys: 100,000 is about 12 MB of index, ~1,500 read units). An Offset at or
+ * past the owner's Total is answered empty without reading, whatever its size.
+ */
+export const MAX_OFFSET = 100_000n;
+
+/** An Offset within the owner's tasks but deeper than MAX_OFFSET: 400. */
+export function checkOffset(offset: bigint): void {
+  if (offset > MAX_OFFSET) {
+    throw invalid(`Offset is ${offset}; pages go down to Offset ${MAX_OFFSET} (a deeper page would read all the index entries before it)`);
+  }
+}
+
 export interface Page {
   limit: bigint;
   offset: bigint;
