@@ -28,7 +28,7 @@ import {
 } from "../../service/src/core/task-repository.js";
 import { isInline } from "../../service/src/store/item-codec.js";
 import { taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
-import { answerBytes } from "../../service/src/tasks/rules.js";
+import { AnswerBudget } from "../../service/src/tasks/rules.js";
 import type { TransitionName } from "../../service/src/tasks/state-machine.js";
 import type { Outbox, TaskRecord } from "../../service/src/tasks/task.js";
 
@@ -150,12 +150,10 @@ export class MemoryRepository implements TaskRepository {
   async getTasksUpTo(ids: bigint[], maxBytes: number): Promise<{ tasks: StoredTask[]; cut: boolean }> {
     await this.enter({ method: "getTasksUpTo" });
     const tasks: StoredTask[] = [];
-    let bytes = 0;
+    const budget = new AnswerBudget(maxBytes);
     for (const task of ids.flatMap((id) => this.view(id, true) ?? [])) {
-      const size = answerBytes(task);
-      if (tasks.length > 0 && bytes + size > maxBytes) return { tasks, cut: true };
+      if (!budget.take(task)) return { tasks, cut: true };
       tasks.push(task);
-      bytes += size;
     }
     return { tasks, cut: false };
   }

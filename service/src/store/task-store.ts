@@ -35,7 +35,7 @@ import {
 } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
-import { answerBytes } from "../tasks/rules.js";
+import { AnswerBudget } from "../tasks/rules.js";
 
 /** Tasks whose large payloads are read at once by getTasksUpTo (at most 8 x 512 KiB in memory beyond the answer). */
 const PAYLOAD_READ_CHUNK = 8;
@@ -185,14 +185,12 @@ export class TaskStore implements TaskRepository {
       return item ? [decodeTask(item)] : [];
     });
     const tasks: StoredTask[] = [];
-    let bytes = 0;
+    const budget = new AnswerBudget(maxBytes);
     // A few tasks at a time: their payload items (up to 2 x 256 KiB each) are read only while the answer has room.
     for (let start = 0; start < found.length; start += PAYLOAD_READ_CHUNK) {
       for (const task of await this.withPayloadsOf(found.slice(start, start + PAYLOAD_READ_CHUNK))) {
-        const size = answerBytes(task);
-        if (tasks.length > 0 && bytes + size > maxBytes) return { tasks, cut: true };
+        if (!budget.take(task)) return { tasks, cut: true };
         tasks.push(task);
-        bytes += size;
       }
     }
     return { tasks, cut: false };

@@ -120,6 +120,23 @@ export function checkOffset(offset: bigint): void {
   }
 }
 
+/** How much of PAGE_MAX_BYTES (or another cap) the tasks taken into an answer use. */
+export class AnswerBudget {
+  private used = 0;
+  private taken = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Takes the task if the answer stays within the cap (the first task always fits); false: the answer is full. */
+  take(task: { input: string; output: string; hashCode: string; channel: string }): boolean {
+    const size = answerBytes(task);
+    if (this.taken > 0 && this.used + size > this.maxBytes) return false;
+    this.used += size;
+    this.taken += 1;
+    return true;
+  }
+}
+
 export interface Page {
   limit: bigint;
   offset: bigint;
