@@ -9,6 +9,7 @@ import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
+import { expectDistinctLeaseTokens, expectLeaseToken } from "./support/lease-tokens.js";
 import {
   deletedHandles,
   indexOfCall,
@@ -17,6 +18,7 @@ import {
   receivedMessages,
   sentMessageIds,
   sentTaskIds,
+  storedLeaseToken,
   storedReceiptHandle,
   visibilityChanges,
   type CallLike,
@@ -486,14 +488,18 @@ describe("lost answers: a write takes effect but its answer is lost, and the SDK
     server.faults.clear();
     server.faults.loseAnswer("UpdateItemCommand", 1, writeOf(task.ID, "lease"));
     const w = worker("lostAnswer").credit(2);
-    expect(await w.next()).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "1" });
+    const delivered = await w.next();
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
     // The lost answer was the lease write's; its retry failed its condition on our own write and was recognised.
     const lost = theLostCall();
     expect(isTaskWrite(lost, task.ID, "lease")).toBe(true);
     expect(lost.error?.name).toBe("ConditionalCheckFailedException");
     expect(calls().filter((call) => isTaskWrite(call, task.ID, "lease"))).toEqual([lost]);
+    // The worker got the token that one write stored (its retry sent the same one), and reports with it.
+    expectLeaseToken(delivered.LeaseToken);
+    expect(delivered.LeaseToken).toBe(storedLeaseToken(lost));
     expect(await w.nothingWithin(1_000)).toBe(true);
-    expect((await reporter().report(task.ID, ReportState.SUCCESS)).State).toBe("200");
+    expect((await reporter().report(task.ID, ReportState.SUCCESS, "", delivered.LeaseToken)).State).toBe("200");
     await emptyQueue("lostAnswer");
   });
 
@@ -536,7 +542,7 @@ describe("a lease that cannot be handed over", () => {
     // Two credits: a copy the fast sweeper may send meanwhile is taken and dropped, never delivered.
     const w = worker("payloadRead").credit(2);
     const delivered = await w.next(10_000);
-    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "2" });
+    expect(delivered).toMatchObject({ ID: task.ID, State: "PROCEEDING", RetryCount: "0" });
     expect(delivered.Input).toBe(input);
     // The fault hit the read of the Input right after the first lease; the lease was handed back
     // (no attempt counted) and its message made visible at once, then leased again.
@@ -545,6 +551,11 @@ describe("a lease that cannot be handed over", () => {
     expect(firstLease).toBeLessThan(crash.at);
     const handBack = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, task.ID, "handBack"), crash.at);
     expect(handBack).toBeGreaterThan(crash.at);
+    // Leased again after the hand-back: a new token, the one the second lease write stored.
+    const secondLease = indexOfCall(calls(), (call) => !call.error && isTaskWrite(call, task.ID, "lease"), handBack);
+    expect(secondLease).toBeGreaterThan(handBack);
+    expectDistinctLeaseTokens(storedLeaseToken(calls()[firstLease] as AwsCall), delivered.LeaseToken);
+    expect(delivered.LeaseToken).toBe(storedLeaseToken(calls()[secondLease] as AwsCall));
     const firstHandle = storedReceiptHandle(calls()[firstLease] as AwsCall);
     expect(firstHandle).toBeDefined();
     expect(

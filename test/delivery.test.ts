@@ -7,6 +7,7 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, GetQueueUrlCommand, Re
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
+import { expectLeaseToken } from "./support/lease-tokens.js";
 import { eventually, queueCounts, queueDrained, sendRawMessage, sleep, startTestServer, type TestServer } from "./support/harness.js";
 import { queueNames } from "../service/src/queue/queue-definition.js";
 import { isTaskWrite, taskWrites } from "./support/aws-calls.js";
@@ -102,9 +103,10 @@ describe("ReceiveQueueByChannel credits", () => {
       UpdateTime: task.UpdateTime,
       RetryMaxLimit: "5",
       // Additions: the delivery's lease (token for fencing, end of the 30 s lease).
-      LeaseToken: "1",
+      LeaseToken: task.LeaseToken,
       LeaseExpireTime: task.LeaseExpireTime,
     });
+    expectLeaseToken(task.LeaseToken);
     expect(task.UpdateTime).toMatch(RFC3339_MS);
     expect(task.LeaseExpireTime).toMatch(RFC3339_MS);
     expect(Date.parse(task.LeaseExpireTime) - Date.parse(task.UpdateTime)).toBeGreaterThanOrEqual(29_000);
@@ -498,7 +500,8 @@ describe("dead-letter queue (a backstop)", () => {
 
       const w = streams.worker("dlq", own).credit();
       const task = await w.next(20_000);
-      expect(task).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0", Input: "poison for a while", LeaseToken: "1" });
+      expect(task).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0", Input: "poison for a while" });
+      expectLeaseToken(task.LeaseToken);
       const answer = await streams.reporter(own).report(task.ID, ReportState.SUCCESS, "handled at last", task.LeaseToken);
       expect(answer).toMatchObject({ State: "200", Data: task.ID, Message: "Task succeeded" });
       expect(await own.api.get(created.ID)).toMatchObject({ State: "SUCCESS", RetryCount: "0", Output: "handled at last" });

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, ReportState, type WireTask } from "./support/client.js";
 import { OpenStreams } from "./support/open-streams.js";
 import { queueCounts, queueDrained, startTestServer, type TestServer } from "./support/harness.js";
+import { expectDistinctLeaseTokens, expectLeaseToken } from "./support/lease-tokens.js";
 
 const CHANNELS = [
   "success",
@@ -310,11 +311,13 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     const created = await server.api.create({ Channel: "fenced", Input: "fence me" });
     const first = worker("fenced").credit();
     const stale = await first.next();
-    expect(stale).toMatchObject({ ID: created.ID, LeaseToken: "1" });
+    expect(stale).toMatchObject({ ID: created.ID });
+    expectLeaseToken(stale.LeaseToken);
     // The lease (2 s) runs out without a heartbeat: redelivered with a new token.
     const second = worker("fenced").credit();
     const fresh = await second.next(15_000);
-    expect(fresh).toMatchObject({ ID: created.ID, RetryCount: "1", LeaseToken: "2" });
+    expect(fresh).toMatchObject({ ID: created.ID, RetryCount: "1" });
+    expectDistinctLeaseTokens(stale.LeaseToken, fresh.LeaseToken);
 
     const reports = reporter();
     for (const code of [ReportState.SUCCESS, ReportState.FAILURE, ReportState.CANCEL, ReportState.PROCEEDING]) {
@@ -335,11 +338,13 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     const created = await server.api.create({ Channel: "unfenced", Input: "two workers" });
     const first = worker("unfenced").credit();
     const lease1 = await first.next(20_000);
-    expect(lease1).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0", LeaseToken: "1" });
+    expect(lease1).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "0" });
+    expectLeaseToken(lease1.LeaseToken);
     // Lease 1 (2 s) runs out without a report: a failed attempt, then delivery again as lease 2.
     const second = worker("unfenced").credit();
     const lease2 = await second.next(20_000);
-    expect(lease2).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "1", LeaseToken: "2", Input: "two workers" });
+    expect(lease2).toMatchObject({ ID: created.ID, State: "PROCEEDING", RetryCount: "1", Input: "two workers" });
+    expectDistinctLeaseTokens(lease1.LeaseToken, lease2.LeaseToken);
     expect(await first.nothingWithin(200)).toBe(true);
 
     const reports = reporter();
@@ -347,7 +352,9 @@ describe("fencing (LeaseToken, an addition to the seed)", () => {
     // 409..." above covers every code):
     const fenced = await reports.report(created.ID, ReportState.SUCCESS, "late, fenced", lease1.LeaseToken);
     expect(fenced).toMatchObject({ State: "409", Data: created.ID });
-    expect(fenced.Message).toBe(`Task ${created.ID} was delivered again since lease 1 (its lease is now 2); this report is stale`);
+    expect(fenced.Message).toBe(`Task ${created.ID} was delivered again since lease ${lease1.LeaseToken}; this report is stale`);
+    // The current lease's token is never told: it is what lets its holder report.
+    expect(fenced.Message).not.toContain(lease2.LeaseToken);
     expect(await server.api.get(created.ID)).toMatchObject({ State: "PROCEEDING", RetryCount: "1", Output: "" });
 
     // ...but the same late report without a token (a client generated from the seed) acts on lease 2.

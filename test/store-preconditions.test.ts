@@ -9,6 +9,7 @@ import { itemKey, PARTITION_KEY } from "../service/src/store/table-definition.js
 import { decideDelivery, decideReport } from "../service/src/tasks/state-machine.js";
 import { TaskStates, type TaskRecord, type TaskState } from "../service/src/tasks/task.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
+import { expectDistinctLeaseTokens } from "./support/lease-tokens.js";
 
 let server: TestServer;
 let nextId = 1_000_000n;
@@ -107,7 +108,9 @@ describe("transitions written without a read happen exactly when the rules pick 
       const outcome = await store.leaseUnread(task.id, { messageId: OUR_MESSAGE, receiptHandle: "rh-new" }, 30_000);
       const written = "written" in outcome;
       if (written) {
-        expect(outcome.written).toMatchObject({ state: "PROCEEDING", lease: { token: (task.lease?.token ?? 0n) + 1n, messageId: OUR_MESSAGE, receiptHandle: "rh-new" } });
+        expect(outcome.written).toMatchObject({ state: "PROCEEDING", lease: { messageId: OUR_MESSAGE, receiptHandle: "rh-new" } });
+        // A new random token: never the one it replaces.
+        expectDistinctLeaseTokens(...(task.lease ? [task.lease.token] : []), outcome.written.lease?.token);
       } else {
         expect(outcome.current?.state).toBe(task.state); // unchanged, and handed back for the rules to decide
       }

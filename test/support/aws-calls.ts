@@ -79,6 +79,14 @@ export function storedReceiptHandle(call: CallLike): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
+/** The lease token a lease write stores on its task, as a decimal string. */
+export function storedLeaseToken(call: CallLike): string | undefined {
+  const input = call.input as UpdateInput | undefined;
+  const placeholder = /#leaseToken = (:v\d+)/.exec(input?.UpdateExpression ?? "")?.[1];
+  const value = placeholder ? plain(input?.ExpressionAttributeValues?.[placeholder]) : undefined;
+  return typeof value === "string" || typeof value === "bigint" ? String(value) : undefined;
+}
+
 /** The call is a write of `kind` (a transition name, or "claimOutbox"...) on task `taskId`. */
 export function isTaskWrite(call: CallLike, taskId: string, kind: TaskWriteKind): boolean {
   return taskWrites(call).some((write) => write.taskId === taskId && write.kind === kind);

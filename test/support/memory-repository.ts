@@ -27,7 +27,7 @@ import {
   type UnreadWrite,
 } from "../../service/src/core/task-repository.js";
 import { isInline } from "../../service/src/store/item-codec.js";
-import { taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
+import { newLeaseToken, taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
 import { AnswerBudget } from "../../service/src/tasks/rules.js";
 import type { TransitionName } from "../../service/src/tasks/state-machine.js";
 import type { Outbox, TaskRecord } from "../../service/src/tasks/task.js";
@@ -207,10 +207,15 @@ export class MemoryRepository implements TaskRepository {
     await this.enter({ method: "leaseUnread", id });
     const now = this.now();
     const task = this.tasks.get(id);
+    // The store draws its token without a read and conditions the write on it differing from the task's.
+    const token = newLeaseToken();
     const holds =
-      task?.state === "WAITING" && !task.awaitsPrior && (!task.lease || task.lease.messageId === message.messageId || task.notBeforeMs <= now);
+      task?.state === "WAITING" &&
+      !task.awaitsPrior &&
+      (!task.lease || task.lease.messageId === message.messageId || task.notBeforeMs <= now) &&
+      task.lease?.token !== token;
     if (!task || !holds) return { current: this.view(id, false) };
-    const lease = { token: (task.lease?.token ?? 0n) + 1n, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: now + leaseMs };
+    const lease = { token, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: now + leaseMs };
     this.commit(task, "lease", { lease });
     return { written: this.view(id, false) as StoredTask };
   }

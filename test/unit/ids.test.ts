@@ -2,7 +2,7 @@
 // increasing (even within one millisecond or when the clock steps back), beyond
 // 2^53 and inside the signed 63-bit range; HashCodes are 20 URL-safe characters.
 import { describe, expect, it } from "vitest";
-import { generateHashCode, IdGenerator, taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
+import { generateHashCode, IdGenerator, newLeaseToken, taskIdOfGeneratedHashCode } from "../../service/src/tasks/ids.js";
 import { HASH_CODE_PATTERN } from "../../service/src/tasks/rules.js";
 
 const TWO_POW_53 = 2n ** 53n;
@@ -102,5 +102,17 @@ describe("generateHashCode", () => {
     for (const code of ["job-1", "AAAAAAAAAAA-AAAAAAAA", "AAAAAAAAAAB~AAAAAAAA", "AAAAAAAAAA~AAAAAAAAA", "AAAAAAAAAAA~AAAAAAA", ""]) {
       expect(taskIdOfGeneratedHashCode(code)).toBeUndefined();
     }
+  });
+});
+
+describe("newLeaseToken", () => {
+  it("draws 63 random bits: never 0, below 2^63, never the token it replaces, and no repeats over many draws", () => {
+    const tokens = Array.from({ length: 20_000 }, () => newLeaseToken());
+    for (const token of tokens) expect(token > 0n && token < TWO_POW_63).toBe(true);
+    expect(new Set(tokens).size).toBe(tokens.length);
+    // Spread over the whole range: some above 2^62 and some above 2^53 (a JS number would lose them).
+    expect(tokens.some((token) => token >= 2n ** 62n)).toBe(true);
+    expect(tokens.filter((token) => token > TWO_POW_53).length).toBeGreaterThan(tokens.length * 0.99);
+    for (const previous of tokens.slice(0, 1_000)) expect(newLeaseToken(previous)).not.toBe(previous);
   });
 });

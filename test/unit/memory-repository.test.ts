@@ -7,6 +7,7 @@ import { generateHashCode } from "../../service/src/tasks/ids.js";
 import { decideDelivery, decideReport } from "../../service/src/tasks/state-machine.js";
 import { TaskStates, type TaskRecord } from "../../service/src/tasks/task.js";
 import { MemoryRepository } from "../support/memory-repository.js";
+import { expectDistinctLeaseTokens } from "../support/lease-tokens.js";
 
 const NOW = 1_800_000_000_000;
 const OURS = "m-ours";
@@ -46,7 +47,11 @@ describe("the in-memory repository", () => {
       const outcome = await store.leaseUnread(task.id, { messageId: OURS, receiptHandle: "rh-new" }, 30_000);
       const expected = decideDelivery(task, OURS, NOW).action === "lease";
       if (("written" in outcome) !== expected) mismatches.push(situation);
-      if ("written" in outcome) expect(outcome.written).toMatchObject({ state: "PROCEEDING", version: 2n, lease: { token: (task.lease?.token ?? 0n) + 1n, receiptHandle: "rh-new", expiresAtMs: NOW + 30_000 } });
+      if ("written" in outcome) {
+        expect(outcome.written).toMatchObject({ state: "PROCEEDING", version: 2n, lease: { receiptHandle: "rh-new", expiresAtMs: NOW + 30_000 } });
+        // A new random token, as the store draws: never the one it replaces.
+        expectDistinctLeaseTokens(...(task.lease ? [task.lease.token] : []), outcome.written.lease?.token);
+      }
       else expect(outcome.current).toEqual(task);
     }
     expect(mismatches).toEqual([]);

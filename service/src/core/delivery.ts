@@ -9,6 +9,7 @@ import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
+import { newLeaseToken } from "../tasks/ids.js";
 
 export class Delivery implements DeliveryHandler {
   constructor(private readonly ctx: CoreContext) {}
@@ -38,7 +39,7 @@ export class Delivery implements DeliveryHandler {
           case "lease":
             return ctx.store.transition(current, "lease", {
               lease: {
-                token: (current.lease?.token ?? 0n) + 1n,
+                token: newLeaseToken(current.lease?.token),
                 messageId: message.messageId,
                 receiptHandle: message.receiptHandle,
                 expiresAtMs: ctx.now() + queue.leaseMs,

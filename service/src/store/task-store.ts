@@ -34,7 +34,7 @@ import {
   TASK_KEY_PREFIX,
 } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
-import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
+import { newLeaseToken, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { AnswerBudget } from "../tasks/rules.js";
 
 /** Tasks whose large payloads are read at once by getTasksUpTo (at most 8 x 512 KiB in memory beyond the answer). */
@@ -397,8 +397,12 @@ export class TaskStore implements TaskRepository {
   /** `lease` to this message, if decideDelivery would lease; one conditional write, no read. */
   leaseUnread(id: bigint, message: { messageId: string; receiptHandle: string }, leaseMs: number): Promise<UnreadWrite> {
     const now = this.now();
+    // A fresh random token (newLeaseToken); it cannot tell the task's current one
+    // without a read, so the condition does: a draw equal to it (one in 2^63) leaves
+    // the lease to the read path, which draws another.
+    const token = newLeaseToken();
     const update = new UpdateBuilder()
-      .incrementFromZero(A.leaseToken)
+      .set(A.leaseToken, token)
       .set(A.messageId, message.messageId)
       .set(A.receiptHandle, message.receiptHandle)
       .set(A.leaseExpiresAt, now + leaseMs)
@@ -408,7 +412,8 @@ export class TaskStore implements TaskRepository {
         (b) =>
           `attribute_not_exists(${b.name(A.leaseToken)}) OR ${b.name(A.messageId)} = ${b.value(message.messageId)} OR ` +
           `attribute_not_exists(${b.name(A.notBeforeAt)}) OR ${b.name(A.notBeforeAt)} <= ${b.value(now)}`,
-      );
+      )
+      .when((b) => `attribute_not_exists(${b.name(A.leaseToken)}) OR ${b.name(A.leaseToken)} <> ${b.value(token)}`);
     return this.writeUnread(id, "lease", update);
   }
 

@@ -41,13 +41,6 @@ export class UpdateBuilder {
     return this;
   }
 
-  /** attribute + 1, counting from 0 where the attribute is absent. */
-  incrementFromZero(attribute: string): this {
-    const name = this.name(attribute);
-    this.sets.push(`${name} = if_not_exists(${name}, ${this.value(0n)}) + ${this.value(1n)}`);
-    return this;
-  }
-
   add(attribute: string, amount: bigint): this {
     this.adds.push(`${this.name(attribute)} ${this.value(amount)}`);
     return this;

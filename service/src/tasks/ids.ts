@@ -68,3 +68,20 @@ export function taskIdOfGeneratedHashCode(hashCode: string): bigint | undefined 
   if (id.length !== 8 || id.toString("base64url") !== encoded) return undefined;
   return id.readBigUInt64BE();
 }
+
+/** The largest lease token: tokens are 63-bit, so they fit a signed 64-bit integer in any client language. */
+export const MAX_LEASE_TOKEN = (1n << 63n) - 1n;
+
+/**
+ * A fresh lease token for a delivery: 63 crypto-random bits, never 0 (0 on a report
+ * means "no token") and never `previous` (the token of the lease it replaces), so a
+ * report carrying an older delivery's token is always told apart. Unguessable: a
+ * worker token scoped to channels must send it with every report, so only the worker
+ * the task was delivered to can report on it.
+ */
+export function newLeaseToken(previous?: bigint): bigint {
+  for (;;) {
+    const token = randomBytes(8).readBigUInt64BE() & MAX_LEASE_TOKEN;
+    if (token !== 0n && token !== previous) return token;
+  }
+}

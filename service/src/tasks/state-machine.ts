@@ -89,7 +89,8 @@ export function decideReport(task: TaskRecord | undefined, id: bigint, kind: Rep
   if (leaseToken !== 0n) {
     const current = task.lease?.token ?? 0n;
     if (current !== leaseToken) {
-      throw conflict(`Task ${id} was delivered again since lease ${leaseToken} (its lease is now ${current}); this report is stale`);
+      // The current lease's token is never told: it is what lets its holder report.
+      throw conflict(`Task ${id} was delivered again since lease ${leaseToken}; this report is stale`);
     }
     const repeat = alreadyRecorded(task, kind, leaseToken);
     if (repeat) return { transition: "none", message: repeat };
@@ -138,7 +139,7 @@ export function notProceedingMessage(task: TaskRecord): string {
  */
 export const UNREAD_PRECONDITIONS = {
   /** decideDelivery → "lease". */
-  lease: "WAITING, not waiting for its Prior, and: never leased, or this message carries its lease, or its retry backoff is over",
+  lease: "WAITING, not waiting for its Prior, and: never leased, or this message carries its lease, or its retry backoff is over; and its lease token is not the one drawn for this lease",
   /** decideReport(SUCCESS) → "succeed", for a task without Next (a Next needs the chain's outbox marker). */
   succeed: "PROCEEDING, no Next, and the report's lease token (when it has one) is the task's",
 } as const satisfies Partial<Record<TransitionName, string>>;

@@ -6,7 +6,7 @@ export { FINAL_STATES, isFinal, TASK_STATES as TaskStates, type TaskState } from
 
 /** The lease a worker holds while the task is PROCEEDING (kept after it ends, for acks). */
 export interface Lease {
-  /** Increases with every delivery; conditional writes compare it to fence out stale actors. */
+  /** 63 random bits, new with every delivery (ids.ts newLeaseToken); conditional writes compare it to fence out stale actors. */
   token: bigint;
   messageId: string;
   receiptHandle: string;

@@ -2,7 +2,9 @@
 // the task's own CANCEL is written the answer is 200, whatever happens to the rest.
 import { describe, expect, it } from "vitest";
 import { reportResult } from "../../../service/src/core/reports.js";
+import type { StoredTask } from "../../../service/src/core/task-repository.js";
 import { MemoryCore, SWEEP_AFTER_MS, rejection } from "../../support/memory-context.js";
+import { expectLeaseToken } from "../../support/lease-tokens.js";
 
 describe("cancel", () => {
   it("cancels a WAITING task: 200 with the task; its message is dropped when it comes", async () => {
@@ -22,7 +24,7 @@ describe("cancel", () => {
     const leased = await core.lease(task.id);
     await core.tasks.cancel(task.id);
     expect(core.queue.callsOf("delete")).toEqual([{ op: "delete", receiptHandle: leased.lease?.receiptHandle }]);
-    expect((await rejection(reportResult(core.ctx, task.id, "SUCCESS", "late", 1n))).message).toMatch(/was cancelled/);
+    expect((await rejection(reportResult(core.ctx, task.id, "SUCCESS", "late", expectLeaseToken(leased.lease?.token)))).message).toMatch(/was cancelled/);
   });
 
   it("a missing task is 404; a final one is 409 carrying the task with its payloads", async () => {
@@ -60,13 +62,15 @@ describe("cancel", () => {
   it("a cancel racing a delivery (StaleTask) decides again and cancels the leased task, deleting its message", async () => {
     const core = new MemoryCore();
     const task = await core.create();
-    let leasedHandle: string | undefined;
+    let leased: StoredTask | undefined;
     core.store.intercept(
       (call) => call.transition === "cancel",
-      async () => void (leasedHandle = (await core.lease(task.id)).lease?.receiptHandle),
+      async () => void (leased = await core.lease(task.id)),
     );
     const result = await core.tasks.cancel(task.id);
-    expect(result.tasks).toMatchObject([{ state: "CANCEL", lease: { token: 1n } }]);
+    const leasedHandle = leased?.lease?.receiptHandle;
+    // The task as leased in the race (its lease, with that delivery's token), now cancelled.
+    expect(result.tasks).toMatchObject([{ state: "CANCEL", lease: { token: expectLeaseToken(leased?.lease?.token), receiptHandle: leasedHandle } }]);
     expect(core.queue.callsOf("delete")).toEqual([{ op: "delete", receiptHandle: leasedHandle }]);
   });
 });

@@ -6,6 +6,7 @@ import { runFollowUp } from "../../../service/src/core/chains.js";
 import { reportResult } from "../../../service/src/core/reports.js";
 import type { StoredTask } from "../../../service/src/core/task-repository.js";
 import { MemoryCore, SWEEP_AFTER_MS } from "../../support/memory-context.js";
+import { expectLeaseToken } from "../../support/lease-tokens.js";
 
 /** A chain of `length` (2 or more) tasks, each after the one before; the later ones with `input`. */
 async function chain(core: MemoryCore, length: number, input = "", headRetryMaxLimit = 3n): Promise<[StoredTask, StoredTask, ...StoredTask[]]> {
@@ -23,7 +24,7 @@ describe("chains", () => {
     const core = new MemoryCore();
     const [a, b] = await chain(core, 2);
     const leased = await core.lease(a.id);
-    await reportResult(core.ctx, a.id, "SUCCESS", "result", 1n);
+    await reportResult(core.ctx, a.id, "SUCCESS", "result", expectLeaseToken(leased.lease?.token));
     expect(core.task(b.id)).toMatchObject({ state: "WAITING", awaitsPrior: false, input: "result", outbox: { sweeps: 0 }, lastWrite: expect.stringMatching(/^queue\./) });
     expect(core.task(a.id)).toMatchObject({ state: "SUCCESS", outbox: undefined });
     expect(core.queue.taskIds()).toEqual([b.id]);

@@ -3,6 +3,7 @@
 // can mean is handled here and never reaches a worker.
 import { describe, expect, it } from "vitest";
 import { MemoryCore, LEASE_MS, RETRY, T0 } from "../../support/memory-context.js";
+import { expectDistinctLeaseTokens, expectLeaseToken } from "../../support/lease-tokens.js";
 
 describe("delivery", () => {
   it("leases a queued task with one conditional write (no read) and hands it over with its payloads", async () => {
@@ -15,8 +16,9 @@ describe("delivery", () => {
     expect(leased).toMatchObject({
       state: "PROCEEDING",
       input: "y".repeat(5_000),
-      lease: { token: 1n, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: T0 + LEASE_MS },
+      lease: { messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: T0 + LEASE_MS },
     });
+    expectLeaseToken(leased?.lease?.token);
     // The outbox marker stays: it is the task's watchdog until it is final.
     expect(core.task(task.id).outbox).toBeDefined();
     expect(core.task(task.id).lastWrite).toMatch(/^lease\./);
@@ -25,12 +27,12 @@ describe("delivery", () => {
   it("drops (deletes) a duplicate message of a leased task", async () => {
     const core = new MemoryCore();
     const task = await core.create();
-    await core.deliver(task.id);
+    const leased = await core.lease(task.id);
     await core.queue.send(task.id); // a copy (the sweeper's)
     const copy = core.queue.receiveTask(task.id);
     expect(await core.delivery.lease(core.queue, copy)).toBeUndefined();
     expect(core.queue.callsOf("delete")).toEqual([{ op: "delete", receiptHandle: copy.receiptHandle }]);
-    expect(core.task(task.id).lease?.token).toBe(1n);
+    expect(core.task(task.id).lease?.token).toBe(expectLeaseToken(leased.lease?.token));
     expect(core.logged("dropped a message")[0]).toMatchObject({ reason: "duplicate message of a leased task" });
   });
 
@@ -58,13 +60,13 @@ describe("delivery", () => {
     const core = new MemoryCore();
     const task = await core.create();
     const first = core.queue.receiveTask(task.id);
-    await core.delivery.lease(core.queue, first);
+    const leased = await core.delivery.lease(core.queue, first);
     core.advance(LEASE_MS + 1); // the message came back ...
     await core.store.transition(core.task(task.id), "heartbeat", { leaseExpiresAtMs: core.now() + LEASE_MS }); // ... though a heartbeat extended the lease
     const again = core.queue.receiveTask(task.id);
     expect(again.messageId).toBe(first.messageId);
     expect(await core.delivery.lease(core.queue, again)).toBeUndefined();
-    expect(core.task(task.id)).toMatchObject({ state: "PROCEEDING", lease: { token: 1n, receiptHandle: again.receiptHandle } });
+    expect(core.task(task.id)).toMatchObject({ state: "PROCEEDING", lease: { token: expectLeaseToken(leased?.lease?.token), receiptHandle: again.receiptHandle } });
     expect(core.queue.callsOf("changeVisibility")).toEqual([{ op: "changeVisibility", receiptHandle: again.receiptHandle, seconds: LEASE_MS / 1000 }]);
   });
 
@@ -72,12 +74,13 @@ describe("delivery", () => {
     const core = new MemoryCore();
     const task = await core.create();
     const message = core.queue.receiveTask(task.id);
-    await core.delivery.lease(core.queue, message);
+    const first = await core.delivery.lease(core.queue, message);
+    const firstToken = expectLeaseToken(first?.lease?.token);
     core.advance(LEASE_MS);
     const back = core.queue.receiveTask(task.id); // SQS redelivers when the visibility timeout ends
     expect(await core.delivery.lease(core.queue, back)).toBeUndefined();
     const retried = core.task(task.id);
-    expect(retried).toMatchObject({ state: "WAITING", retryCount: 1n, lease: { token: 1n, messageId: message.messageId, receiptHandle: back.receiptHandle } });
+    expect(retried).toMatchObject({ state: "WAITING", retryCount: 1n, lease: { token: firstToken, messageId: message.messageId, receiptHandle: back.receiptHandle } });
     const backoffMs = retried.notBeforeMs - core.now();
     expect(backoffMs).toBeGreaterThanOrEqual(RETRY.baseMs / 2);
     expect(backoffMs).toBeLessThanOrEqual(RETRY.baseMs);
@@ -91,7 +94,8 @@ describe("delivery", () => {
 
     core.advance(backoffMs);
     const leased = await core.delivery.lease(core.queue, core.queue.receiveTask(task.id));
-    expect(leased).toMatchObject({ state: "PROCEEDING", retryCount: 1n, lease: { token: 2n, messageId: message.messageId } });
+    expect(leased).toMatchObject({ state: "PROCEEDING", retryCount: 1n, lease: { messageId: message.messageId } });
+    expectDistinctLeaseTokens(firstToken, leased?.lease?.token);
   });
 
   it("an expired lease on the last attempt is FAILURE: the message is deleted and the rest of the chain cancelled", async () => {
@@ -117,7 +121,9 @@ describe("delivery", () => {
     const handle = leased.lease?.receiptHandle;
     expect(core.task(task.id)).toMatchObject({ state: "WAITING", retryCount: 0n });
     expect(core.queue.callsOf("changeVisibility")).toEqual([{ op: "changeVisibility", receiptHandle: handle, seconds: 0 }]);
-    expect(await core.deliver(task.id)).toMatchObject({ state: "PROCEEDING", lease: { token: 2n } });
+    const again = await core.deliver(task.id);
+    expect(again).toMatchObject({ state: "PROCEEDING" });
+    expectDistinctLeaseTokens(leased.lease?.token, again?.lease?.token);
   });
 
   it("a lease whose payloads cannot be read is handed back at once, and the error goes to the poller", async () => {

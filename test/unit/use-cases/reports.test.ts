@@ -5,6 +5,7 @@ import { reportResult } from "../../../service/src/core/reports.js";
 import type { StoredTask } from "../../../service/src/core/task-repository.js";
 import type { ReportKind } from "../../../service/src/tasks/rules.js";
 import { LEASE_MS, MemoryCore, RETRY, rejection } from "../../support/memory-context.js";
+import { expectDistinctLeaseTokens, expectLeaseToken } from "../../support/lease-tokens.js";
 
 async function leasedTask(core: MemoryCore, request: Parameters<MemoryCore["create"]>[0] = {}): Promise<StoredTask> {
   const task = await core.create(request);
@@ -12,6 +13,9 @@ async function leasedTask(core: MemoryCore, request: Parameters<MemoryCore["crea
 }
 
 const report = (core: MemoryCore, task: StoredTask, kind: ReportKind, output = "", token = 0n) => reportResult(core.ctx, task.id, kind, output, token);
+
+/** The token of the task's lease (the one its worker got): a new random one with every delivery. */
+const leaseOf = (task: StoredTask): bigint => expectLeaseToken(task.lease?.token);
 
 describe("reports", () => {
   it("SUCCESS: one conditional write without a read, then the message is deleted", async () => {
@@ -29,14 +33,14 @@ describe("reports", () => {
   it("SUCCESS with the lease token records the token; with an Output too large for the task item it is decided on a read", async () => {
     const core = new MemoryCore();
     const task = await leasedTask(core);
-    await report(core, task, "SUCCESS", "ok", 1n);
-    expect(core.task(task.id).reportLease).toBe(1n);
+    await report(core, task, "SUCCESS", "ok", leaseOf(task));
+    expect(core.task(task.id).reportLease).toBe(leaseOf(task));
 
     const large = await leasedTask(core);
     const calls = core.watchCalls();
-    await report(core, large, "SUCCESS", "z".repeat(5_000), 1n);
+    await report(core, large, "SUCCESS", "z".repeat(5_000), leaseOf(large));
     expect(calls()).toEqual(["succeedUnread", "transition:succeed"]);
-    expect(core.task(large.id)).toMatchObject({ state: "SUCCESS", outputExternal: true, reportLease: 1n });
+    expect(core.task(large.id)).toMatchObject({ state: "SUCCESS", outputExternal: true, reportLease: leaseOf(large) });
     expect((await core.tasks.getById(large.id)).output).toBe("z".repeat(5_000));
   });
 
@@ -55,14 +59,16 @@ describe("reports", () => {
 
   const finalReports = [
     { kind: "FAILURE", retryMaxLimit: 0n, message: "Task failed after 1 attempt(s); no attempts remain", stored: { state: "FAILURE", retryCount: 1n } },
-    { kind: "CANCEL", retryMaxLimit: 3n, message: "Task cancelled by its worker; it will not be retried", stored: { state: "CANCEL", reportLease: 1n } },
+    { kind: "CANCEL", retryMaxLimit: 3n, message: "Task cancelled by its worker; it will not be retried", stored: { state: "CANCEL" } },
   ] as const;
   for (const { kind, retryMaxLimit, message, stored } of finalReports) {
     it(`${kind} that ends the task (${stored.state}, never retried): the marker goes and the message is deleted`, async () => {
       const core = new MemoryCore();
       const task = await leasedTask(core, { retryMaxLimit });
-      expect((await report(core, task, kind, "", 1n)).message).toBe(message);
+      expect((await report(core, task, kind, "", leaseOf(task))).message).toBe(message);
       expect(core.task(task.id)).toMatchObject({ ...stored, outbox: undefined });
+      // A CANCEL keeps the token of the report that made it (a repeat is told apart from someone else's cancel).
+      if (kind === "CANCEL") expect(core.task(task.id).reportLease).toBe(leaseOf(task));
       expect(core.queue.callsOf("delete")).toEqual([{ op: "delete", receiptHandle: task.lease?.receiptHandle }]);
     });
   }
@@ -96,12 +102,15 @@ describe("reports", () => {
     core.advance(LEASE_MS);
     await core.delivery.lease(core.queue, core.queue.receiveTask(task.id)); // expired: retried
     core.advance(RETRY.maxMs);
-    await core.lease(task.id); // lease 2
+    const second = await core.lease(task.id); // lease 2
+    expectDistinctLeaseTokens(leaseOf(task), leaseOf(second));
     const before = core.task(task.id);
     for (const kind of ["SUCCESS", "FAILURE", "CANCEL", "PROCEEDING"] as const) {
-      const stale = await rejection(report(core, task, kind, "late", 1n));
+      const stale = await rejection(report(core, task, kind, "late", leaseOf(task)));
       expect(stale.status).toBe(409);
-      expect(stale.message).toMatch(/since lease 1 \(its lease is now 2\)/);
+      expect(stale.message).toBe(`Task ${task.id} was delivered again since lease ${leaseOf(task)}; this report is stale`);
+      // The current lease's token is never told: it is what lets its holder report.
+      expect(stale.message).not.toContain(String(leaseOf(second)));
     }
     expect(core.task(task.id)).toEqual(before);
   });
@@ -109,15 +118,15 @@ describe("reports", () => {
   it("a repeat of the holder's own report is 'Already recorded' (200, nothing written)", async () => {
     const core = new MemoryCore();
     const succeeded = await leasedTask(core);
-    await report(core, succeeded, "SUCCESS", "ok", 1n);
+    await report(core, succeeded, "SUCCESS", "ok", leaseOf(succeeded));
     const cancelled = await leasedTask(core);
-    await report(core, cancelled, "CANCEL", "", 1n);
+    await report(core, cancelled, "CANCEL", "", leaseOf(cancelled));
     const failed = await leasedTask(core);
-    await report(core, failed, "FAILURE", "no", 1n);
+    await report(core, failed, "FAILURE", "no", leaseOf(failed));
     const calls = core.watchCalls();
-    expect((await report(core, succeeded, "SUCCESS", "ok", 1n)).message).toBe(`Already recorded: task ${succeeded.id} succeeded`);
-    expect((await report(core, cancelled, "CANCEL", "", 1n)).message).toBe(`Already recorded: task ${cancelled.id} is cancelled`);
-    expect((await report(core, failed, "FAILURE", "no", 1n)).message).toBe(`Already recorded: this attempt of task ${failed.id} failed`);
+    expect((await report(core, succeeded, "SUCCESS", "ok", leaseOf(succeeded))).message).toBe(`Already recorded: task ${succeeded.id} succeeded`);
+    expect((await report(core, cancelled, "CANCEL", "", leaseOf(cancelled))).message).toBe(`Already recorded: task ${cancelled.id} is cancelled`);
+    expect((await report(core, failed, "FAILURE", "no", leaseOf(failed))).message).toBe(`Already recorded: this attempt of task ${failed.id} failed`);
     expect(calls()).toEqual(["succeedUnread", "getTask", "getTask"]);
   });
 
@@ -125,10 +134,10 @@ describe("reports", () => {
     const core = new MemoryCore();
     const byOther = await leasedTask(core);
     await report(core, byOther, "SUCCESS", "ok", 0n); // a report without a token
-    expect((await rejection(report(core, byOther, "SUCCESS", "ok", 1n))).status).toBe(409);
+    expect((await rejection(report(core, byOther, "SUCCESS", "ok", leaseOf(byOther)))).status).toBe(409);
     const cancelledById = await leasedTask(core);
     await core.tasks.cancel(cancelledById.id); // CancelTaskByID
-    const refused = await rejection(report(core, cancelledById, "CANCEL", "", 1n));
+    const refused = await rejection(report(core, cancelledById, "CANCEL", "", leaseOf(cancelledById)));
     expect(refused.status).toBe(409);
     expect(refused.message).toMatch(/was cancelled/);
   });
@@ -141,7 +150,7 @@ describe("reports", () => {
       (call) => call.transition === "retry",
       () => core.tasks.cancel(task.id).then(() => undefined),
     );
-    const refused = await rejection(report(core, task, "FAILURE", "no", 1n));
+    const refused = await rejection(report(core, task, "FAILURE", "no", leaseOf(task)));
     expect(refused.message).toMatch(/was cancelled; stop working on it/);
     expect(core.task(task.id)).toMatchObject({ state: "CANCEL", retryCount: 0n });
   });
