@@ -271,12 +271,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         for (const task of page.tasks) stored.set(task.HashCode, task);
         if (page.tasks.length < 100) break;
       }
-      return options.tasks - [...stored.values()].filter((task) => FINAL.has(task.State)).length;
+      return notFinalCount();
+    };
+    const notFinalCount = () => options.tasks - [...stored.values()].filter((task) => FINAL.has(task.State)).length;
+    // While tasks settle, only the ones not yet final are read again, by ID: a full listing
+    // reads the owner's index up to every Offset (quadratic in the task count), and on the
+    // emulators that load would slow the very work being waited for.
+    const readPending = async () => {
+      if (stored.size < options.tasks) return readAll();
+      const pending = [...stored.values()].filter((task) => !FINAL.has(task.State));
+      for (let i = 0; i < pending.length; i += 16) {
+        await Promise.all(
+          pending.slice(i, i + 16).map(async (task) => {
+            const fresh = await retrying((attempt) => (readers[attempt % readers.length] as QueuesClient).getTask(task.ID));
+            stored.set(fresh.HashCode, fresh);
+          }),
+        );
+      }
+      return notFinalCount();
     };
     let notFinal = await readAll();
     while (notFinal > 0 && Date.now() < settleBy) {
       await sleep(2_000);
-      notFinal = await readAll();
+      notFinal = await readPending();
     }
     clearInterval(killLoop);
     clearInterval(dropLoop);
