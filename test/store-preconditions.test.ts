@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeNewTask, A } from "../service/src/store/item-codec.js";
 import { itemKey, PARTITION_KEY } from "../service/src/store/table-definition.js";
 import { decideDelivery, decideReport } from "../service/src/tasks/state-machine.js";
+import { visible, type TaskScope } from "../service/src/tasks/scope.js";
 import { TaskStates, type TaskRecord, type TaskState } from "../service/src/tasks/task.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
 import { expectDistinctLeaseTokens } from "./support/lease-tokens.js";
@@ -139,6 +140,43 @@ describe("transitions written without a read happen exactly when the rules pick 
     });
     expect(results.filter((r) => r.expected !== r.written)).toEqual([]);
     expect(results.some((r) => r.written)).toBe(true);
+  });
+
+  it("succeed for a reporter with a scoped token: only on a task in its scope (its channels, its owners)", async () => {
+    const store = server.app.ctx.store;
+    const policy = { baseMs: 1_000, maxMs: 10_000 };
+    const scopes: (TaskScope | undefined)[] = [
+      undefined,
+      { channels: new Set(["default"]) },
+      { channels: new Set(["other", "default"]) },
+      { channels: new Set(["other"]) },
+      { owners: new Set([1n, 5n]) },
+      { owners: new Set([2n]) },
+      // More than DynamoDB's IN takes: decided on a read, with the same outcome.
+      { channels: new Set(["default", ...Array.from({ length: 120 }, (_, i) => `c${i}`)]) },
+      { owners: new Set(Array.from({ length: 120 }, (_, i) => BigInt(i + 2))) },
+    ];
+    const runs = cases()
+      .filter((c) => c.state === "PROCEEDING" && c.next === 0n)
+      .flatMap((c) => scopes.flatMap((scope) => [0n, LEASE_TOKEN].map((token) => ({ c, scope, token }))));
+    const results = await mapLimit(runs, 16, async ({ c, scope, token }) => {
+      const task = await writeTask(c);
+      let expected: boolean;
+      try {
+        expected = decideReport(visible(scope, task), task.id, "SUCCESS", policy, token).transition === "succeed";
+      } catch {
+        expected = false;
+      }
+      const outcome = await store.succeedUnread(task.id, "out", token, scope);
+      const written = "written" in outcome;
+      if (!written) expect(outcome.current?.state).toBe("PROCEEDING");
+      return { c: `${describeCase(c)} token ${token} scope ${JSON.stringify(scope, (_, value: unknown) => (value instanceof Set ? [...value].map(String) : typeof value === "bigint" ? String(value) : value))}`, expected, written, large: (scope?.owners?.size ?? scope?.channels?.size ?? 0) > 100 };
+    });
+    // The unread write happens exactly when the rules pick it; a scope too large for one condition is always left to the read.
+    expect(results.filter((r) => !r.large && r.expected !== r.written)).toEqual([]);
+    expect(results.filter((r) => r.large && r.written)).toEqual([]);
+    expect(results.some((r) => r.written)).toBe(true);
+    expect(results.some((r) => !r.large && r.expected === false)).toBe(true);
   });
 
   it("a missing task is not created by a write without a read", async () => {

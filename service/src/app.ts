@@ -19,6 +19,7 @@ import { bind, createGrpcServer } from "./grpc/server.js";
 import { StreamRegistry } from "./grpc/stream-registry.js";
 import { unaryHandlers } from "./grpc/unary-handlers.js";
 import { Authorizer } from "./auth/authorizer.js";
+import { checkScopedChannels } from "./auth/tokens.js";
 import { createLogger } from "./logging.js";
 import { routeGrpcLogs } from "./grpc/grpc-logger.js";
 import { ChannelQueues } from "./queue/channel-queues.js";
@@ -55,6 +56,8 @@ export class QueuesApp {
 
   constructor(private readonly options: AppOptions) {
     const { settings } = options;
+    // settingsFromEnv checks this too; settings may also be built in code (tests, tools).
+    if (settings.authTokens) checkScopedChannels(settings.authTokens, settings.channels.map((channel) => channel.name));
     this.log = options.logger ?? createLogger(settings.logLevel);
     routeGrpcLogs(this.log);
     const dynamo = options.dynamo ?? createDocumentClient();
@@ -121,7 +124,7 @@ export class QueuesApp {
         host: settings.host,
         port,
         healthHttpPort: this.healthHttpPort,
-        auth: settings.authTokens ? `${settings.authTokens.length} token(s)` : "off",
+        auth: settings.authTokens ? `${settings.authTokens.length} token(s), ${settings.authTokens.filter((token) => token.scope).length} scoped` : "off",
         table: settings.tableName,
         channels: settings.channels.map((channel) => channel.name),
       },

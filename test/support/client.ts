@@ -5,9 +5,18 @@ import { loadQueuesPackage, type QueuesServiceClient as QueuesClient, type Task,
 
 export type WireTask = Task__Output;
 
-export function createRawClient(address: string): QueuesClient {
+/** `metadata`: sent with every call (e.g. `{ authorization: "Bearer <token>" }`). */
+export function createRawClient(address: string, metadata: Record<string, string> = {}): QueuesClient {
   const { proto } = loadQueuesPackage();
-  return new proto.standard.Queues(address, grpc.credentials.createInsecure());
+  const entries = Object.entries(metadata);
+  const withMetadata: grpc.Interceptor = (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (sent, listener, next) => {
+        for (const [key, value] of entries) sent.set(key, value);
+        next(sent, listener);
+      },
+    });
+  return new proto.standard.Queues(address, grpc.credentials.createInsecure(), entries.length > 0 ? { interceptors: [withMetadata] } : {});
 }
 
 type Callback<T> = (error: grpc.ServiceError | null, value?: T) => void;
@@ -28,8 +37,12 @@ function promisify<Req, Res>(
 export class Api {
   readonly raw: QueuesClient;
 
-  constructor(readonly address: string) {
-    this.raw = createRawClient(address);
+  /** `metadata`: sent with every call, streams too (e.g. `{ authorization: "Bearer <token>" }`). */
+  constructor(
+    readonly address: string,
+    metadata: Record<string, string> = {},
+  ) {
+    this.raw = createRawClient(address, metadata);
   }
 
   createTask(task: Task | null, deadlineMs = 10_000): Promise<CreateTaskResponse__Output> {

@@ -142,6 +142,8 @@ export interface TestServerOptions {
   /** Queues with this prefix (made where missing), instead of new ones. */
   queuePrefix?: string;
   logLevel?: string;
+  /** The server's logger (a test that reads the log lines); default: testLogger(logLevel). */
+  logger?: Logger;
   /**
    * Read the table's stream, as `npm run dev` does (default true). Its clients are its
    * own: faults injected into the server's never reach it (attach some to `stream.db`
@@ -213,7 +215,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   faults.attach(dynamo);
   faults.attach(sqsClients.sqs);
   faults.attach(sqsClients.poll);
-  const app = new QueuesApp({ settings, logger: testLogger(options.logLevel), dynamo, sqs: sqsClients });
+  const app = new QueuesApp({ settings, logger: options.logger ?? testLogger(options.logLevel), dynamo, sqs: sqsClients });
   let port: number;
   try {
     port = await app.start();

@@ -31,6 +31,7 @@ import { newLeaseToken, taskIdOfGeneratedHashCode } from "../../service/src/task
 import { AnswerBudget } from "../../service/src/tasks/rules.js";
 import type { TransitionName } from "../../service/src/tasks/state-machine.js";
 import type { Outbox, TaskRecord } from "../../service/src/tasks/task.js";
+import { inScope, type TaskScope } from "../../service/src/tasks/scope.js";
 
 /** One call of the repository, as `calls` records it and `intercept` matches it. */
 export interface RepositoryCall {
@@ -220,10 +221,15 @@ export class MemoryRepository implements TaskRepository {
     return { written: this.view(id, false) as StoredTask };
   }
 
-  async succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite> {
+  async succeedUnread(id: bigint, output: string, leaseToken: bigint, scope?: TaskScope): Promise<UnreadWrite> {
     await this.enter({ method: "succeedUnread", id });
     const task = this.tasks.get(id);
-    const holds = isInline(output) && task?.state === "PROCEEDING" && task.next === 0n && (leaseToken === 0n || task.lease?.token === leaseToken);
+    const holds =
+      isInline(output) &&
+      task?.state === "PROCEEDING" &&
+      task.next === 0n &&
+      (leaseToken === 0n || task.lease?.token === leaseToken) &&
+      inScope(scope, task);
     if (!task || !holds) return { current: this.view(id, false) };
     this.commit(task, "succeed", { output, outbox: null, reportLease: leaseToken });
     return { written: this.view(id, false) as StoredTask };

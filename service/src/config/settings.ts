@@ -2,7 +2,7 @@
 // README ("Configuration"); AWS endpoints are not here on purpose: the SDK reads
 // AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS itself.
 import { readFileSync } from "node:fs";
-import { AuthConfigError, parseTokens, type TokenEntry } from "../auth/tokens.js";
+import { AuthConfigError, checkScopedChannels, parseTokens, type TokenEntry } from "../auth/tokens.js";
 import { type ChannelConfig, ChannelConfigError, parseChannelsJson } from "./channels.js";
 
 export interface Settings {
@@ -37,7 +37,7 @@ export interface Settings {
   connectionAgeGraceMs: number;
   /** Server reflection (grpcurl, Postman) on or off. */
   reflection: boolean;
-  /** Bearer tokens and their roles; undefined: no authentication (the server logs a warning). */
+  /** Bearer tokens, their roles and scopes; undefined: no authentication (the server logs a warning). */
   authTokens: TokenEntry[] | undefined;
   logLevel: string;
 }
@@ -105,17 +105,22 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     connectionIdleMs: intFromEnv(env, "QUEUES_CONNECTION_IDLE_MS", DEFAULTS.connectionIdleMs, 1_000, 86_400_000),
     connectionAgeGraceMs: intFromEnv(env, "QUEUES_CONNECTION_AGE_GRACE_MS", DEFAULTS.connectionAgeGraceMs, 0, 86_400_000),
     reflection: booleanFromEnv(env, "QUEUES_REFLECTION", DEFAULTS.reflection),
-    authTokens: authTokensFromEnv(env),
+    authTokens: authTokensFromEnv(env, channels),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
 }
 
-function authTokensFromEnv(env: NodeJS.ProcessEnv): TokenEntry[] | undefined {
+/** The tokens, if configured; a worker token's channels must be among `channels`. */
+function authTokensFromEnv(env: NodeJS.ProcessEnv, channels: ChannelConfig[]): TokenEntry[] | undefined {
   const inline = env.QUEUES_AUTH_TOKENS;
   const file = env.QUEUES_AUTH_TOKENS_FILE;
   if (inline && file) throw new SettingsError("Set QUEUES_AUTH_TOKENS or QUEUES_AUTH_TOKENS_FILE, not both");
+  const checked = (tokens: TokenEntry[]) => {
+    checkScopedChannels(tokens, channels.map((channel) => channel.name));
+    return tokens;
+  };
   try {
-    if (inline) return parseTokens(inline, "QUEUES_AUTH_TOKENS");
+    if (inline) return checked(parseTokens(inline, "QUEUES_AUTH_TOKENS"));
     if (file) {
       let json: string;
       try {
@@ -123,7 +128,7 @@ function authTokensFromEnv(env: NodeJS.ProcessEnv): TokenEntry[] | undefined {
       } catch (error) {
         throw new SettingsError(`QUEUES_AUTH_TOKENS_FILE: cannot read ${file}: ${(error as Error).message}`);
       }
-      return parseTokens(json, `QUEUES_AUTH_TOKENS_FILE (${file})`);
+      return checked(parseTokens(json, `QUEUES_AUTH_TOKENS_FILE (${file})`));
     }
   } catch (error) {
     if (error instanceof AuthConfigError) throw new SettingsError(error.message);

@@ -10,6 +10,7 @@ import { isFinal } from "../tasks/task.js";
 import { Rejection } from "../tasks/status.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
+import { visible, type TaskScope } from "../tasks/scope.js";
 
 /**
  * Runs the follow-up a final task owes its chain and clears its outbox marker. The
@@ -102,10 +103,13 @@ export interface CancelOutcome {
  * own CANCEL is committed the call has done what it was asked, so the answer is the
  * tasks cancelled so far, never an error: the task's write set its outbox marker when
  * it has a Next, and the sweeper finishes an interrupted cascade (as after a report).
+ * `scope`: the caller's (a scoped token); it decides whether the caller may cancel the
+ * task, not which of its successors go with it (they could never run).
  */
-export async function cancelTask(ctx: CoreContext, id: bigint): Promise<CancelOutcome> {
+export async function cancelTask(ctx: CoreContext, id: bigint, scope?: TaskScope): Promise<CancelOutcome> {
   const head = await withLatest(
-    () => ctx.store.getTask(id),
+    // A task outside the caller's scope is as absent (404); its owner never changes, so one read decides.
+    async () => visible(scope, await ctx.store.getTask(id)),
     async (current) => {
       try {
         decideCancel(current, id);

@@ -8,6 +8,7 @@ import type { ReportKind } from "../tasks/rules.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
+import { visible, type TaskScope } from "../tasks/scope.js";
 
 export interface ReportOutcome {
   task: StoredTask;
@@ -15,15 +16,19 @@ export interface ReportOutcome {
   message: string;
 }
 
-/** `leaseToken` 0: the seed's behaviour; otherwise the report is fenced to that delivery. */
-export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken = 0n): Promise<ReportOutcome> {
+/**
+ * `leaseToken` 0: the seed's behaviour; otherwise the report is fenced to that delivery.
+ * `scope`: the reporter's (a scoped token); a task outside it is answered as absent (404).
+ */
+export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken = 0n, scope?: TaskScope): Promise<ReportOutcome> {
   // SUCCESS, the usual report, is one conditional write; anything else comes back as
-  // the task as it is, and the rules below decide.
-  const unread = await writeUnread(ctx, id, kind, output, leaseToken);
+  // the task as it is, and the rules below decide. A task's channel and owner never
+  // change, so the one read (or the write's answer) decides the scope for good.
+  const unread = await writeUnread(ctx, id, kind, output, leaseToken, scope);
   if (unread && "written" in unread) return afterUnreadSuccess(ctx, unread.written);
   let finished: StoredTask | undefined;
   const outcome = await withLatest(
-    unread ? async () => unread.current : () => ctx.store.getTask(id),
+    async () => visible(scope, unread ? unread.current : await ctx.store.getTask(id)),
     async (task): Promise<ReportOutcome> => {
       const decision = decideReport(task, id, kind, ctx.retry, leaseToken);
       const current = decidedOn(task);
@@ -79,8 +84,8 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
 }
 
 /** SUCCESS, the usual report, as one conditional write (UNREAD_PRECONDITIONS). */
-async function writeUnread(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken: bigint): Promise<UnreadWrite | undefined> {
-  return kind === "SUCCESS" ? ctx.store.succeedUnread(id, output, leaseToken) : undefined;
+async function writeUnread(ctx: CoreContext, id: bigint, kind: ReportKind, output: string, leaseToken: bigint, scope: TaskScope | undefined): Promise<UnreadWrite | undefined> {
+  return kind === "SUCCESS" ? ctx.store.succeedUnread(id, output, leaseToken, scope) : undefined;
 }
 
 /** The SUCCESS written without a read: delete its message. */

@@ -7,6 +7,7 @@
 import type { TransitionName } from "../tasks/state-machine.js";
 import type { TaskChange } from "../tasks/apply-change.js";
 import type { Outbox, TaskRecord } from "../tasks/task.js";
+import type { TaskScope } from "../tasks/scope.js";
 
 /** A task as read from the repository, with the version every write on it is conditioned on. */
 export interface StoredTask extends TaskRecord {
@@ -93,11 +94,12 @@ export interface TaskRepository {
   /** `lease` to this message, if decideDelivery would lease; one conditional write, no read. */
   leaseUnread(id: bigint, message: { messageId: string; receiptHandle: string }, leaseMs: number): Promise<UnreadWrite>;
   /**
-   * `succeed`, if decideReport(SUCCESS) would and the task has no Next; one conditional
-   * write, no read. An Output the repository cannot write that way (too large) comes
-   * back as `current`: the task, read, for the rules to decide on.
+   * `succeed`, if decideReport(SUCCESS) would, the task has no Next and it is in the
+   * reporter's `scope` (a scoped token); one conditional write, no read. An Output (or
+   * a scope) the repository cannot write that way (too large) comes back as `current`:
+   * the task, read, for the rules to decide on.
    */
-  succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite>;
+  succeedUnread(id: bigint, output: string, leaseToken: bigint, scope?: TaskScope): Promise<UnreadWrite>;
   /**
    * The `queue` transition of a successor whose Prior succeeded, conditioned on the
    * successor still waiting for its Prior (not on a version), so a repeated follow-up

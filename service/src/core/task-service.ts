@@ -9,12 +9,15 @@ import type { TaskRecord } from "../tasks/task.js";
 import { bestEffort } from "./best-effort.js";
 import { cancelTask } from "./chains.js";
 import { decidedOn } from "./optimistic.js";
+import { inScope, ownerInScope, visible, type TaskScope } from "../tasks/scope.js";
 
 const MAX_CREATE_ROUNDS = 8;
 
 export interface CancelResult {
-  /** The tasks cancelled by this call, in chain order, starting with the task asked for. */
+  /** The tasks cancelled by this call that the caller may see, in chain order, starting with the task asked for. */
   tasks: StoredTask[];
+  /** Tasks of the chain this call cancelled that are outside the caller's scope (other owners' successors): counted, not shown. */
+  hidden: number;
   /** The rest of the chain is still being cancelled (by the sweeper). */
   cascadePending: boolean;
   /** Some of `tasks` are shown without their large Input or Output (reading them back failed). */
@@ -29,14 +32,20 @@ export class TaskService {
    * message. The task item carries an outbox marker from the start, so if this
    * replica dies before the send, the sweeper sends it. Returns the HashCode, and
    * tells `onHashCode` as soon as it is known (a generated one names the task's ID).
+   * A Prior outside the caller's `scope` is answered as absent (404), and so is a
+   * generated HashCode sent back that names a task outside it (400, as one naming no
+   * task). A caller's own HashCode is unique across all owners: taken by any task, it
+   * is 409 (nothing created; the task stays unreadable to the caller). The caller
+   * checks that the new task's Owner is in the scope (a refusal, not a State).
    */
-  async create(request: NewTask, onHashCode: (hashCode: string) => void = () => {}): Promise<string> {
+  async create(request: NewTask, onHashCode: (hashCode: string) => void = () => {}, scope?: TaskScope): Promise<string> {
     const { ctx } = this;
     ctx.channels.get(request.channel);
     if (request.hashCode) onHashCode(request.hashCode);
     if (request.hashCode && taskIdOfGeneratedHashCode(request.hashCode) !== undefined) {
-      // A HashCode the server generated, sent back: the same task again (409), or nothing a caller may choose.
-      if (await ctx.store.findByHashCode(request.hashCode)) throw duplicate(request.hashCode);
+      // A HashCode the server generated, sent back: the same task again (409), or nothing a caller may choose
+      // (one naming a task outside the caller's scope reads as one naming no task).
+      if (visible(scope, await ctx.store.findByHashCode(request.hashCode))) throw duplicate(request.hashCode);
       throw invalid(`HashCode "${request.hashCode}" has the form of a generated one (with "~") but names no task; choose 1 to 128 characters of [A-Za-z0-9._:-]`);
     }
     // A retried create of a chained task must still answer "duplicate HashCode",
@@ -48,7 +57,7 @@ export class TaskService {
       const id = ctx.ids.next();
       const hashCode = request.hashCode || generateHashCode(id);
       if (!request.hashCode) onHashCode(hashCode);
-      const prior = request.prior === 0n ? undefined : await ctx.store.getTask(request.prior);
+      const prior = request.prior === 0n ? undefined : visible(scope, await ctx.store.getTask(request.prior));
       const link = request.prior === 0n ? undefined : decideLink(prior, request.prior);
       let input = request.input;
       if (link === "queueNow" && input === "") input = (await ctx.store.withPayloads(decidedOn(prior))).output;
@@ -90,15 +99,16 @@ export class TaskService {
     throw new Rejection(Status.UNAVAILABLE, "The Prior task kept changing while the task was being created; retry");
   }
 
-  async getById(id: bigint): Promise<StoredTask> {
-    const task = await this.ctx.store.getTask(id, true);
+  /** The task; one outside the caller's `scope` is answered exactly as an absent one. */
+  async getById(id: bigint, scope?: TaskScope): Promise<StoredTask> {
+    const task = visible(scope, await this.ctx.store.getTask(id, true));
     if (!task) throw notFound(`Task ${id} does not exist`);
     return task;
   }
 
   /** Consistent reads (the task a generated code names, or a caller's key's guard item, then the task): finds a task the moment CreateTask answered. */
-  async getByHashCode(hashCode: string): Promise<StoredTask> {
-    const task = await this.ctx.store.findByHashCode(hashCode);
+  async getByHashCode(hashCode: string, scope?: TaskScope): Promise<StoredTask> {
+    const task = visible(scope, await this.ctx.store.findByHashCode(hashCode));
     if (!task) throw notFound(`No task has HashCode "${hashCode.slice(0, 128)}"`);
     return task;
   }
@@ -108,10 +118,14 @@ export class TaskService {
    * by a moment (it is counted from the table's stream), so the first page is read
    * whatever it says (with it, in parallel); a later page whose Offset is at or past
    * Total is answered empty without reading the index (an Offset past the end would
-   * otherwise read all of the owner's index entries).
+   * otherwise read all of the owner's index entries). An owner outside the caller's
+   * `scope` is answered as an owner without tasks: Total 0, an empty page, nothing read.
    */
-  async listByOwner(owner: bigint, page: Page, signal?: AbortSignal): Promise<{ total: bigint; tasks: StoredTask[]; cut: boolean }> {
+  async listByOwner(owner: bigint, page: Page, signal?: AbortSignal, scope?: TaskScope): Promise<{ total: bigint; tasks: StoredTask[]; cut: boolean }> {
     const { store } = this.ctx;
+    // An owner's page spans channels: a scope of channels cannot limit it (the Authorizer refuses such callers).
+    if (scope?.channels !== undefined) throw new Error("a page of an owner's tasks cannot be limited to channels");
+    if (!ownerInScope(scope, owner)) return { total: 0n, tasks: [], cut: false };
     if (page.offset === 0n) {
       const [total, ids] = await Promise.all([store.countOwnerTasks(owner), store.ownerTaskIds(owner, 0n, page.limit)]);
       return { total, ...(await store.getTasksUpTo(ids, PAGE_MAX_BYTES)) };
@@ -129,14 +143,19 @@ export class TaskService {
    * are now (with their payloads). Once the task's own CANCEL is committed nothing
    * turns the answer into an error: if the cascade or the final read fails, the answer
    * says so (`cascadePending`, `payloadsMissing`) and the sweeper finishes the chain.
+   * A task outside the caller's `scope` is answered as absent (404); the rest of its
+   * chain is cancelled whoever owns it (it could never run), but the answer shows only
+   * the tasks the caller may see and counts the others (`hidden`).
    */
-  async cancel(id: bigint): Promise<CancelResult> {
-    const { cancelled, cascadePending } = await cancelTask(this.ctx, id);
+  async cancel(id: bigint, scope?: TaskScope): Promise<CancelResult> {
+    const { cancelled: all, cascadePending } = await cancelTask(this.ctx, id, scope);
+    const cancelled = all.filter((task) => inScope(scope, task));
+    const hidden = all.length - cancelled.length;
     try {
-      return { tasks: await this.ctx.store.getTasks(cancelled.map((task) => task.id)), cascadePending, payloadsMissing: false };
+      return { tasks: await this.ctx.store.getTasks(cancelled.map((task) => task.id)), hidden, cascadePending, payloadsMissing: false };
     } catch (error) {
       this.ctx.log.warn({ err: error, taskId: String(id) }, "could not read the cancelled tasks back; answering with them as written");
-      return { tasks: cancelled, cascadePending, payloadsMissing: cancelled.some((task) => task.inputExternal || task.outputExternal) };
+      return { tasks: cancelled, hidden, cascadePending, payloadsMissing: cancelled.some((task) => task.inputExternal || task.outputExternal) };
     }
   }
 

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Role } from "../auth/tokens.js";
 import { backendFailure } from "../core/backend-errors.js";
 import { requestScope } from "../logging.js";
+import type { TaskScope } from "../tasks/scope.js";
 import { Rejection, Status, type StatusCode } from "../tasks/status.js";
 
 export interface Answer {
@@ -25,9 +26,11 @@ export function requestIdOf(metadata: grpc.Metadata): string {
   return typeof given === "string" && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
 }
 
-/** Who is calling: the role of the bearer token (authentication on). */
+/** Who is calling: the role of the bearer token (authentication on), and its scope. */
 export interface Principal {
   readonly role: Role;
+  /** The tasks the token may see and act on (a scoped token); undefined: all that its role allows. */
+  readonly scope?: TaskScope | undefined;
 }
 
 /** One Queues call as its handler sees it. */
@@ -45,6 +48,11 @@ export class CallContext {
   /** The authenticated caller; undefined when authentication is off. */
   get principal(): Principal | undefined {
     return this.#principal;
+  }
+
+  /** The tasks this call may see and act on; undefined: all of them (an unscoped token, or authentication off). */
+  get taskScope(): TaskScope | undefined {
+    return this.#principal?.scope;
   }
 
   /** Set once, by the authentication interceptor, before the handler runs. */
@@ -71,6 +79,21 @@ export function attachCallContext(metadata: grpc.Metadata, context: CallContext)
 /** The context the call-context interceptor attached; undefined for a call it did not see. */
 export function callContextOf(metadata: grpc.Metadata): CallContext | undefined {
   return contexts.get(metadata);
+}
+
+/**
+ * A call refused with a gRPC status rather than answered with a State: a scoped token
+ * asking for what its scope forbids outright (a CreateTask for another Owner:
+ * PERMISSION_DENIED), like a token without the role. The auth interceptor logs it.
+ */
+export class CallRefused extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(details);
+    this.name = "CallRefused";
+  }
 }
 
 /** The log line (its `msg`) of every State-500 answer; the stack's "server errors" alarm counts these lines. */

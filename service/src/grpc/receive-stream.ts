@@ -1,11 +1,15 @@
 // ReceiveQueueByChannel: each request is one credit ("send me one task of
 // Channel"), each credit is answered by exactly one task. The credits wait in the
 // channel's shared poller; this stream is the Consumer the poller hands tasks to.
+// A worker token scoped to channels may send credits for those channels only: a
+// credit for another ends the stream with PERMISSION_DENIED (before the channel is
+// even looked up, so the refusal does not list the configured channels).
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse } from "@queues/protocol";
 import type { ChannelRegistry } from "../queue/channel-registry.js";
 import type { ChannelPoller, Consumer } from "../queue/channel-poller.js";
+import { channelInScope, type TaskScope } from "../tasks/scope.js";
 import { Rejection } from "../tasks/status.js";
 import type { TaskRecord } from "../tasks/task.js";
 import { streamRpc } from "./rpc.js";
@@ -17,7 +21,7 @@ type ReceiveCall = grpc.ServerDuplexStream<ReceiveQueueByChannelRequest__Output,
 
 export function receiveHandler(channels: ChannelRegistry, streams: StreamRegistry, maxCredits: number) {
   return streamRpc<ReceiveQueueByChannelRequest__Output, ReceiveQueueByChannelResponse>((call, context) => {
-    const stream = new WorkerStream(call, maxCredits, context.log);
+    const stream = new WorkerStream(call, maxCredits, context.log, context.taskScope);
     streams.add(stream);
     call.on("data", (request: ReceiveQueueByChannelRequest__Output) => {
       if (isUndecodable(request)) stream.end(grpc.status.INVALID_ARGUMENT, `A credit is not a valid ReceiveQueueByChannelRequest message (${undecodableReason(request)})`);
@@ -44,6 +48,7 @@ class WorkerStream implements Consumer {
     private readonly call: ReceiveCall,
     private readonly maxCredits: number,
     private readonly log: Logger,
+    private readonly scope: TaskScope | undefined,
   ) {
     this.log.info("worker stream opened");
   }
@@ -54,6 +59,12 @@ class WorkerStream implements Consumer {
 
   credit(channels: ChannelRegistry, channel: string): void {
     if (!this.open) return;
+    if (!channelInScope(this.scope, channel)) {
+      // Only a configured channel's name is repeated: the refusal is logged, and a credit's text could be anything.
+      const named = channels.names.has(channel) ? `channel "${channel}"` : "a channel that is not configured";
+      this.end(grpc.status.PERMISSION_DENIED, `This token is scoped to other channels: it may not receive on ${named}`);
+      return;
+    }
     let poller: ChannelPoller;
     try {
       poller = channels.poller(channel);

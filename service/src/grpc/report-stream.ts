@@ -1,13 +1,16 @@
 // ReportTaskResult: each request {ID, State, Output} gets exactly one response
 // {State, Message, Data = ID}, in order. Reports are processed concurrently (a
 // worker with many tasks in flight is not serialized behind one round trip) and
-// answered in the order they arrived.
+// answered in the order they arrived. A worker token scoped to channels reports only
+// on tasks of its channels (another's: 404, as if absent) and must send the delivery's
+// LeaseToken with every report (without: 400): the token, 63 random bits handed to
+// the worker the task was delivered to, is what proves it holds the delivery.
 import * as grpc from "@grpc/grpc-js";
 import type { ReportTaskResultRequest__Output, ReportTaskResultResponse } from "@queues/protocol";
 import type { CoreContext } from "../core/context.js";
 import { reportResult } from "../core/reports.js";
 import { checkPayload, reportKind, requireId, uint64 } from "../tasks/rules.js";
-import { Status } from "../tasks/status.js";
+import { invalid, Status } from "../tasks/status.js";
 import { toAnswer, type CallContext } from "./call-context.js";
 import { streamRpc } from "./rpc.js";
 import { SHUTTING_DOWN, type StreamRegistry } from "./stream-registry.js";
@@ -69,7 +72,12 @@ async function handleReport(ctx: CoreContext, request: ReportTaskResultRequest__
     id = requireId(request.ID);
     const kind = reportKind(uint64(request.State, "State"));
     checkPayload(request.Output, "Output");
-    const outcome = await reportResult(ctx, id, kind, request.Output, uint64(request.LeaseToken, "LeaseToken"));
+    const leaseToken = uint64(request.LeaseToken, "LeaseToken");
+    const scope = context.taskScope;
+    if (scope?.channels !== undefined && leaseToken === 0n) {
+      throw invalid("LeaseToken is required: a worker token scoped to channels must send the delivered task's LeaseToken with every report");
+    }
+    const outcome = await reportResult(ctx, id, kind, request.Output, leaseToken, scope);
     log.debug({ taskId: String(id), kind, state: outcome.task.state, ms: Math.round(performance.now() - started) }, "report");
     const lease = kind === "PROCEEDING" && outcome.task.state === "PROCEEDING" ? outcome.task.lease : undefined;
     return {

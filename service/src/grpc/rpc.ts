@@ -4,15 +4,16 @@
 //
 // - unaryRpc: the handler gets the request, the context and a CallProgress it tells
 //   when a write is under way; it returns the 200 response or throws; whatever it throws
-//   becomes a response with a State (unary RPCs always end with gRPC OK), and a
-//   backend that hangs gets a 503 before the deadline.
+//   becomes a response with a State (unary RPCs end with gRPC OK), and a backend that
+//   hangs gets a 503 before the deadline. The one exception is a CallRefused (a scoped
+//   token asking for what its scope forbids): the call ends with its gRPC status.
 // - streamRpc: the handler gets the stream and its context and owns the stream from there.
 //
 // Authentication and refusing streams while draining happen before either runs
 // (interceptors), so a handler only ever sees calls it must serve.
 import * as grpc from "@grpc/grpc-js";
 import { Status } from "../tasks/status.js";
-import { beforeDeadline, callContextOf, timeLeftMs, toAnswer, type Answer, type CallContext, type CallProgress } from "./call-context.js";
+import { beforeDeadline, CallRefused, callContextOf, timeLeftMs, toAnswer, type Answer, type CallContext, type CallProgress } from "./call-context.js";
 import { isUndecodable, undecodableReason } from "./undecodable.js";
 
 export interface UnaryResponse {
@@ -55,11 +56,20 @@ export function unaryRpc<Req, Res extends UnaryResponse>(
     deadline.promise.catch(() => stop.abort(new Error("the call's deadline answer went out")));
     call.once("cancelled", () => stop.abort(new Error("the caller cancelled the call")));
     Promise.race([context.scope(() => handle(request, context, progress)), deadline.promise])
-      .catch((error: unknown) => failed(toAnswer(error, context)))
-      .then((response) => {
+      .then(
+        (response): Res | CallRefused => response,
+        (error: unknown) => (error instanceof CallRefused ? error : failed(toAnswer(error, context))),
+      )
+      .then((outcome) => {
         deadline.clear();
-        log.info({ method, taskId: taskIdOf(request), state: Number(response.State), ms: Math.round(performance.now() - started) }, "call");
-        callback(null, response);
+        const ms = Math.round(performance.now() - started);
+        if (outcome instanceof CallRefused) {
+          log.info({ method, taskId: taskIdOf(request), code: grpc.status[outcome.code], ms }, "call");
+          callback({ code: outcome.code, details: outcome.details });
+          return;
+        }
+        log.info({ method, taskId: taskIdOf(request), state: Number(outcome.State), ms }, "call");
+        callback(null, outcome);
       });
   };
 }

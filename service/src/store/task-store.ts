@@ -10,6 +10,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DescribeTableCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomBytes, randomInt } from "node:crypto";
 import { isFinal, type Outbox, type TaskRecord } from "../tasks/task.js";
+import type { TaskScope } from "../tasks/scope.js";
 import { TRANSITIONS, type TransitionName, type UNREAD_PRECONDITIONS } from "../tasks/state-machine.js";
 import { applyChange, applyTransition, receiptRenewal, type TaskChange } from "../tasks/apply-change.js";
 import {
@@ -422,8 +423,8 @@ export class TaskStore implements TaskRepository {
    * Next. A large Output needs its own item written with it, a transaction decided on a
    * read: the task is read and returned as it is.
    */
-  async succeedUnread(id: bigint, output: string, leaseToken: bigint): Promise<UnreadWrite> {
-    if (!isInline(output)) return { current: await this.getTask(id) };
+  async succeedUnread(id: bigint, output: string, leaseToken: bigint, scope?: TaskScope): Promise<UnreadWrite> {
+    if (!isInline(output) || !fitsCondition(scope)) return { current: await this.getTask(id) };
     const update = new UpdateBuilder().remove(A.outputExternal).remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
     if (output === "") update.remove(A.output);
     else update.set(A.output, output);
@@ -431,6 +432,7 @@ export class TaskStore implements TaskRepository {
     update.set(A.reportLease, leaseToken);
     update.when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.succeed.from[0])} AND attribute_not_exists(${b.name(A.next)})`);
     this.fence(update, leaseToken);
+    this.limitTo(update, scope);
     return this.writeUnread(id, "succeed", update);
   }
 
@@ -484,6 +486,15 @@ export class TaskStore implements TaskRepository {
   /** A report with a lease token applies only to that lease (fencing); 0: any lease (the seed's behaviour). */
   private fence(update: UpdateBuilder, leaseToken: bigint): void {
     if (leaseToken !== 0n) update.when((b) => `${b.name(A.leaseToken)} = ${b.value(leaseToken)}`);
+  }
+
+  /** A write for a scoped caller applies only to a task in its scope (its owners, its channels). */
+  private limitTo(update: UpdateBuilder, scope: TaskScope | undefined): void {
+    const within = (attribute: string, values: ReadonlySet<unknown> | undefined) => {
+      if (values !== undefined) update.when((b) => `${b.name(attribute)} IN (${[...values].map((value) => b.value(value)).join(", ")})`);
+    };
+    within(A.owner, scope?.owners);
+    within(A.channel, scope?.channels);
   }
 
   /** Writes `name` on the task if the update's condition (its UNREAD_PRECONDITIONS entry) holds. */
@@ -588,6 +599,13 @@ export class TaskStore implements TaskRepository {
       }
     }
   }
+}
+
+/** DynamoDB's IN takes at most 100 values: a larger scope is decided on a read instead. */
+const MAX_IN_VALUES = 100;
+
+function fitsCondition(scope: TaskScope | undefined): boolean {
+  return (scope?.owners?.size ?? 0) <= MAX_IN_VALUES && (scope?.channels?.size ?? 0) <= MAX_IN_VALUES;
 }
 
 /** One owner shard as ownerTaskIds reads it: the IDs read so far, newest first, and where to go on. */
