@@ -63,6 +63,7 @@ async function writeTask(c: Case): Promise<TaskRecord> {
     awaitsPrior: c.awaitsPrior,
     nextTakesOutput: false,
     notBeforeMs: c.notBefore === "none" ? 0 : c.notBefore === "past" ? now - 60_000 : now + 60_000,
+    runAtMs: 0,
     lease:
       c.lease === "none"
         ? undefined

@@ -19,3 +19,12 @@ export type { ReceiveQueueByChannelRequest, ReceiveQueueByChannelRequest__Output
 export type { ReceiveQueueByChannelResponse, ReceiveQueueByChannelResponse__Output } from "./generated/standard/ReceiveQueueByChannelResponse.js";
 export type { ReportTaskResultRequest, ReportTaskResultRequest__Output } from "./generated/standard/ReportTaskResultRequest.js";
 export type { ReportTaskResultResponse, ReportTaskResultResponse__Output } from "./generated/standard/ReportTaskResultResponse.js";
+export type { CreateTasksRequest, CreateTasksRequest__Output } from "./generated/standard/CreateTasksRequest.js";
+export type { CreateTasksResponse, CreateTasksResponse__Output } from "./generated/standard/CreateTasksResponse.js";
+export type { Schedule, Schedule__Output } from "./generated/standard/Schedule.js";
+export type { PutScheduleRequest, PutScheduleRequest__Output } from "./generated/standard/PutScheduleRequest.js";
+export type { PutScheduleResponse, PutScheduleResponse__Output } from "./generated/standard/PutScheduleResponse.js";
+export type { DeleteScheduleRequest, DeleteScheduleRequest__Output } from "./generated/standard/DeleteScheduleRequest.js";
+export type { DeleteScheduleResponse, DeleteScheduleResponse__Output } from "./generated/standard/DeleteScheduleResponse.js";
+export type { QuerySchedulesRequest, QuerySchedulesRequest__Output } from "./generated/standard/QuerySchedulesRequest.js";
+export type { QuerySchedulesResponse, QuerySchedulesResponse__Output } from "./generated/standard/QuerySchedulesResponse.js";

@@ -9,6 +9,11 @@ import type { CoreContext } from "./core/context.js";
 import { tagBackendErrors } from "./core/backend-errors.js";
 import { Delivery } from "./core/delivery.js";
 import { Sweeper } from "./core/sweeper.js";
+import { ParkedTasks } from "./core/parked-tasks.js";
+import { Scheduler } from "./core/scheduler.js";
+import { ScheduleService } from "./core/schedule-service.js";
+import { ScheduleStore } from "./store/schedule-store.js";
+import { scheduleHandlers } from "./grpc/schedule-handlers.js";
 import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "@queues/protocol";
 import { BackendHealth } from "./health/backend-health.js";
@@ -36,12 +41,18 @@ export interface AppOptions {
   /** Clients may be passed in (tests inject faults through SDK middleware). */
   dynamo?: DynamoDBDocumentClient;
   sqs?: SqsClients;
+  /** The server's clock (epoch ms); tests move it to see tasks scheduled far ahead come due. */
+  now?: () => number;
 }
 
 export class QueuesApp {
   readonly ctx: CoreContext;
   readonly tasks: TaskService;
   readonly sweeper: Sweeper;
+  /** Sends the messages of tasks scheduled more than 15 minutes ahead when their RunAt is near. */
+  readonly parked: ParkedTasks;
+  /** Fires the ticks of recurring schedules. */
+  readonly scheduler: Scheduler;
   readonly health: BackendHealth;
   readonly streams = new StreamRegistry();
   /** DynamoDB capacity and SQS requests used since start (GET /usage on the health HTTP port). */
@@ -68,7 +79,8 @@ export class QueuesApp {
     this.usage.attachDynamoDb(dynamo);
     this.usage.attachSqs(sqs.sqs);
     this.usage.attachSqs(sqs.poll);
-    const store = new TaskStore(dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays });
+    const now = options.now ?? Date.now;
+    const store = new TaskStore(dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays, now });
     const queues = new ChannelQueues(sqs, settings.channels, settings.queueUrls, settings.queuePrefix);
     this.ctx = {
       store,
@@ -77,16 +89,20 @@ export class QueuesApp {
       retry: { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs },
       sweepAfterMs: settings.sweepAfterMs,
       log: this.log,
-      now: Date.now,
+      now,
     };
     const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log);
     this.channels = channels;
     this.tasks = new TaskService(this.ctx);
     this.sweeper = new Sweeper(this.ctx, settings.sweepIntervalMs);
+    this.parked = new ParkedTasks(this.ctx, settings.parkedScanIntervalMs);
+    const schedules = new ScheduleStore(dynamo, settings.tableName);
+    this.scheduler = new Scheduler(this.ctx, schedules, this.tasks, settings.scheduleIntervalMs);
     // Both backends answer: the table exists, and the channel queues exist.
     this.health = new BackendHealth([store, queues], settings.healthIntervalMs, this.log);
     const handlers: QueuesHandlers = {
-      ...unaryHandlers(this.tasks, channels),
+      ...unaryHandlers(this.tasks, channels, now),
+      ...scheduleHandlers(new ScheduleService(this.ctx, schedules), channels),
       ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream),
       ReportTaskResult: reportHandler(this.ctx, this.streams),
     };
@@ -116,6 +132,8 @@ export class QueuesApp {
     }
     this.health.start();
     this.sweeper.start();
+    this.parked.start();
+    this.scheduler.start();
     if (!settings.authTokens) {
       this.log.warn("authentication is off: no QUEUES_AUTH_TOKENS or QUEUES_AUTH_TOKENS_FILE, so any client can call every RPC");
     }
@@ -160,7 +178,7 @@ export class QueuesApp {
       const pollersStopped = Promise.all(pollers.map((poller) => poller.stop()));
       if (abandonLongPolls) for (const poller of pollers) poller.abortPolls();
       await this.streams.shutdownAll();
-      await Promise.all([pollersStopped, this.sweeper.stop(), closed]);
+      await Promise.all([pollersStopped, this.sweeper.stop(), this.parked.stop(), this.scheduler.stop(), closed]);
     })();
     const timedOut = await Promise.race([
       work.then(() => false),

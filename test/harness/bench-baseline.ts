@@ -118,6 +118,7 @@ export class Baseline {
       awaitsPrior: false,
       nextTakesOutput: false,
       notBeforeMs: 0,
+      runAtMs: 0,
       lease: undefined,
       outbox: { dueAtMs: Date.now() + 60_000, sweeps: 0 },
     };

@@ -36,9 +36,9 @@ export class MemoryQueue implements TaskQueue {
     private readonly now: () => number,
   ) {}
 
-  async send(taskId: bigint): Promise<void> {
-    this.enter({ op: "send", taskId });
-    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() });
+  async send(taskId: bigint, delaySeconds = 0): Promise<void> {
+    this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}) });
+    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000 });
   }
 
   async delete(receiptHandle: string): Promise<void> {

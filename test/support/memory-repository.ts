@@ -21,6 +21,8 @@ import {
   IdTaken,
   StaleTask,
   type DueOutboxShard,
+  type ParkedPage,
+  type ParkedPosition,
   type Link,
   type StoredTask,
   type TaskRepository,
@@ -169,7 +171,7 @@ export class MemoryRepository implements TaskRepository {
     return shards.map((shard) => ({
       shard,
       ids: due
-        .filter((task) => this.outboxShardOf(task.id) === shard)
+        .filter((task) => this.markerShardOf(task) === shard)
         .slice(0, limitPerShard)
         .map((task) => task.id),
     }));
@@ -178,6 +180,31 @@ export class MemoryRepository implements TaskRepository {
   /** The shard of a task's outbox marker (the store draws one at random). */
   outboxShardOf(id: bigint): number {
     return Number(id % BigInt(this.outboxShards));
+  }
+
+  /** One parking shard, numbered after the outbox shards. */
+  get parkedShards(): readonly number[] {
+    return [this.outboxShards];
+  }
+
+  private markerShardOf(task: StoredTask): number {
+    return task.outbox?.parked ? this.outboxShards : this.outboxShardOf(task.id);
+  }
+
+  /** Parked markers after `after` up to `untilMs`, earliest first (ties by task key, as the index orders them). */
+  async parkedTaskIds(shard: number, after: ParkedPosition, untilMs: number, limit: number): Promise<ParkedPage> {
+    await this.enter({ method: "parkedTaskIds" });
+    const key = (task: StoredTask) => `T#${task.id}`;
+    const found = [...this.tasks.values()]
+      .filter((task) => task.outbox?.parked && this.markerShardOf(task) === shard)
+      .filter((task) => {
+        const due = task.outbox?.dueAtMs ?? 0;
+        return due <= untilMs && (due > after.dueAtMs || (due === after.dueAtMs && (after.key === undefined || key(task) > after.key)));
+      })
+      .sort((a, b) => (a.outbox?.dueAtMs ?? 0) - (b.outbox?.dueAtMs ?? 0) || (key(a) < key(b) ? -1 : 1))
+      .slice(0, limit);
+    const last = found.at(-1);
+    return { ids: found.map((task) => task.id), next: last ? { dueAtMs: last.outbox?.dueAtMs ?? 0, key: key(last) } : after };
   }
 
   // ----- writes -----
@@ -213,7 +240,7 @@ export class MemoryRepository implements TaskRepository {
     const holds =
       task?.state === "WAITING" &&
       !task.awaitsPrior &&
-      (!task.lease || task.lease.messageId === message.messageId || task.notBeforeMs <= now) &&
+      (task.lease?.messageId === message.messageId || task.notBeforeMs <= now) &&
       task.lease?.token !== token;
     if (!task || !holds) return { current: this.view(id, false) };
     const lease = { token, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: now + leaseMs };
@@ -249,9 +276,9 @@ export class MemoryRepository implements TaskRepository {
     return this.view(id, false);
   }
 
-  async claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number): Promise<StoredTask> {
+  async claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number, parked = false): Promise<StoredTask> {
     await this.enter({ method: "claimOutbox", id: task.id });
-    return this.touch(task, { outbox: { dueAtMs, sweeps } });
+    return this.touch(task, { outbox: { dueAtMs, sweeps, ...(parked ? { parked } : {}) } });
   }
 
   async clearOutbox(task: StoredTask): Promise<StoredTask> {

@@ -23,6 +23,7 @@ const leased: TaskRecord = {
   awaitsPrior: false,
   nextTakesOutput: false,
   notBeforeMs: 0,
+      runAtMs: 0,
   lease: LEASE,
   outbox: { dueAtMs: 5_000, sweeps: 0 },
 };

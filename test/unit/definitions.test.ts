@@ -120,6 +120,7 @@ describe("owner shards", () => {
       awaitsPrior: false,
       nextTakesOutput: false,
       notBeforeMs: 0,
+      runAtMs: 0,
       lease: undefined,
       outbox: { dueAtMs: 5, sweeps: 0 },
     };

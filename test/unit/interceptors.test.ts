@@ -38,6 +38,10 @@ const handlers: QueuesHandlers = {
   QueryTaskByOwner: unaryStub(),
   CancelTaskByID: unaryStub(),
   QueryLengthByChannel: unaryStub(),
+  CreateTasks: unaryStub(),
+  PutSchedule: unaryStub(),
+  DeleteSchedule: unaryStub(),
+  QuerySchedules: unaryStub(),
   ReceiveQueueByChannel: streamRpc((call, context) => {
     seen.push(context);
     call.on("data", () => call.write({ Tasks: { ID: "1", Channel: context.principal?.role ?? "anonymous" } }));

@@ -17,6 +17,7 @@ import { rejectionOf } from "../support/rejection.js";
 const MAX_U64 = "18446744073709551615";
 const LIMIT = 256 * 1024;
 const CHANNELS: ReadonlySet<string> = new Set(["default", "other"]);
+const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
 
 function expect400(fn: () => unknown, ...mentions: string[]): Rejection {
   const rejection = rejectionOf(fn);
@@ -117,56 +118,57 @@ describe("checkHashCode", () => {
 
 describe("validateNewTask", () => {
   it("fills in the defaults", () => {
-    expect(validateNewTask(wire({ Owner: MAX_U64, Input: "x" }), CHANNELS)).toEqual({
+    expect(validateNewTask(wire({ Owner: MAX_U64, Input: "x" }), CHANNELS, NOW)).toEqual({
       owner: 2n ** 64n - 1n,
       channel: "default",
       input: "x",
       hashCode: "",
       retryMaxLimit: 3n,
       prior: 0n,
+      runAtMs: 0,
     });
   });
 
   it("a missing Task is 400", () => {
-    expect400(() => validateNewTask(null, CHANNELS), "Task");
-    expect400(() => validateNewTask(undefined, CHANNELS), "Task");
+    expect400(() => validateNewTask(null, CHANNELS, NOW), "Task");
+    expect400(() => validateNewTask(undefined, CHANNELS, NOW), "Task");
   });
 
   it("a non-zero Next is 400", () => {
-    expect400(() => validateNewTask(wire({ Next: "5" }), CHANNELS), "Next");
+    expect400(() => validateNewTask(wire({ Next: "5" }), CHANNELS, NOW), "Next");
   });
 
   it("an empty or unknown Channel is 400", () => {
-    expect400(() => validateNewTask(wire({ Channel: "" }), CHANNELS), "Channel");
-    const unknown = expect400(() => validateNewTask(wire({ Channel: "nope" }), CHANNELS), "Channel", "nope");
+    expect400(() => validateNewTask(wire({ Channel: "" }), CHANNELS, NOW), "Channel");
+    const unknown = expect400(() => validateNewTask(wire({ Channel: "nope" }), CHANNELS, NOW), "Channel", "nope");
     expect(unknown.message).toContain("default");
   });
 
   it("an oversized Input is 400", () => {
-    expect400(() => validateNewTask(wire({ Input: "a".repeat(LIMIT + 1) }), CHANNELS), "Input");
-    expect(validateNewTask(wire({ Input: "a".repeat(LIMIT) }), CHANNELS).input.length).toBe(LIMIT);
+    expect400(() => validateNewTask(wire({ Input: "a".repeat(LIMIT + 1) }), CHANNELS, NOW), "Input");
+    expect(validateNewTask(wire({ Input: "a".repeat(LIMIT) }), CHANNELS, NOW).input.length).toBe(LIMIT);
   });
 
   it("a bad HashCode is 400; a good one is kept", () => {
-    expect400(() => validateNewTask(wire({ HashCode: "bad code" }), CHANNELS), "HashCode");
-    expect(validateNewTask(wire({ HashCode: "key-1" }), CHANNELS).hashCode).toBe("key-1");
+    expect400(() => validateNewTask(wire({ HashCode: "bad code" }), CHANNELS, NOW), "HashCode");
+    expect(validateNewTask(wire({ HashCode: "key-1" }), CHANNELS, NOW).hashCode).toBe("key-1");
   });
 
   it("RetryMaxLimit: 0 → 3, 100 kept, 101 → 400", () => {
-    expect(validateNewTask(wire({ RetryMaxLimit: "0" }), CHANNELS).retryMaxLimit).toBe(3n);
-    expect(validateNewTask(wire({ RetryMaxLimit: "1" }), CHANNELS).retryMaxLimit).toBe(1n);
-    expect(validateNewTask(wire({ RetryMaxLimit: "100" }), CHANNELS).retryMaxLimit).toBe(100n);
-    expect400(() => validateNewTask(wire({ RetryMaxLimit: "101" }), CHANNELS), "RetryMaxLimit", "100");
-    expect400(() => validateNewTask(wire({ RetryMaxLimit: MAX_U64 }), CHANNELS), "RetryMaxLimit");
+    expect(validateNewTask(wire({ RetryMaxLimit: "0" }), CHANNELS, NOW).retryMaxLimit).toBe(3n);
+    expect(validateNewTask(wire({ RetryMaxLimit: "1" }), CHANNELS, NOW).retryMaxLimit).toBe(1n);
+    expect(validateNewTask(wire({ RetryMaxLimit: "100" }), CHANNELS, NOW).retryMaxLimit).toBe(100n);
+    expect400(() => validateNewTask(wire({ RetryMaxLimit: "101" }), CHANNELS, NOW), "RetryMaxLimit", "100");
+    expect400(() => validateNewTask(wire({ RetryMaxLimit: MAX_U64 }), CHANNELS, NOW), "RetryMaxLimit");
   });
 
   it("bad uint64 in Owner or Prior is 400 naming the field", () => {
-    expect400(() => validateNewTask(wire({ Owner: "-3" }), CHANNELS), "Owner");
-    expect400(() => validateNewTask(wire({ Prior: "18446744073709551616" }), CHANNELS), "Prior");
+    expect400(() => validateNewTask(wire({ Owner: "-3" }), CHANNELS, NOW), "Owner");
+    expect400(() => validateNewTask(wire({ Prior: "18446744073709551616" }), CHANNELS, NOW), "Prior");
   });
 
   it("keeps Prior and Owner exactly", () => {
-    const parsed = validateNewTask(wire({ Prior: "9007199254740993", Owner: "9007199254740995" }), CHANNELS);
+    const parsed = validateNewTask(wire({ Prior: "9007199254740993", Owner: "9007199254740995" }), CHANNELS, NOW);
     expect(parsed.prior).toBe(9007199254740993n);
     expect(parsed.owner).toBe(9007199254740995n);
   });

@@ -38,6 +38,7 @@ function task(overrides: Partial<TaskRecord> = {}): TaskRecord {
     awaitsPrior: false,
     nextTakesOutput: false,
     notBeforeMs: 0,
+    runAtMs: 0,
     lease: undefined,
     outbox: undefined,
     ...overrides,

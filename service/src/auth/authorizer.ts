@@ -11,7 +11,18 @@ import { digestOf, type Role, type TokenEntry } from "./tokens.js";
 
 /** The RPCs each role may call (admin: all). */
 export const PERMISSIONS: Record<Role, ReadonlySet<string>> = {
-  producer: new Set(["CreateTask", "QueryTaskByID", "QueryTaskByHashCode", "QueryTaskByOwner", "CancelTaskByID", "QueryLengthByChannel"]),
+  producer: new Set([
+    "CreateTask",
+    "CreateTasks",
+    "QueryTaskByID",
+    "QueryTaskByHashCode",
+    "QueryTaskByOwner",
+    "CancelTaskByID",
+    "QueryLengthByChannel",
+    "PutSchedule",
+    "DeleteSchedule",
+    "QuerySchedules",
+  ]),
   worker: new Set(["ReceiveQueueByChannel", "ReportTaskResult", "QueryTaskByID", "QueryTaskByHashCode", "QueryTaskByOwner"]),
   admin: new Set([
     "CreateTask",
@@ -22,6 +33,10 @@ export const PERMISSIONS: Record<Role, ReadonlySet<string>> = {
     "QueryLengthByChannel",
     "ReceiveQueueByChannel",
     "ReportTaskResult",
+    "CreateTasks",
+    "PutSchedule",
+    "DeleteSchedule",
+    "QuerySchedules",
   ]),
 };
 

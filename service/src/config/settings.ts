@@ -18,6 +18,10 @@ export interface Settings {
   sweepIntervalMs: number;
   /** A task still marked "not yet sent" this long after it was queued is re-sent. */
   sweepAfterMs: number;
+  /** How often the parking shards are read for tasks scheduled more than 15 minutes ahead whose RunAt is near. */
+  parkedScanIntervalMs: number;
+  /** How often each replica looks for due schedule ticks. */
+  scheduleIntervalMs: number;
   drainTimeoutMs: number;
   healthIntervalMs: number;
   /** Where GET /healthz mirrors the health status over HTTP (for an NLB); undefined: not served. */
@@ -51,6 +55,8 @@ export const DEFAULTS = {
   retryMaxMs: 15 * 60_000,
   sweepIntervalMs: 10_000,
   sweepAfterMs: 60_000,
+  parkedScanIntervalMs: 30_000,
+  scheduleIntervalMs: 1_000,
   drainTimeoutMs: 25_000,
   healthIntervalMs: 5_000,
   healthHttpPort: undefined,
@@ -93,6 +99,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     retryMaxMs: intFromEnv(env, "QUEUES_RETRY_MAX_MS", DEFAULTS.retryMaxMs, 0, 43_200_000),
     sweepIntervalMs: intFromEnv(env, "QUEUES_SWEEP_INTERVAL_MS", DEFAULTS.sweepIntervalMs, 50, 3_600_000),
     sweepAfterMs: intFromEnv(env, "QUEUES_SWEEP_AFTER_MS", DEFAULTS.sweepAfterMs, 0, 86_400_000),
+    parkedScanIntervalMs: intFromEnv(env, "QUEUES_PARKED_SCAN_INTERVAL_MS", DEFAULTS.parkedScanIntervalMs, 50, 300_000),
+    scheduleIntervalMs: intFromEnv(env, "QUEUES_SCHEDULE_INTERVAL_MS", DEFAULTS.scheduleIntervalMs, 50, 60_000),
     drainTimeoutMs: intFromEnv(env, "QUEUES_DRAIN_TIMEOUT_MS", DEFAULTS.drainTimeoutMs, 0, 600_000),
     healthIntervalMs: intFromEnv(env, "QUEUES_HEALTH_INTERVAL_MS", DEFAULTS.healthIntervalMs, 50, 600_000),
     healthHttpPort: optionalIntFromEnv(env, "QUEUES_HEALTH_HTTP_PORT", 0, 65_535),

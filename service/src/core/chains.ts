@@ -3,7 +3,7 @@
 // Output into an empty Input) or cancels the rest of the chain (FAILURE, CANCEL),
 // and clears the marker last. A crash anywhere in between leaves the marker set, so
 // the sweeper runs the follow-up again; every step is idempotent.
-import { finalOutbox, outboxDue, type CoreContext } from "./context.js";
+import { dispatch, finalOutbox, outboxDue, type CoreContext } from "./context.js";
 import { StaleTask, type StoredTask } from "./task-repository.js";
 import { followUp, decideCancel } from "../tasks/state-machine.js";
 import { isFinal } from "../tasks/task.js";
@@ -61,9 +61,8 @@ async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void
   const successor = await ctx.store.queueSuccessor(prior.next, piped, outboxDue(ctx));
   if (!successor) return; // already queued by an earlier run, or cancelled
   ctx.log.info({ taskId: String(successor.id), prior: String(prior.id) }, "queued the next task of a chain");
-  await bestEffort(ctx.log, "send of a queued successor", { taskId: String(successor.id) }, async () =>
-    ctx.channels.get(successor.channel).send(successor.id),
-  );
+  // A successor with a RunAt ahead is sent delayed, or (further ahead than SQS delays) parked by the sweeper.
+  await bestEffort(ctx.log, "send of a queued successor", { taskId: String(successor.id) }, () => dispatch(ctx, successor));
 }
 
 /**

@@ -11,6 +11,9 @@ import { bestEffort } from "./best-effort.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 import { newLeaseToken } from "../tasks/ids.js";
 
+/** SQS hides a received message at most 12 hours. */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
 export class Delivery implements DeliveryHandler {
   constructor(private readonly ctx: CoreContext) {}
 
@@ -46,6 +49,12 @@ export class Delivery implements DeliveryHandler {
               },
               // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
             });
+          case "defer":
+            // Early for its RunAt (this replica's clock is ahead of the sender's): the message comes back then.
+            await bestEffort(ctx.log, "deferral of an early message", { taskId: String(taskId) }, () =>
+              queue.changeVisibility(message.receiptHandle, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(decision.remainingMs / 1000))),
+            );
+            return undefined;
           case "renew":
             await ctx.store.renewReceiptHandle(current, message.receiptHandle);
             await bestEffort(ctx.log, "lease renewal", { taskId: String(taskId) }, () =>

@@ -37,6 +37,8 @@ export class Sweeper {
   private cursor: number | undefined;
   /** Shards whose last read came back full: read again on the next pass. */
   private backlogged: number[] = [];
+  /** The parking shard whose overdue markers the next pass reads (one per pass). */
+  private parkedCursor: number | undefined;
 
   constructor(
     private readonly ctx: CoreContext,
@@ -56,9 +58,16 @@ export class Sweeper {
 
   /** One pass over the due markers of this pass's shards; returns how many tasks it acted on. */
   async sweepOnce(): Promise<number> {
-    const found = await this.ctx.store.dueOutboxTaskIds(this.nextShards(), BATCH_PER_SHARD);
+    const { store } = this.ctx;
+    const [found, parked] = await Promise.all([
+      store.dueOutboxTaskIds(this.nextShards(), BATCH_PER_SHARD),
+      // A parked marker sits at its task's RunAt: it is overdue `sweepAfterMs` after it (its message was due then).
+      store.parkedShards.length === 0
+        ? { ids: [] }
+        : store.parkedTaskIds(this.nextParkedShard(), { dueAtMs: 0 }, this.ctx.now() - this.ctx.sweepAfterMs, BATCH_PER_SHARD),
+    ]);
     this.backlogged = found.filter((shard) => shard.ids.length >= BATCH_PER_SHARD).map((shard) => shard.shard);
-    const results = await Promise.all(found.flatMap((shard: DueOutboxShard) => shard.ids).map((id) => this.sweepTask(id)));
+    const results = await Promise.all([...found.flatMap((shard: DueOutboxShard) => shard.ids), ...parked.ids].map((id) => this.sweepTask(id)));
     return results.filter(Boolean).length;
   }
 
@@ -70,6 +79,14 @@ export class Sweeper {
     this.cursor = (first + count) % total;
     const window = Array.from({ length: count }, (_, i) => (first + i) % total);
     return [...window, ...this.backlogged.filter((shard) => !window.includes(shard)).slice(0, SHARDS_PER_PASS)];
+  }
+
+  /** Parking shards are read for overdue markers one per pass, in turn. */
+  private nextParkedShard(): number {
+    const shards = this.ctx.store.parkedShards;
+    const index = this.parkedCursor ?? randomInt(shards.length);
+    this.parkedCursor = (index + 1) % shards.length;
+    return shards[index] as number;
   }
 
   private schedule(): void {
@@ -87,7 +104,8 @@ export class Sweeper {
     try {
       const task = await ctx.store.getTask(id);
       const now = ctx.now();
-      if (!task?.outbox || task.outbox.dueAtMs > now) return false; // the index lags behind the table
+      // The index lags behind the table; a parked marker is overdue only sweepAfterMs after its RunAt.
+      if (!task?.outbox || task.outbox.dueAtMs + (task.outbox.parked ? ctx.sweepAfterMs : 0) > now) return false;
       const decision = decideSweep(task, now, ctx.sweepAfterMs);
       // Repeated actions on one task are spaced out exponentially (a deep backlog is not a lost message).
       const sweeps = task.outbox.sweeps;
@@ -99,6 +117,10 @@ export class Sweeper {
         case "watch":
           // The claim is conditional: only one replica moves the marker.
           await ctx.store.claimOutbox(task, decision.untilMs, sweeps);
+          return true;
+        case "park":
+          // Scheduled beyond what SQS can delay (a chain successor queued early): the look-ahead sends it near its RunAt.
+          await ctx.store.claimOutbox(task, decision.untilMs, sweeps, true);
           return true;
         case "followUp": {
           const claimed = await ctx.store.claimOutbox(task, spacedMs, sweeps + 1);

@@ -15,7 +15,8 @@ export interface ReceivedMessage {
 export interface TaskQueue {
   /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
   readonly leaseMs: number;
-  send(taskId: bigint): Promise<void>;
+  /** Sends the task's message, hidden for `delaySeconds` (0 to 900) first. */
+  send(taskId: bigint, delaySeconds?: number): Promise<void>;
   delete(receiptHandle: string): Promise<void>;
   /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;

@@ -41,6 +41,18 @@ export interface DueOutboxShard {
   ids: bigint[];
 }
 
+/** A place in a parking shard: after the marker of `key` at `dueAtMs`, or (no key) from `dueAtMs` on. */
+export interface ParkedPosition {
+  dueAtMs: number;
+  key?: string;
+}
+
+/** Parked markers read from one parking shard, earliest RunAt first, and where to go on. */
+export interface ParkedPage {
+  ids: bigint[];
+  next: ParkedPosition;
+}
+
 export interface Link {
   prior: StoredTask;
   /** The new task has an empty Input and will receive the Prior's Output. */
@@ -75,6 +87,10 @@ export interface TaskRepository {
   readonly outboxShards: number;
   /** IDs of tasks whose outbox marker is due, at most `limitPerShard` from each shard asked for (may lag: re-read before acting). */
   dueOutboxTaskIds(shards: readonly number[], limitPerShard: number): Promise<DueOutboxShard[]>;
+  /** The shards parked markers live in (tasks scheduled further ahead than SQS delays a message). */
+  readonly parkedShards: readonly number[];
+  /** Parked markers of `shard` due after `after` and at most `untilMs` (may lag: re-read before acting). */
+  parkedTaskIds(shard: number, after: ParkedPosition, untilMs: number, limit: number): Promise<ParkedPage>;
 
   // ----- writes -----
 
@@ -107,8 +123,8 @@ export interface TaskRepository {
    * as written, or undefined when there was nothing to do.
    */
   queueSuccessor(id: bigint, pipedInput: string | undefined, outbox: Outbox): Promise<StoredTask | undefined>;
-  /** Moves the outbox marker, conditional on the version read: only one sweeper acts on it now. */
-  claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number): Promise<StoredTask>;
+  /** Moves the outbox marker (to a parking shard with `parked`), conditional on the version read: only one sweeper acts on it now. */
+  claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number, parked?: boolean): Promise<StoredTask>;
   /** Removes the outbox marker, conditional on the version read. */
   clearOutbox(task: StoredTask): Promise<StoredTask>;
   /** A redelivered message of a lease that is still valid: keep the lease, take the new receipt handle. */

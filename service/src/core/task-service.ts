@@ -1,5 +1,5 @@
 // The producer-facing operations: create, the three queries, cancel, queue length.
-import { outboxDue, type CoreContext } from "./context.js";
+import { dispatch, outboxDue, type CoreContext } from "./context.js";
 import { DuplicateHashCode, IdTaken, StaleTask, type StoredTask } from "./task-repository.js";
 import { generateHashCode, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { decideLink } from "../tasks/state-machine.js";
@@ -79,9 +79,10 @@ export class TaskService {
         updateTime: now,
         awaitsPrior: !queued,
         nextTakesOutput: false,
-        notBeforeMs: 0,
+        notBeforeMs: request.runAtMs,
+        runAtMs: request.runAtMs,
         lease: undefined,
-        outbox: queued ? outboxDue(ctx) : undefined,
+        outbox: queued ? outboxDue(ctx, request.runAtMs) : undefined,
       };
       try {
         await ctx.store.create(task, prior ? { prior, takesOutput: request.input === "" } : undefined);
@@ -91,12 +92,34 @@ export class TaskService {
         throw error;
       }
       ctx.log.info({ taskId: String(task.id), channel: task.channel, prior: String(task.prior) }, queued ? "task created" : "task created; waits for its Prior");
-      if (queued) {
-        await bestEffort(ctx.log, "send of a new task", { taskId: String(task.id) }, () => ctx.channels.get(task.channel).send(task.id));
-      }
+      // A RunAt ahead: sent delayed, or (beyond SQS's 15 minutes) parked for the sweeper's look-ahead.
+      if (queued) await bestEffort(ctx.log, "send of a new task", { taskId: String(task.id) }, () => dispatch(ctx, task));
       return hashCode;
     }
     throw new Rejection(Status.UNAVAILABLE, "The Prior task kept changing while the task was being created; retry");
+  }
+
+  /**
+   * Creates each task (CreateTasks), `concurrency` at a time; their SQS sends are
+   * batched. An entry that is already an error (it failed validation) stays one. The
+   * outcomes come back in the order of `requests`; one failure does not stop the rest.
+   */
+  async createAll(requests: (NewTask | { error: unknown })[], concurrency: number, scope?: TaskScope): Promise<({ hashCode: string } | { error: unknown })[]> {
+    const outcomes: ({ hashCode: string } | { error: unknown })[] = requests.map((request) => ("error" in request ? request : { error: undefined }));
+    let next = 0;
+    const worker = async () => {
+      for (let index = next++; index < requests.length; index = next++) {
+        const request = requests[index] as NewTask | { error: unknown };
+        if ("error" in request) continue;
+        try {
+          outcomes[index] = { hashCode: await this.create(request, undefined, scope) };
+        } catch (error) {
+          outcomes[index] = { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, worker));
+    return outcomes;
   }
 
   /** The task; one outside the caller's `scope` is answered exactly as an absent one. */

@@ -26,5 +26,6 @@ export function toWireTask(task: TaskRecord): Task {
     CreateTime: task.createTime,
     UpdateTime: task.updateTime,
     RetryMaxLimit: task.retryMaxLimit.toString(),
+    RunAt: task.runAtMs > 0 ? new Date(task.runAtMs).toISOString() : "",
   };
 }

@@ -3,7 +3,7 @@
 import type { StoredTask } from "../core/task-repository.js";
 import type { TaskRecord, TaskState } from "../tasks/task.js";
 import { TaskStates } from "../tasks/task.js";
-import { INLINE_PAYLOAD_MAX_BYTES, itemKey, ownerKeyOf, TTL_ATTRIBUTE } from "./table-definition.js";
+import { INLINE_PAYLOAD_MAX_BYTES, isParkedShard, itemKey, ownerKeyOf, TTL_ATTRIBUTE } from "./table-definition.js";
 
 export type Item = Record<string, unknown>;
 
@@ -31,6 +31,8 @@ export const A = {
   awaitsPrior: "awaitsPrior",
   nextTakesOutput: "nextTakesOutput",
   notBeforeAt: "notBeforeAt",
+  /** Task.RunAt (epoch ms), only on scheduled tasks. */
+  runAt: "runAt",
   leaseToken: "leaseToken",
   messageId: "messageId",
   receiptHandle: "receiptHandle",
@@ -75,6 +77,7 @@ export function decodeTask(item: Item): StoredTask {
     awaitsPrior: item[A.awaitsPrior] === true,
     nextTakesOutput: item[A.nextTakesOutput] === true,
     notBeforeMs: Number(optionalBig(item[A.notBeforeAt]) ?? 0n),
+    runAtMs: Number(optionalBig(item[A.runAt]) ?? 0n),
     lease:
       leaseToken === undefined
         ? undefined
@@ -88,7 +91,11 @@ export function decodeTask(item: Item): StoredTask {
     outbox:
       outboxDueAt === undefined
         ? undefined
-        : { dueAtMs: Number(outboxDueAt), sweeps: Number(optionalBig(item[A.outboxSweeps]) ?? 0n) },
+        : {
+            dueAtMs: Number(outboxDueAt),
+            sweeps: Number(optionalBig(item[A.outboxSweeps]) ?? 0n),
+            ...(isParkedShard(Number(optionalBig(item[A.outboxShard]) ?? 0n)) ? { parked: true } : {}),
+          },
   };
 }
 
@@ -115,6 +122,8 @@ export function encodeNewTask(task: TaskRecord, outboxShard: number, writeId?: s
   if (writeId !== undefined) item[A.lastWrite] = writeId;
   if (task.prior !== 0n) item[A.prior] = task.prior;
   if (task.awaitsPrior) item[A.awaitsPrior] = true;
+  if (task.runAtMs > 0) item[A.runAt] = task.runAtMs;
+  if (task.notBeforeMs > 0) item[A.notBeforeAt] = task.notBeforeMs;
   if (task.input !== "") {
     if (isInline(task.input)) item[A.input] = task.input;
     else item[A.inputExternal] = true;

@@ -13,6 +13,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `H#<hashCode>`        | guards a caller's HashCode's uniqueness; a consistent lookup by it (a generated HashCode names its task's ID and needs none) |
  * | `S#<eventID>`         | marks a part of a stream batch as counted (the table stream function; expires itself after a day) |
  * | `C#<owner>#<shard>`   | one shard of the owner's task counter (Total), counted from the table's stream |
+ * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
  * Input and Output above INLINE_PAYLOAD_MAX_BYTES live in their own items and each
@@ -111,6 +112,36 @@ export function ownerKeyOfShard(owner: bigint, shard: number): string {
  */
 export const OUTBOX_SHARDS = 128;
 
+/**
+ * Parked markers (a task scheduled further ahead than SQS delays a message: its
+ * marker's `outboxDueAt` is its RunAt) live in their own `outboxShard` partitions,
+ * OUTBOX_SHARDS to OUTBOX_SHARDS + PARKED_SHARDS - 1, so the look-ahead that sends
+ * their messages reads only them (core/parked-tasks.ts). 16 partitions take about
+ * 8,000 scheduled tasks a second (an index entry written at the create and removed
+ * at the final write).
+ */
+export const PARKED_SHARDS = 16;
+
+/** The index partition a marker goes to: a random one of its kind. */
+export function outboxShardFor(parked: boolean | undefined, random: (n: number) => number): number {
+  return parked ? OUTBOX_SHARDS + random(PARKED_SHARDS) : random(OUTBOX_SHARDS);
+}
+
+/** Whether a marker's shard is a parking shard. */
+export function isParkedShard(shard: number): boolean {
+  return shard >= OUTBOX_SHARDS && shard < OUTBOX_SHARDS + PARKED_SHARDS;
+}
+
+/**
+ * The byOutboxDue partition of the schedules (store/schedule-store.ts): their next
+ * ticks, so "which schedules are due" is one query. Each tick moves one entry (2 index
+ * writes): this partition takes about 400 ticks a second over all schedules.
+ */
+export const SCHEDULE_INDEX_SHARD = -1;
+
+/** The parking shards, in order. */
+export const PARKED_SHARD_NUMBERS: readonly number[] = Array.from({ length: PARKED_SHARDS }, (_, i) => OUTBOX_SHARDS + i);
+
 export interface IndexDefinition {
   name: string;
   partitionKey: { name: string; type: "N" | "S" };
@@ -134,7 +165,8 @@ export const INDEXES = {
     partitionKey: { name: "outboxShard", type: "N" },
     sortKey: { name: "outboxDueAt", type: "N" },
     projection: "KEYS_ONLY",
-    purpose: "the sweeper: tasks whose outbox marker is due (a possibly unsent message or chain follow-up)",
+    purpose:
+      "the sweeper: tasks whose outbox marker is due (a possibly unsent message or chain follow-up); the look-ahead: parked tasks near their RunAt; the scheduler: schedules' next ticks",
   },
 } as const satisfies Record<string, IndexDefinition>;
 

@@ -18,6 +18,8 @@ import {
   IdTaken,
   StaleTask,
   type DueOutboxShard,
+  type ParkedPage,
+  type ParkedPosition,
   type Link,
   type StoredTask,
   type TaskRepository,
@@ -28,6 +30,8 @@ import {
   INDEXES,
   itemKey,
   OUTBOX_SHARDS,
+  outboxShardFor,
+  PARKED_SHARD_NUMBERS,
   OWNER_COUNTER_SHARDS,
   OWNER_SHARDS,
   ownerKeyOfShard,
@@ -218,6 +222,36 @@ export class TaskStore implements TaskRepository {
     return OUTBOX_SHARDS;
   }
 
+  /** The parking shards (parked markers of tasks scheduled far ahead). */
+  get parkedShards(): readonly number[] {
+    return PARKED_SHARD_NUMBERS;
+  }
+
+  /**
+   * Parked markers of one parking shard with `outboxDueAt` (the task's RunAt) from
+   * `after` (exclusive: a position returned earlier, or a time) up to `untilMs`,
+   * earliest first; `next` is where to go on from.
+   */
+  async parkedTaskIds(shard: number, after: ParkedPosition, untilMs: number, limit: number): Promise<ParkedPage> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEXES.byOutboxDue.name,
+        KeyConditionExpression: "#shard = :shard AND #due BETWEEN :from AND :until",
+        ExpressionAttributeNames: { "#shard": A.outboxShard, "#due": A.outboxDueAt },
+        ExpressionAttributeValues: { ":shard": shard, ":from": after.dueAtMs, ":until": untilMs },
+        ExclusiveStartKey: after.key === undefined ? undefined : { [PARTITION_KEY]: after.key, [A.outboxShard]: shard, [A.outboxDueAt]: after.dueAtMs },
+        Limit: limit,
+      }),
+    );
+    const items = page.Items ?? [];
+    const last = items.at(-1);
+    return {
+      ids: items.map((item) => BigInt(String(item[PARTITION_KEY]).slice(TASK_KEY_PREFIX.length))),
+      next: last ? { dueAtMs: Number(last[A.outboxDueAt] as bigint), key: String(last[PARTITION_KEY]) } : after,
+    };
+  }
+
   /** Task IDs whose outbox marker is due, per shard asked for, from the sparse index (eventually consistent: re-read before acting). */
   async dueOutboxTaskIds(shards: readonly number[], limitPerShard: number): Promise<DueOutboxShard[]> {
     const now = this.now();
@@ -251,7 +285,7 @@ export class TaskStore implements TaskRepository {
    */
   async create(task: TaskRecord, link?: Link): Promise<void> {
     const writeId = newWriteId("create");
-    const taskItem = encodeNewTask(task, randomInt(OUTBOX_SHARDS), writeId);
+    const taskItem = encodeNewTask(task, outboxShardFor(task.outbox?.parked, randomInt), writeId);
     const guarded = taskIdOfGeneratedHashCode(task.hashCode) !== task.id;
     const externalInput = task.input !== "" && !isInline(task.input);
     if (!guarded && !link && !externalInput) return this.putNewTask(taskItem, writeId);
@@ -411,7 +445,7 @@ export class TaskStore implements TaskRepository {
       .when((b) => `attribute_not_exists(${b.name(A.awaitsPrior)}) OR ${b.name(A.awaitsPrior)} = ${b.value(false)}`)
       .when(
         (b) =>
-          `attribute_not_exists(${b.name(A.leaseToken)}) OR ${b.name(A.messageId)} = ${b.value(message.messageId)} OR ` +
+          `${b.name(A.messageId)} = ${b.value(message.messageId)} OR ` +
           `attribute_not_exists(${b.name(A.notBeforeAt)}) OR ${b.name(A.notBeforeAt)} <= ${b.value(now)}`,
       )
       .when((b) => `attribute_not_exists(${b.name(A.leaseToken)}) OR ${b.name(A.leaseToken)} <> ${b.value(token)}`);
@@ -467,8 +501,8 @@ export class TaskStore implements TaskRepository {
   }
 
   /** Moves the outbox marker to `dueAtMs`, conditional on the version read, so that only one sweeper acts on it now. */
-  claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number): Promise<StoredTask> {
-    const outbox = { dueAtMs, sweeps };
+  claimOutbox(task: StoredTask, dueAtMs: number, sweeps: number, parked = false): Promise<StoredTask> {
+    const outbox = { dueAtMs, sweeps, ...(parked ? { parked } : {}) };
     return this.touch(task, (update) => this.setOutbox(update, outbox), { outbox });
   }
 
@@ -531,7 +565,7 @@ export class TaskStore implements TaskRepository {
   }
 
   private setOutbox(update: UpdateBuilder, outbox: Outbox): void {
-    update.set(A.outboxShard, randomInt(OUTBOX_SHARDS)).set(A.outboxDueAt, outbox.dueAtMs).set(A.outboxSweeps, outbox.sweeps);
+    update.set(A.outboxShard, outboxShardFor(outbox.parked, randomInt)).set(A.outboxDueAt, outbox.dueAtMs).set(A.outboxSweeps, outbox.sweeps);
   }
 
   /** UpdateItem on the task item, or a transaction when a payload item is written with it. */

@@ -22,6 +22,8 @@ export interface NewTask {
   hashCode: string;
   retryMaxLimit: bigint;
   prior: bigint;
+  /** Task.RunAt as epoch ms; 0: not scheduled (empty, or in the past when it was created). */
+  runAtMs: number;
 }
 
 /** The request Task as it comes off the wire (uint64 as decimal strings). */
@@ -33,6 +35,8 @@ export interface WireTaskFields {
   Channel: string;
   HashCode: string;
   RetryMaxLimit: string;
+  /** Absent on the wire from clients generated from the seed (proto3 default ""). */
+  RunAt?: string;
 }
 
 /** Parses a uint64 that arrived as a decimal string; never goes through a JS number. */
@@ -73,7 +77,7 @@ export function checkHashCode(hashCode: string): void {
 }
 
 /** CreateTask: server-managed fields (ID, State, Output, RetryCount, times) are ignored. */
-export function validateNewTask(task: WireTaskFields | null | undefined, channels: ReadonlySet<string>): NewTask {
+export function validateNewTask(task: WireTaskFields | null | undefined, channels: ReadonlySet<string>, nowMs: number): NewTask {
   if (!task) throw invalid("Task is required");
   if (uint64(task.Next, "Next") !== 0n) throw invalid("Next must be 0: chains are made by setting Prior on the later task");
   checkChannel(task.Channel, channels);
@@ -91,7 +95,44 @@ export function validateNewTask(task: WireTaskFields | null | undefined, channel
     hashCode,
     retryMaxLimit,
     prior: uint64(task.Prior, "Prior"),
+    runAtMs: runAt(task.RunAt ?? "", nowMs),
   };
+}
+
+/** How far ahead RunAt may be (SPEC §7.1). */
+export const MAX_RUN_AT_AHEAD_MS = 366 * 86_400_000;
+
+const RFC_3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Task.RunAt: RFC 3339 with a time zone offset ("2026-12-01T09:00:00Z",
+ * "2026-12-01T10:00:00.5+01:00"); fractions below a millisecond are cut (never
+ * earlier than asked: rounded up). Empty, or not after `nowMs`: 0 (now). More
+ * than MAX_RUN_AT_AHEAD_MS ahead, or not a real date and time: 400.
+ */
+export function runAt(value: string, nowMs: number): number {
+  if (value === "") return 0;
+  const ms = parseRfc3339(value);
+  if (ms === undefined) {
+    throw invalid(`RunAt must be an RFC 3339 date and time with a zone, like 2026-12-01T09:00:00Z, got ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  if (ms <= nowMs) return 0;
+  if (ms - nowMs > MAX_RUN_AT_AHEAD_MS) throw invalid(`RunAt ${new Date(ms).toISOString()} is more than 366 days ahead`);
+  return ms;
+}
+
+/** Epoch ms of an RFC 3339 timestamp (rounded up to the millisecond), or undefined if it is not one. */
+export function parseRfc3339(value: string): number | undefined {
+  const match = RFC_3339.exec(value);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return undefined;
+  const zone = match[8] as string;
+  const offsetMinutes = zone === "Z" || zone === "z" ? 0 : (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  if (Math.abs(offsetMinutes) > 23 * 60 + 59) return undefined;
+  const fraction = match[7] ? Math.ceil(Number(`0${match[7]}`) * 1000) : 0;
+  return Date.UTC(year, month - 1, day, hour, minute, second) + fraction - offsetMinutes * 60_000;
 }
 
 /**

@@ -139,7 +139,7 @@ export function notProceedingMessage(task: TaskRecord): string {
  */
 export const UNREAD_PRECONDITIONS = {
   /** decideDelivery → "lease". */
-  lease: "WAITING, not waiting for its Prior, and: never leased, or this message carries its lease, or its retry backoff is over; and its lease token is not the one drawn for this lease",
+  lease: "WAITING, not waiting for its Prior, and: this message carries its lease, or its RunAt / retry backoff is over (or it has none); and its lease token is not the one drawn for this lease",
   /** decideReport(SUCCESS) → "succeed", for a task without Next (a Next needs the chain's outbox marker). */
   succeed: "PROCEEDING, no Next, the report's lease token (when it has one) is the task's, and the task is in the reporter's scope (when its token is scoped)",
 } as const satisfies Partial<Record<TransitionName, string>>;
@@ -152,7 +152,9 @@ export type DeliveryDecision =
   /** The lease ran out without a report (SQS redelivered the message, or the sweeper sent a copy). */
   | { action: "expire" }
   /** Redelivered although our lease is still valid (a heartbeat raced the timeout): keep the lease. */
-  | { action: "renew"; remainingMs: number };
+  | { action: "renew"; remainingMs: number }
+  /** Arrived before the task's RunAt (a clock ahead of the sender's): hide the message until then. */
+  | { action: "defer"; remainingMs: number };
 
 /**
  * What to do with an SQS message for a task. Only a conditional WAITING → PROCEEDING
@@ -170,7 +172,25 @@ export function decideDelivery(task: TaskRecord | undefined, messageId: string, 
   }
   // WAITING and queued. A second copy (sent by the sweeper) must not cut a retry backoff short.
   if (!ourMessage && task.lease && task.notBeforeMs > nowMs) return { action: "drop", reason: "duplicate message during a retry backoff" };
+  // Never delivered before its RunAt: a message that comes early waits (it may be the only one).
+  if (!task.lease && task.notBeforeMs > nowMs) return { action: "defer", remainingMs: task.notBeforeMs - nowMs };
   return { action: "lease" };
+}
+
+/** SQS delays a message at most 15 minutes (DelaySeconds 900). */
+export const MAX_SQS_DELAY_MS = 900_000;
+
+/**
+ * How a task that may be delivered at `notBeforeMs` reaches its queue when it is
+ * queued at `nowMs`: sent now, delayed by whole seconds rounded up (never early), or,
+ * further ahead than SQS delays a message, parked: not sent until the sweeper's
+ * look-ahead finds it near its time.
+ */
+export function dispatchOf(notBeforeMs: number, nowMs: number): { send: true; delaySeconds: number } | { send: false } {
+  const aheadMs = notBeforeMs - nowMs;
+  if (aheadMs <= 0) return { send: true, delaySeconds: 0 };
+  if (aheadMs > MAX_SQS_DELAY_MS) return { send: false };
+  return { send: true, delaySeconds: Math.ceil(aheadMs / 1000) };
 }
 
 export type SweepDecision =
@@ -180,6 +200,8 @@ export type SweepDecision =
   | { action: "resend" }
   /** Nothing is overdue yet: look again then. */
   | { action: "watch"; untilMs: number }
+  /** Scheduled further ahead than SQS delays a message and not sent: park the marker at its RunAt (the look-ahead sends it). */
+  | { action: "park"; untilMs: number }
   /** Nothing to watch (the task waits for its Prior, whose own marker covers it). */
   | { action: "clear" };
 
@@ -194,6 +216,9 @@ export type SweepDecision =
 export function decideSweep(task: TaskRecord, nowMs: number, graceMs: number): SweepDecision {
   if (isFinal(task.state)) return { action: "followUp" };
   if (task.awaitsPrior) return { action: "clear" };
+  if (task.state === "WAITING" && !task.lease && !task.outbox?.parked && task.notBeforeMs - nowMs > MAX_SQS_DELAY_MS) {
+    return { action: "park", untilMs: task.notBeforeMs };
+  }
   const expectedAtMs = task.state === "PROCEEDING" ? (task.lease?.expiresAtMs ?? 0) : task.notBeforeMs;
   if (expectedAtMs + graceMs > nowMs) return { action: "watch", untilMs: expectedAtMs + graceMs };
   return { action: "resend" };

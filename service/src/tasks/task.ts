@@ -27,6 +27,13 @@ export interface Outbox {
   dueAtMs: number;
   /** How many times the sweeper has already acted; spaces out repeated re-sends. */
   sweeps: number;
+  /**
+   * A parked marker (a task scheduled further ahead than SQS can delay a message):
+   * it sits in one of the parking shards with dueAtMs = the task's RunAt, its message
+   * not sent yet; the sweeper's look-ahead sends the message, delayed, when RunAt is
+   * near (core/parked-tasks.ts), and treats the marker as overdue `graceMs` after it.
+   */
+  parked?: boolean;
 }
 
 export interface TaskRecord {
@@ -47,8 +54,10 @@ export interface TaskRecord {
   awaitsPrior: boolean;
   /** The successor was created with an empty Input and takes this task's Output. */
   nextTakesOutput: boolean;
-  /** End of a retry backoff (epoch ms); an earlier stray copy of the message is ignored. */
+  /** Not delivered before this (epoch ms): RunAt, then the end of each retry backoff; an early copy of the message waits. */
   notBeforeMs: number;
+  /** Task.RunAt as asked (epoch ms), shown on queries; 0: not scheduled. */
+  runAtMs: number;
   lease: Lease | undefined;
   outbox: Outbox | undefined;
   /**

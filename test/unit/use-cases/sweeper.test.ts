@@ -21,7 +21,7 @@ describe("sweeper", () => {
     core.advance(1);
     const calls = core.watchCalls();
     expect(await core.sweeper.sweepOnce()).toBe(1);
-    expect(calls()).toEqual(["dueOutboxTaskIds", "getTask", "claimOutbox"]);
+    expect(calls()).toEqual(["dueOutboxTaskIds", "parkedTaskIds", "getTask", "claimOutbox"]);
     expect(core.queue.taskIds()).toEqual([task.id]);
     expect(core.task(task.id).outbox).toEqual({ dueAtMs: core.now() + SWEEP_AFTER_MS, sweeps: 1 });
     expect(core.logged("sweeper: its message is overdue; sending a copy")[0]).toMatchObject({ sweeps: 1 });
@@ -82,7 +82,7 @@ describe("sweeper", () => {
     core.advance(SWEEP_AFTER_MS);
     const calls = core.watchCalls();
     expect(await core.sweeper.sweepOnce()).toBe(1);
-    expect(calls()).toEqual(["dueOutboxTaskIds", "getTask", "claimOutbox", "getTask", "transition:cancel", "clearOutbox"]);
+    expect(calls()).toEqual(["dueOutboxTaskIds", "parkedTaskIds", "getTask", "claimOutbox", "getTask", "transition:cancel", "clearOutbox"]);
     expect(core.task(next.id).state).toBe("CANCEL");
     expect(core.task(prior.id).outbox).toBeUndefined();
   });
