@@ -1,7 +1,7 @@
 // A real gRPC client of the Queues service for tests, typed with the generated
 // types: promise-returning unary calls, a worker's receive stream and a report stream.
 import * as grpc from "@grpc/grpc-js";
-import { loadQueuesPackage, type QueuesServiceClient as QueuesClient, type Task, type Task__Output, type CreateTaskResponse__Output, type QueryTaskByIDResponse__Output, type QueryTaskByHashCodeResponse__Output, type QueryTaskByOwnerResponse__Output, type CancelTaskByIDResponse__Output, type QueryLengthByChannelResponse__Output, type ReceiveQueueByChannelRequest, type ReceiveQueueByChannelResponse__Output, type ReportTaskResultRequest, type ReportTaskResultResponse__Output } from "@queues/protocol";
+import { loadQueuesPackage, type QueuesServiceClient as QueuesClient, type Task, type Task__Output, type CreateTaskResponse__Output, type QueryTaskByIDResponse__Output, type QueryTaskByHashCodeResponse__Output, type QueryTaskByOwnerResponse__Output, type CancelTaskByIDResponse__Output, type QueryLengthByChannelResponse__Output, type ReceiveQueueByChannelRequest, type ReceiveQueueByChannelResponse__Output, type ReportTaskResultRequest, type ReportTaskResultResponse__Output, type CreateTasksResponse__Output, type Schedule, type PutScheduleResponse__Output, type DeleteScheduleResponse__Output, type QuerySchedulesResponse__Output } from "@queues/protocol";
 
 export type WireTask = Task__Output;
 
@@ -67,6 +67,22 @@ export class Api {
 
   length(Channel: string, deadlineMs = 10_000): Promise<QueryLengthByChannelResponse__Output> {
     return promisify(this.raw.QueryLengthByChannel.bind(this.raw), { Channel }, deadlineMs);
+  }
+
+  createTasks(tasks: Task[], deadlineMs = 20_000): Promise<CreateTasksResponse__Output> {
+    return promisify(this.raw.CreateTasks.bind(this.raw), { Tasks: tasks }, deadlineMs);
+  }
+
+  putSchedule(schedule: Schedule | null, deadlineMs = 10_000): Promise<PutScheduleResponse__Output> {
+    return promisify(this.raw.PutSchedule.bind(this.raw), schedule === null ? {} : { Schedule: schedule }, deadlineMs);
+  }
+
+  deleteSchedule(Name: string, deadlineMs = 10_000): Promise<DeleteScheduleResponse__Output> {
+    return promisify(this.raw.DeleteSchedule.bind(this.raw), { Name }, deadlineMs);
+  }
+
+  querySchedules(Channel = "", deadlineMs = 10_000): Promise<QuerySchedulesResponse__Output> {
+    return promisify(this.raw.QuerySchedules.bind(this.raw), { Channel }, deadlineMs);
   }
 
   /** Creates a task and returns it as stored (so tests get its ID). */

@@ -150,6 +150,8 @@ export interface TestServerOptions {
    * to fail it).
    */
   streamReader?: boolean;
+  /** The server's clock (default Date.now): a test moves it to see tasks scheduled far ahead come due. */
+  now?: () => number;
 }
 
 export interface TestServer {
@@ -215,7 +217,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   faults.attach(dynamo);
   faults.attach(sqsClients.sqs);
   faults.attach(sqsClients.poll);
-  const app = new QueuesApp({ settings, logger: options.logger ?? testLogger(options.logLevel), dynamo, sqs: sqsClients });
+  const app = new QueuesApp({ settings, logger: options.logger ?? testLogger(options.logLevel), dynamo, sqs: sqsClients, now: options.now });
   let port: number;
   try {
     port = await app.start();
