@@ -4,6 +4,7 @@ import { expect } from "vitest";
 import type { CoreContext } from "../../service/src/core/context.js";
 import { Delivery } from "../../service/src/core/delivery.js";
 import { Sweeper } from "../../service/src/core/sweeper.js";
+import { ParkedTasks } from "../../service/src/core/parked-tasks.js";
 import type { StoredTask } from "../../service/src/core/task-repository.js";
 import { TaskService } from "../../service/src/core/task-service.js";
 import { createLogger } from "../../service/src/logging.js";
@@ -44,6 +45,7 @@ export class MemoryCore {
   readonly tasks: TaskService;
   readonly delivery: Delivery;
   readonly sweeper: Sweeper;
+  readonly parked: ParkedTasks;
 
   constructor(options: MemoryCoreOptions = {}) {
     this.ctx = {
@@ -58,6 +60,7 @@ export class MemoryCore {
     this.tasks = new TaskService(this.ctx);
     this.delivery = new Delivery(this.ctx);
     this.sweeper = new Sweeper(this.ctx, 1_000);
+    this.parked = new ParkedTasks(this.ctx, 1_000);
   }
 
   /** The default channel's queue. */
