@@ -56,8 +56,8 @@ describe("queues --help", () => {
   });
 
   it("every subcommand has its --help", async () => {
-    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work"]) {
-      const run = await queues([command, "--help"]);
+    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work", "schedule", "schedule put", "schedule list", "schedule delete"]) {
+      const run = await queues([...command.split(" "), "--help"]);
       expect(run.code, command).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`Usage: queues ${command}`));
     }
@@ -145,6 +145,43 @@ describe("queues create / get / list / length / cancel", () => {
   it("exits 5 when the server cannot be reached", async () => {
     const run = await queues(["--deadline", "1000", "get", "1"], { address: `127.0.0.1:${await freePort()}` });
     expect(run.code).toBe(ExitCode.UNAVAILABLE);
+  });
+});
+
+describe("queues create --run-at / --delay, queues schedule", () => {
+  it("create --delay and --run-at schedule the task (RunAt shown); a bad time exits 2", async () => {
+    const before = Date.now();
+    const delayed = await json<{ task: Task }>(["create", "-c", "default", "-i", "later", "--delay", "90s"]);
+    const runAt = Date.parse(delayed.task.RunAt);
+    expect(runAt).toBeGreaterThanOrEqual(before + 90_000);
+    expect(runAt).toBeLessThan(Date.now() + 90_000 + 1_000);
+    const at = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const dated = await json<{ task: Task }>(["create", "-c", "default", "--run-at", at]);
+    expect(dated.task.RunAt).toBe(at);
+    const shown = await queues(["get", dated.task.ID]);
+    expect(shown.stdout).toContain(`RunAt       ${at}`);
+    for (const task of [delayed.task, dated.task]) await client.cancelTask(task.ID);
+    const bad = await queues(["create", "-c", "default", "--run-at", "tomorrow"]);
+    expect(bad.code).toBe(ExitCode.INVALID);
+    expect(bad.stderr).toContain("RunAt");
+    expect((await queues(["create", "-c", "default", "--delay", "soon"])).code).toBe(ExitCode.INVALID);
+    expect((await queues(["create", "-c", "default", "--delay", "5s", "--run-at", at])).code).toBe(ExitCode.INVALID);
+  });
+
+  it("schedule put / list / delete, with their exit codes", async () => {
+    const put = await json<{ Name: string; NextRunTime: string; TimeZone: string }>([
+      "schedule", "put", "cli-nightly", "--cron", "0 3 * * *", "-c", "work", "--time-zone", "Europe/Paris", "-i", "rebuild",
+    ]);
+    expect(put).toMatchObject({ Name: "cli-nightly", TimeZone: "Europe/Paris" });
+    expect(Date.parse(put.NextRunTime)).toBeGreaterThan(Date.now());
+    const table = await queues(["schedule", "list", "-c", "work"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/cli-nightly\s+0 3 \* \* \*\s+Europe\/Paris\s+work/);
+    const paused = await queues(["schedule", "put", "cli-nightly", "--cron", "0 3 * * *", "-c", "work", "--paused"]);
+    expect(paused.stdout).toContain("(paused)");
+    expect((await queues(["schedule", "put", "cli-bad", "--cron", "every day", "-c", "work"])).code).toBe(ExitCode.INVALID);
+    expect((await queues(["schedule", "delete", "cli-nightly"])).code).toBe(0);
+    expect((await queues(["schedule", "delete", "cli-nightly"])).code).toBe(ExitCode.NOT_FOUND);
   });
 });
 

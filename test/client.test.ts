@@ -50,6 +50,35 @@ describe("QueuesClient", () => {
     expect((await client.cancelTask(task.ID)).map((t) => [t.ID, t.State])).toEqual([[task.ID, "CANCEL"]]);
   });
 
+  it("createTask with runAt (Date or string), createTasks with an outcome per task, and schedules", async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const scheduled = await client.getTaskByHashCode(await client.createTask({ channel: "default", runAt }));
+    expect(scheduled.RunAt).toBe(runAt.toISOString());
+    const inAMonth = Math.floor((Date.now() + 30 * 86_400_000) / 1000) * 1000;
+    const withOffset = `${new Date(inAMonth + 3_600_000).toISOString().slice(0, 19)}+01:00`;
+    const asString = await client.getTaskByHashCode(await client.createTask({ channel: "default", runAt: withOffset }));
+    expect(asString.RunAt).toBe(new Date(inAMonth).toISOString());
+    await expect(client.createTask({ channel: "default", runAt: new Date(Number.NaN) })).rejects.toThrow(RangeError);
+    const key = `sdk-${Date.now()}`;
+    const outcomes = await client.createTasks([
+      { channel: "default", hashCode: key },
+      { channel: "default", hashCode: key },
+      { channel: "nope" },
+      { channel: "default", runAt },
+    ]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, false, true]);
+    expect(outcomes[1]).toMatchObject({ ok: false, error: { name: "DuplicateTaskError", hashCode: key } });
+    expect(outcomes[2]).toMatchObject({ ok: false, error: { state: 400 } });
+    await expect(client.createTasks([])).rejects.toMatchObject({ state: 400 });
+    const put = await client.putSchedule({ name: "sdk-hourly", cron: "0 * * * *", template: { channel: "default", input: "hi", owner: 5n } });
+    expect(put).toMatchObject({ Name: "sdk-hourly", Paused: false, Template: { Channel: "default", Input: "hi", Owner: "5" } });
+    expect((await client.listSchedules("default")).map((found) => found.Name)).toContain("sdk-hourly");
+    await client.deleteSchedule("sdk-hourly");
+    await expect(client.deleteSchedule("sdk-hourly")).rejects.toMatchObject({ state: 404 });
+    for (const task of [scheduled, asString]) await client.cancelTask(task.ID);
+    for (const outcome of outcomes) if (outcome.ok) await client.cancelTask((await client.getTaskByHashCode(outcome.hashCode)).ID);
+  });
+
   it("turns each non-200 State into its typed error", async () => {
     const hashCode = `typed-${Date.now()}`;
     await client.createTask({ channel: "default", hashCode });

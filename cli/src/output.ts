@@ -16,6 +16,7 @@ export function printTask(task: Task): void {
     ["RetryCount", `${task.RetryCount} (of at most ${task.RetryMaxLimit} retries)`],
     ["Prior", task.Prior],
     ["Next", task.Next],
+    ...(task.RunAt ? ([["RunAt", task.RunAt]] as [string, string][]) : []),
     ["CreateTime", task.CreateTime],
     ["UpdateTime", task.UpdateTime],
     ["Input", preview(task.Input, 200)],

@@ -6,6 +6,7 @@ import type { ConnectionOptions } from "@queues/client";
 import { parseUint64, QueuesClient } from "@queues/client";
 import { registerTaskCommands } from "./task-commands.js";
 import { registerWorkCommand } from "./work-command.js";
+import { registerScheduleCommands } from "./schedule-commands.js";
 
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     // Errors come back to main.ts (exit codes of its own); set before the subcommands, which inherit it.
     .exitOverride();
   registerTaskCommands(program);
+  registerScheduleCommands(program);
   registerWorkCommand(program);
   return program;
 }
@@ -86,6 +88,15 @@ export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError("expected a positive integer");
   return parsed;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as 90s, 15m, 2h, 7d or 500ms (a bare number is seconds), in milliseconds. */
+export function durationArgument(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError("expected a duration such as 90s, 15m, 2h or 7d");
+  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] as number));
 }
 
 /** A uint64 argument, kept as its decimal string (never a JS number). */

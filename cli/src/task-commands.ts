@@ -1,10 +1,10 @@
 // create, get, list, cancel, length and watch: one unary call each (watch polls).
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { isFinal, type Task } from "@queues/client";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
-import { clientOf, positiveInteger, uint64Argument, withClient } from "./program.js";
+import { clientOf, durationArgument, positiveInteger, uint64Argument, withClient } from "./program.js";
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -17,6 +17,8 @@ export function registerTaskCommands(program: Command): void {
     .option("--hash-code <key>", "idempotency key (1-128 of [A-Za-z0-9._:-]); generated when left out")
     .option("--prior <id>", "run only after this task succeeded (its Output becomes an empty Input)", uint64Argument)
     .option("--retry-max-limit <n>", "retries after the first attempt (0 means 3, at most 100)", uint64Argument)
+    .addOption(new Option("--run-at <time>", "not delivered before this RFC 3339 time (e.g. 2026-12-01T09:00:00Z), up to 366 days ahead").conflicts("delay"))
+    .option("--delay <duration>", "not delivered before this long from now: 90s, 15m, 2h, 7d (or ms)", durationArgument)
     .action(async function (this: Command, flags: CreateFlags) {
       await withClient(this, async (client, options) => {
         const input = flags.inputFile !== undefined ? readFileSync(flags.inputFile === "-" ? 0 : flags.inputFile, "utf8") : flags.input;
@@ -27,6 +29,7 @@ export function registerTaskCommands(program: Command): void {
           hashCode: flags.hashCode,
           prior: flags.prior,
           retryMaxLimit: flags.retryMaxLimit,
+          runAt: flags.delay !== undefined ? new Date(Date.now() + flags.delay) : flags.runAt,
         });
         // The task exists now: whatever happens to the lookup, say its HashCode and succeed,
         // so that a script does not create it a second time.
@@ -144,4 +147,7 @@ interface CreateFlags {
   hashCode?: string;
   prior?: string;
   retryMaxLimit?: string;
+  runAt?: string;
+  /** Milliseconds. */
+  delay?: number;
 }

@@ -1,5 +1,5 @@
 // The Queues client SDK: `import { QueuesClient, Worker } from "queues/client"`.
-export { QueuesClient, uint64, type CallOptions, type NewTask, type OwnerPage, type Task, type Uint64 } from "./queues-client.js";
+export { QueuesClient, uint64, type CallOptions, type CreateResult, type NewTask, type OwnerPage, type Schedule, type ScheduleInput, type Task, type Uint64 } from "./queues-client.js";
 export { Worker, type WorkerEvents } from "./worker.js";
 export type { TaskContext, TaskHandler, WorkerOptions } from "./worker-options.js";
 export type { ConnectionOptions } from "./connection.js";

@@ -2,9 +2,9 @@
 // 200 becomes a typed error (errors.ts); uint64 values go in as bigint, decimal string
 // or safe integer and come back as decimal strings, never through a JS number.
 import type * as grpc from "@grpc/grpc-js";
-import { isUint64, parseUint64, type QueuesServiceClient as GeneratedQueuesClient, type Task__Output } from "@queues/protocol";
+import { isUint64, parseUint64, type QueuesServiceClient as GeneratedQueuesClient, type Schedule__Output, type Task__Output } from "@queues/protocol";
 import { checkDeadlineMs, compileConnectionOptions, type CompiledConnectionOptions, connect, type ConnectionOptions } from "./connection.js";
-import { DuplicateTaskError, errorForState } from "./errors.js";
+import { DuplicateTaskError, errorForState, type QueuesError } from "./errors.js";
 
 /** A task as the server returns it (uint64 fields as decimal strings). */
 export type Task = Task__Output;
@@ -22,7 +22,29 @@ export interface NewTask {
   prior?: Uint64;
   /** Retries after the first attempt: 0 means 3, at most 100. */
   retryMaxLimit?: Uint64;
+  /** Not delivered before this time (up to 366 days ahead): a Date, or an RFC 3339 string such as "2026-12-01T09:00:00Z". */
+  runAt?: Date | string;
 }
+
+/** One task's outcome in createTasks, in the order given. */
+export type CreateResult = { ok: true; hashCode: string } | { ok: false; error: QueuesError };
+
+/** A recurring schedule: each tick of `cron` (in `timeZone`) creates one task from `template`. */
+export interface ScheduleInput {
+  /** 1 to 64 characters of [A-Za-z0-9._:-]; putting a name again replaces that schedule. */
+  name: string;
+  /** 5 fields (minute hour day-of-month month day-of-week), or 6 with leading seconds. */
+  cron: string;
+  /** IANA name such as "Europe/Berlin". @default "UTC" */
+  timeZone?: string;
+  /** The task each tick creates (its HashCode is "schedule:<name>:<tick in epoch ms>"). */
+  template: Pick<NewTask, "channel" | "input" | "owner" | "retryMaxLimit">;
+  /** true: no ticks fire until it is put again unpaused. @default false */
+  paused?: boolean;
+}
+
+/** A schedule as the server returns it (NextRunTime and LastRunTime as RFC 3339, "" when none). */
+export type Schedule = Schedule__Output;
 
 export interface CallOptions {
   /**
@@ -56,18 +78,53 @@ export class QueuesClient {
 
   /** Creates a task; resolves with its HashCode. A duplicate HashCode rejects with DuplicateTaskError. */
   async createTask(task: NewTask, options?: CallOptions): Promise<string> {
-    const answer = await this.call<{ Data: string } & Answer>("CreateTask", {
-      Task: {
-        Channel: task.channel,
-        Input: task.input ?? "",
-        Owner: uint64(task.owner, "owner"),
-        HashCode: task.hashCode ?? "",
-        Prior: uint64(task.prior, "prior"),
-        RetryMaxLimit: uint64(task.retryMaxLimit, "retryMaxLimit"),
-      },
-    }, options);
+    const answer = await this.call<{ Data: string } & Answer>("CreateTask", { Task: wireTask(task) }, options);
     if (answer.State === "409") throw new DuplicateTaskError(answer.Message, answer.Data);
     return this.ok(answer, answer.Data).Data;
+  }
+
+  /**
+   * Creates 1 to 100 tasks in one call. Each gets the outcome createTask would give it,
+   * in order; one bad task does not stop the others. Rejects only when the call as a
+   * whole fails (e.g. more than 100 tasks, or the server is unavailable).
+   */
+  async createTasks(tasks: readonly NewTask[], options?: CallOptions): Promise<CreateResult[]> {
+    const answer = await this.call<{ Results: ({ Data: string } & Answer)[] } & Answer>("CreateTasks", { Tasks: tasks.map(wireTask) }, options);
+    return this.ok(answer).Results.map((result): CreateResult => {
+      if (result.State === "200") return { ok: true, hashCode: result.Data };
+      if (result.State === "409") return { ok: false, error: new DuplicateTaskError(result.Message, result.Data) };
+      return { ok: false, error: errorForState(Number(result.State), result.Message, result.Data) };
+    });
+  }
+
+  /** Creates or replaces the schedule of this name; resolves with it as stored (NextRunTime set unless paused). */
+  async putSchedule(schedule: ScheduleInput, options?: CallOptions): Promise<Schedule> {
+    const { template } = schedule;
+    const answer = await this.call<{ Data: Schedule | null } & Answer>(
+      "PutSchedule",
+      {
+        Schedule: {
+          Name: schedule.name,
+          Cron: schedule.cron,
+          TimeZone: schedule.timeZone ?? "",
+          Paused: schedule.paused ?? false,
+          Template: { Channel: template.channel, Input: template.input ?? "", Owner: uint64(template.owner, "owner"), RetryMaxLimit: uint64(template.retryMaxLimit, "retryMaxLimit") },
+        },
+      },
+      options,
+    );
+    return this.ok(answer).Data as Schedule;
+  }
+
+  /** Deletes the schedule; NotFoundError when there is none of this name. */
+  async deleteSchedule(name: string, options?: CallOptions): Promise<void> {
+    this.ok(await this.call<Answer>("DeleteSchedule", { Name: name }, options));
+  }
+
+  /** The schedules of a channel (all when omitted), by name. */
+  async listSchedules(channel = "", options?: CallOptions): Promise<Schedule[]> {
+    const answer = await this.call<{ Data: Schedule[] } & Answer>("QuerySchedules", { Channel: channel }, options);
+    return this.ok(answer).Data;
   }
 
   async getTask(id: Uint64, options?: CallOptions): Promise<Task> {
@@ -125,6 +182,29 @@ export class QueuesClient {
       );
     });
   }
+}
+
+/** The wire Task of a new task. */
+function wireTask(task: NewTask) {
+  return {
+    Channel: task.channel,
+    Input: task.input ?? "",
+    Owner: uint64(task.owner, "owner"),
+    HashCode: task.hashCode ?? "",
+    Prior: uint64(task.prior, "prior"),
+    RetryMaxLimit: uint64(task.retryMaxLimit, "retryMaxLimit"),
+    RunAt: runAtOf(task.runAt),
+  };
+}
+
+/** RunAt as RFC 3339: a Date in UTC with milliseconds; a string as given (the server checks it). */
+function runAtOf(value: Date | string | undefined): string {
+  if (value === undefined) return "";
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new RangeError("runAt is an invalid Date");
+    return value.toISOString();
+  }
+  return value;
 }
 
 /** A uint64 as the decimal string the wire takes ("0" when absent). */
