@@ -133,6 +133,35 @@ describe("a producer token scoped to owners", () => {
     expect((await as("producer").createTask({ Owner: "7", Channel: "default" })).State).toBe("200");
   });
 
+  it("CreateTasks and schedules: only for its owners (another: PERMISSION_DENIED, nothing created); other owners' schedules are absent to it", async () => {
+    const p42 = as("producer42");
+    const admin = as("admin");
+    const batch = await p42.createTasks([{ Channel: "fax", Owner: "42", Input: "a" }, { Channel: "fax", Owner: MAX_OWNER, Input: "b" }]);
+    expect(batch.Results.map((result) => result.State)).toEqual(["200", "200"]);
+    const key = `scoped-batch-${++serial}`;
+    const refused = await statusOf(p42.createTasks([{ Channel: "fax", Owner: "42", HashCode: key }, { Channel: "fax", Owner: "9" }]));
+    expect(refused).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    expect((await admin.queryByHashCode(key)).State).toBe("404");
+    for (const result of batch.Results) await admin.cancel((await admin.queryByHashCode(result.Data)).Data?.ID as string);
+
+    const theirs = `theirs-${++serial}`;
+    const mine = `mine-${serial}`;
+    const yearly = (name: string, owner: string) => ({ Name: name, Cron: "0 0 1 1 *", Template: { Channel: "fax", Owner: owner } });
+    expect((await admin.putSchedule(yearly(theirs, "9"))).State).toBe("200");
+    expect(await statusOf(p42.putSchedule(yearly(mine, "9")))).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    expect((await p42.putSchedule(yearly(mine, "42"))).State).toBe("200");
+    // Another owner's name cannot be taken over; it is not listed, and deleting it is 404 as absent.
+    const takeover = await p42.putSchedule(yearly(theirs, "42"));
+    expect(takeover.State).toBe("409");
+    const listed = (await p42.querySchedules()).Data.map((found) => found.Name);
+    expect(listed).toContain(mine);
+    expect(listed).not.toContain(theirs);
+    expect(await p42.deleteSchedule(theirs)).toEqual({ State: "404", Message: `No schedule is named "${theirs}"` });
+    expect((await admin.querySchedules("fax")).Data.find((found) => found.Name === theirs)?.Template?.Owner).toBe("9");
+    expect(await statusOf(as("workerEmails").putSchedule(yearly(`w-${serial}`, "42")))).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    for (const name of [mine, theirs]) expect((await admin.deleteSchedule(name)).State).toBe("200");
+  });
+
   it("CreateTask with a Prior of another owner: 404, as a missing Prior; the other task is not linked", async () => {
     const scoped = as("producer42");
     const theirs = await task("7");

@@ -1,8 +1,13 @@
 // The schedule use cases: PutSchedule, DeleteSchedule, QuerySchedules (SPEC §7.1).
+// With a producer token scoped to owners (tasks/scope.ts), a schedule whose Template
+// Owner is outside the scope is answered as absent (listing, delete), and its Name
+// cannot be taken over (409); creating one for another owner is refused by the
+// handler before this runs.
 import type { CoreContext } from "./context.js";
 import type { ScheduleRepository, StoredSchedule } from "./schedule-repository.js";
 import { nextTick, type ScheduleSpec } from "../tasks/schedule-rules.js";
-import { notFound } from "../tasks/status.js";
+import { inScope, type TaskScope } from "../tasks/scope.js";
+import { conflict, notFound } from "../tasks/status.js";
 
 export class ScheduleService {
   constructor(
@@ -11,7 +16,11 @@ export class ScheduleService {
   ) {}
 
   /** Creates or replaces; its next tick counts from now (a paused schedule has none). */
-  async put(spec: ScheduleSpec): Promise<StoredSchedule> {
+  async put(spec: ScheduleSpec, scope?: TaskScope): Promise<StoredSchedule> {
+    if (scope) {
+      const existing = await this.schedules.get(spec.name);
+      if (existing && !visibleTo(scope, existing)) throw conflict(`The schedule name "${spec.name}" is taken; choose another`, spec.name);
+    }
     const now = this.ctx.now();
     const next = spec.paused ? undefined : nextTick(spec, now);
     const stored = await this.schedules.put(spec, next, new Date(now).toISOString());
@@ -19,14 +28,24 @@ export class ScheduleService {
     return stored;
   }
 
-  async delete(name: string): Promise<void> {
-    if (!(await this.schedules.delete(name))) throw notFound(`No schedule is named "${name}"`);
+  async delete(name: string, scope?: TaskScope): Promise<void> {
+    const absent = () => notFound(`No schedule is named "${name}"`);
+    if (scope) {
+      const existing = await this.schedules.get(name);
+      if (!existing || !visibleTo(scope, existing)) throw absent();
+    }
+    if (!(await this.schedules.delete(name))) throw absent();
     this.ctx.log.info({ schedule: name }, "schedule deleted");
   }
 
-  /** The channel's schedules ("" : all), by name. */
-  async list(channel: string): Promise<StoredSchedule[]> {
+  /** The channel's schedules ("" : all) the caller may see, by name. */
+  async list(channel: string, scope?: TaskScope): Promise<StoredSchedule[]> {
     const all = await this.schedules.list();
-    return channel === "" ? all : all.filter((schedule) => schedule.template.channel === channel);
+    return all.filter((schedule) => (channel === "" || schedule.template.channel === channel) && visibleTo(scope, schedule));
   }
+}
+
+/** A schedule is seen by whoever may see the tasks it creates. */
+function visibleTo(scope: TaskScope | undefined, schedule: StoredSchedule): boolean {
+  return inScope(scope, { owner: schedule.template.owner, channel: schedule.template.channel });
 }
