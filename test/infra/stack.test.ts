@@ -3,7 +3,8 @@
 // Solutions checks applied: every assertion below is on the CloudFormation template.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { App, Validations } from "aws-cdk-lib";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Annotations, Match } from "aws-cdk-lib/assertions";
@@ -29,9 +30,22 @@ import {
 import { buildApp } from "../../infra/src/app.js";
 import { isolatedSubnetEndpoints } from "../../infra/src/constructs/network.js";
 import { outputId } from "../../infra/src/queues-stack.js";
-import { CDK_JSON_CONTEXT, countOf, only, removeSynthOutputs, resourcesOf, synth, type Synthesized } from "./support.js";
+import {
+  CDK_JSON_CONTEXT,
+  countOf,
+  expectCleanValidationReport,
+  only,
+  ourFunctions,
+  removeSynthOutputs,
+  resourcesOf,
+  sortedStatement,
+  synth,
+  TEST_ENV,
+  type Synthesized,
+} from "./support.js";
 
 const CHANNELS = parseChannels(CDK_JSON_CONTEXT.channels, "cdk.json");
+const AWS_CDK_LIB = dirname(createRequire(import.meta.url).resolve("aws-cdk-lib/package.json"));
 /** Three per channel, two on the servers, two on the table stream function. */
 const ALARMS = 3 * CHANNELS.length + 4;
 const ref = (logicalId: string) => ({ Ref: logicalId });
@@ -66,12 +80,15 @@ function policyStatements(s: Synthesized, roleLogicalIdPrefix: string): { Action
 describe("cdk synth with cdk.json's context and no AWS credentials", () => {
   it("produces one stack, environment-agnostic, and cdk-nag (AWS Solutions) reports nothing unacknowledged", () => {
     expect(base.stack.stackName).toBe("Queues");
-    const report = JSON.parse(readFileSync(join(base.outdir, "validation-report.json"), "utf8")) as {
-      pluginReports: { conclusion?: string; violations?: unknown[] }[];
-    };
-    for (const plugin of report.pluginReports) {
-      expect(plugin.violations ?? []).toEqual([]);
-      expect(plugin.conclusion ?? "success").toBe("success");
+    expectCleanValidationReport(base, ["queues:auth-without-tls", "queues:no-alarm-topic"]);
+  });
+
+  it("runs with CDK's recommended feature flags of the installed aws-cdk-lib, from cdk.json (the tests synthesize with the same)", () => {
+    const recommended = JSON.parse(readFileSync(join(AWS_CDK_LIB, "recommended-feature-flags.json"), "utf8")) as Record<string, unknown>;
+    expect(Object.keys(recommended).length).toBeGreaterThan(80);
+    for (const [flag, value] of Object.entries(recommended)) {
+      expect(CDK_JSON_CONTEXT[flag], flag).toEqual(value);
+      expect(base.stack.node.tryGetContext(flag), flag).toEqual(value);
     }
   });
 
@@ -350,6 +367,9 @@ describe("ECS Fargate service", () => {
     expect(service).toMatchObject({
       LaunchType: "FARGATE",
       DeploymentConfiguration: { DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 },
+      // Stated although it is ECS's default: a service deployed before the recommended flags has it,
+      // and a template without it would replace the service.
+      DeploymentController: { Type: "ECS" },
     });
     // The first deploy starts desiredCount tasks (2, one per AZ), not CloudFormation's 1.
     expect(service.DesiredCount).toBe(2);
@@ -446,21 +466,24 @@ describe("least privilege", () => {
   it("the task role may use only this table and its indexes, by name, with the server's actions", () => {
     const table = only(base.template, "AWS::DynamoDB::Table").id;
     const statements = policyStatements(base, "ServerTaskRole");
-    const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes("dynamodb:"));
+    const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes("dynamodb:")).map(sortedStatement);
     expect(dynamo).toHaveLength(1);
-    expect(dynamo[0]?.Action).toEqual(TASK_ROLE_ACTIONS.dynamodb);
-    expect(dynamo[0]?.Resource).toEqual([
-      arnOf(table),
-      ...Object.values(INDEXES).map((index) => ({ "Fn::Join": ["", [arnOf(table), `/index/${index.name}`]] })),
-    ]);
+    // In any order (@aws-cdk/aws-iam:minimizePolicies sorts them).
+    expect(dynamo[0]?.Action).toEqual([...TASK_ROLE_ACTIONS.dynamodb].sort());
+    expect(dynamo[0]?.Resource).toEqual(
+      sortedStatement({
+        Action: [],
+        Resource: [arnOf(table), ...Object.values(INDEXES).map((index) => ({ "Fn::Join": ["", [arnOf(table), `/index/${index.name}`]] }))],
+      }).Resource,
+    );
   });
 
   it("the task role may use only the channel queues (not the DLQs), with send, receive, delete, change visibility, get attributes", () => {
     const statements = policyStatements(base, "ServerTaskRole");
-    const sqs = statements.filter((s) => JSON.stringify(s.Action).includes("sqs:"));
+    const sqs = statements.filter((s) => JSON.stringify(s.Action).includes("sqs:")).map(sortedStatement);
     expect(sqs).toHaveLength(1);
-    expect(sqs[0]?.Action).toEqual(TASK_ROLE_ACTIONS.sqs);
-    expect(sqs[0]?.Resource).toEqual(CHANNELS.map((channel) => arnOf(queueIds(base, channel.name).queue)));
+    expect(sqs[0]?.Action).toEqual([...TASK_ROLE_ACTIONS.sqs].sort());
+    expect(sqs[0]?.Resource).toEqual(sortedStatement({ Action: [], Resource: CHANNELS.map((channel) => arnOf(queueIds(base, channel.name).queue)) }).Resource);
   });
 
   it("no policy anywhere grants a DynamoDB or SQS action on a wildcard resource", () => {
@@ -493,8 +516,28 @@ describe("cost-aware networking", () => {
     expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "ENABLED" } } });
   });
 
+  it("the created VPC's default security group is emptied (restrictDefaultSecurityGroup), by CDK's custom resource; an imported VPC's is left alone", () => {
+    const vpc = only(base.template, "AWS::EC2::VPC").id;
+    const restrict = only(base.template, "Custom::VpcRestrictDefaultSG").Properties;
+    expect(restrict).toMatchObject({ DefaultSecurityGroupId: { "Fn::GetAtt": [vpc, "DefaultSecurityGroup"] }, Account: ref("AWS::AccountId") });
+    // Its handler may only revoke and authorize rules of that one group.
+    const handler = (restrict.ServiceToken as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+    const role = (base.template.toJSON().Resources[handler].Properties.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+    const [policy] = base.template.toJSON().Resources[role].Properties.Policies as { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[];
+    expect(policy?.PolicyDocument.Statement).toHaveLength(1);
+    expect([...(policy?.PolicyDocument.Statement[0]?.Action ?? [])].sort()).toEqual(
+      ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
+    );
+    expect(JSON.stringify(policy?.PolicyDocument.Statement[0]?.Resource)).toContain(JSON.stringify({ "Fn::GetAtt": [vpc, "DefaultSecurityGroup"] }));
+    // Nothing of the stack uses the default group: the servers and the load balancer have their own.
+    for (const type of ["AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::LoadBalancer"]) {
+      expect(JSON.stringify(only(base.template, type).Properties)).not.toContain("DefaultSecurityGroup");
+    }
+    expect(countOf(synth({ vpcId: "vpc-0123456789abcdef0" }, TEST_ENV).template, "Custom::VpcRestrictDefaultSG")).toBe(0);
+  });
+
   it("with vpcId and subnetGroupName, uses that subnet group, one subnet per AZ", () => {
-    const imported = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated" }, { account: "123456789012", region: "us-east-1" });
+    const imported = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated" }, TEST_ENV);
     const service = only(imported.template, "AWS::ECS::Service").Properties;
     const isolated = imported.stack.network.vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
     expect(service).toMatchObject({ NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: "DISABLED", Subnets: isolated } } });
@@ -504,13 +547,13 @@ describe("cost-aware networking", () => {
     expect(warning).toHaveLength(1);
     expect(String(warning[0]?.entry.data)).toContain(isolatedSubnetEndpoints(true));
     expect(isolatedSubnetEndpoints(true)).toBe("interface endpoints ecr.api, ecr.dkr, logs, sqs, secretsmanager; gateway endpoints dynamodb, s3");
-    const open = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated", auth: "false" }, { account: "123456789012", region: "us-east-1" });
+    const open = synth({ vpcId: "vpc-0123456789abcdef0", subnetGroupName: "Isolated", auth: "false" }, TEST_ENV);
     expect(String(Annotations.fromStack(open.stack).findWarning("*", Match.stringLikeRegexp("isolated subnets"))[0]?.entry.data)).not.toContain("secretsmanager");
     expect(Annotations.fromStack(base.stack).findWarning("*", Match.stringLikeRegexp("isolated subnets"))).toEqual([]);
   });
 
   it("with vpcId, imports that VPC: no VPC, subnet or gateway is created; servers go to its private subnets without public IPs", () => {
-    const imported = synth({ vpcId: "vpc-0123456789abcdef0" }, { account: "123456789012", region: "us-east-1" });
+    const imported = synth({ vpcId: "vpc-0123456789abcdef0" }, TEST_ENV);
     for (const type of ["AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"]) {
       expect(countOf(imported.template, type)).toBe(0);
     }
@@ -527,7 +570,8 @@ describe("cost-aware networking", () => {
 describe("the table stream function (always deployed)", () => {
   it("is a Lambda on the table's stream, filtered to new-layout task creates and TTL removals of task items, with rights on this table only", () => {
     const table = only(base.template, "AWS::DynamoDB::Table").id;
-    const fn = Object.entries(resourcesOf(base.template, "AWS::Lambda::Function"));
+    // The stack's one function (CDK's custom resource that empties the default security group is the other).
+    const fn = ourFunctions(base.template);
     expect(fn).toHaveLength(1);
     expect(fn[0]?.[1].Properties).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"], Environment: { Variables: { QUEUES_TABLE: ref(table) } } });
     const mapping = only(base.template, "AWS::Lambda::EventSourceMapping").Properties;
@@ -550,8 +594,10 @@ describe("the table stream function (always deployed)", () => {
       },
     ]);
     const statements = policyStatements(base, "TableStreamFunctionRole");
-    expect(statements).toContainEqual(expect.objectContaining({ Action: STREAM_FUNCTION_STREAM_ACTIONS, Resource: { "Fn::GetAtt": [table, "StreamArn"] } }));
-    expect(statements).toContainEqual(expect.objectContaining({ Action: STREAM_FUNCTION_TABLE_ACTIONS, Resource: arnOf(table) }));
+    expect(statements.map(sortedStatement)).toContainEqual(
+      expect.objectContaining({ Action: [...STREAM_FUNCTION_STREAM_ACTIONS].sort(), Resource: { "Fn::GetAtt": [table, "StreamArn"] } }),
+    );
+    expect(statements.map(sortedStatement)).toContainEqual(expect.objectContaining({ Action: [...STREAM_FUNCTION_TABLE_ACTIONS].sort(), Resource: arnOf(table) }));
     expect(JSON.stringify(statements)).not.toMatch(/PutItem|GetItem|Query|Scan/);
     // A failing record is retried, then kept in a queue, never dropped silently; both are alarmed.
     expect(mapping).toMatchObject({ FunctionResponseTypes: ["ReportBatchItemFailures"], MaximumRetryAttempts: 10 });
@@ -575,7 +621,7 @@ describe("task retention (taskRetentionDays)", () => {
     expect(containerEnvironment(kept).QUEUES_TASK_RETENTION_DAYS).toBe("30");
     expect(containerEnvironment(base).QUEUES_TASK_RETENTION_DAYS).toBeUndefined();
     expect(only(kept.template, "AWS::DynamoDB::Table").Properties).toEqual(only(base.template, "AWS::DynamoDB::Table").Properties);
-    expect(countOf(kept.template, "AWS::Lambda::Function")).toBe(1);
+    expect(ourFunctions(kept.template)).toHaveLength(1);
     expect(only(kept.template, "AWS::Lambda::EventSourceMapping").Properties).toEqual(only(base.template, "AWS::Lambda::EventSourceMapping").Properties);
   });
 });

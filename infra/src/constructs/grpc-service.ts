@@ -196,6 +196,10 @@ export class GrpcService extends Construct {
       assignPublicIp: network.assignPublicIp,
       securityGroups: [this.serviceSecurityGroup],
       circuitBreaker: { enable: true, rollback: true },
+      // Stated, not left to the default: the template keeps DeploymentController ECS, which
+      // the service of earlier deploys has (a change of it replaces the service), while
+      // @aws-cdk/aws-ecs:disableExplicitDeploymentControllerForCircuitBreaker is on.
+      deploymentController: { type: ecs.DeploymentControllerType.ECS },
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       healthCheckGracePeriod: Duration.seconds(60),

@@ -99,6 +99,9 @@ export class Network extends Construct {
       ipAddresses: ec2.IpAddresses.cidr(cidr),
       maxAzs: 2,
       natGateways: 0,
+      // The VPC's default security group admits nothing and sends nothing (nothing here uses
+      // it): a CDK custom resource removes its rules at deploy time (a CIS AWS Foundations check).
+      restrictDefaultSecurityGroup: true,
       subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
       gatewayEndpoints: {
         DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
