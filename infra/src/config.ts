@@ -22,6 +22,20 @@ export interface DeploymentConfig {
   memoryMiB: number;
   /** ACM certificate: the listener speaks TLS (HTTP/2 ALPN) when set, plain TCP otherwise. */
   certificateArn: string | undefined;
+  /**
+   * With hostedZoneId: a Route 53 alias of this name to the load balancer and, unless
+   * certificateArn is set (that certificate is then used), a DNS-validated ACM
+   * certificate for it, so that the listener speaks TLS.
+   */
+  domainName: string | undefined;
+  /** The (public) Route 53 hosted zone of domainName: its alias record and the certificate's validation record go there. */
+  hostedZoneId: string | undefined;
+  /** Publish the load balancer as a PrivateLink endpoint service (to allowedPrincipals only). */
+  endpointService: boolean;
+  /** Who may create interface endpoints to the endpoint service: IAM ARNs of accounts (…:root), roles or users. */
+  allowedPrincipals: string[] | undefined;
+  /** An endpoint connection waits for the stack owner to accept it (default: allowedPrincipals connect at once). */
+  endpointAcceptanceRequired: boolean;
   /** Final tasks are deleted this many days after they finished (DynamoDB TTL); undefined: kept forever. */
   taskRetentionDays: number | undefined;
   /** The gRPC port of the load balancer and of the servers. */
@@ -33,12 +47,30 @@ export interface DeploymentConfig {
   logRetentionDays: number;
   /** false (default): the table is kept when the stack is deleted. */
   destroyTableOnDelete: boolean;
+  /**
+   * Adopt the table a destroyed stack kept (with existingTableStreamArn): no table is
+   * created; the servers and the table stream function use this one.
+   */
+  existingTableName: string | undefined;
+  /** The adopted table's stream (the table stream function reads it). */
+  existingTableStreamArn: string | undefined;
+  /**
+   * Adopt the queues a destroyed stack kept, by channel: no queue is created for these
+   * channels (the others get new ones).
+   */
+  existingQueues: Record<string, ExistingQueueNames>;
   /** Bearer-token authentication (default on): tokens live in a Secrets Manager secret the stack creates. */
   auth: boolean;
   /** gRPC server reflection (default off in a deployment: it lists the API to anyone who can connect). */
   reflection: boolean;
   /** Keep the owner index of earlier versions beside the new one while `npm run migrate` backfills (README "Upgrading"). */
   legacyOwnerIndex: boolean;
+}
+
+/** The names of a channel's adopted queue and dead-letter queue. */
+export interface ExistingQueueNames {
+  queue: string;
+  deadLetterQueue: string;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -60,6 +92,18 @@ const FARGATE_SIZES: Record<number, { min: number; max: number; step: number }> 
   4096: { min: 8192, max: 30720, step: 1024 },
 };
 
+/** Queue names SQS accepts (standard queues), and the end of a queue URL. */
+const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
+const QUEUE_URL_PATTERN = /^https:\/\/[\w.-]+\/\d{12}\/([^/]+)$/;
+const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+/** arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>, as DescribeTable's LatestStreamArn gives it. */
+const TABLE_STREAM_ARN_PATTERN = /^arn:aws[\w-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/([A-Za-z0-9_.-]{3,255})\/stream\/[\w:.+-]+$/;
+/** A lower-case DNS name of at least two labels; ACM takes at most 64 characters. */
+const DOMAIN_NAME_PATTERN = /^(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HOSTED_ZONE_ID_PATTERN = /^Z[A-Z0-9]{1,32}$/;
+/** An account (arn:aws:iam::<account>:root), a role or a user. */
+const PRINCIPAL_ARN_PATTERN = /^arn:aws[\w-]*:iam::\d{12}:(root|role\/[\w+=,.@\/-]{1,512}|user\/[\w+=,.@\/-]{1,512})$/;
+
 const CIDR_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 export class ConfigError extends Error {}
@@ -78,6 +122,38 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
   }
   const maxCount = integer(get("maxCount"), "maxCount", desiredCount * 4, desiredCount, 1000);
   const retention = get("taskRetentionDays");
+  const certificateArn = optionalString(get("certificateArn"), "certificateArn", /^arn:aws[\w-]*:acm:[\w-]+:\d{12}:certificate\/[\w-]+$/);
+  const domainName = dnsName(get("domainName"));
+  const hostedZoneId = optionalString(get("hostedZoneId"), "hostedZoneId", HOSTED_ZONE_ID_PATTERN);
+  if ((domainName === undefined) !== (hostedZoneId === undefined)) {
+    throw new ConfigError("domainName and hostedZoneId go together: the name's alias record and its certificate's validation record go to that hosted zone");
+  }
+  const endpointService = boolean(get("endpointService"), "endpointService", false);
+  const allowedPrincipals = principals(get("allowedPrincipals"));
+  if (endpointService && !allowedPrincipals) {
+    throw new ConfigError("endpointService=true needs allowedPrincipals: the IAM ARNs (accounts as arn:aws:iam::<account>:root, roles, users) that may connect through PrivateLink");
+  }
+  if (!endpointService && allowedPrincipals) throw new ConfigError("allowedPrincipals is for the PrivateLink endpoint service: set endpointService=true too");
+  const endpointAcceptanceRequired = boolean(get("endpointAcceptanceRequired"), "endpointAcceptanceRequired", false);
+  if (endpointAcceptanceRequired && !endpointService) throw new ConfigError("endpointAcceptanceRequired is for the PrivateLink endpoint service: set endpointService=true too");
+  const destroyTableOnDelete = boolean(get("destroyTableOnDelete"), "destroyTableOnDelete", false);
+  const existingTableName = optionalString(get("existingTableName"), "existingTableName", TABLE_NAME_PATTERN);
+  const existingTableStreamArn = optionalString(get("existingTableStreamArn"), "existingTableStreamArn", TABLE_STREAM_ARN_PATTERN);
+  if ((existingTableName === undefined) !== (existingTableStreamArn === undefined)) {
+    throw new ConfigError(
+      "existingTableName and existingTableStreamArn go together (the table stream function reads the adopted table's stream): aws dynamodb describe-table --table-name <name> --query Table.LatestStreamArn",
+    );
+  }
+  const streamTable = existingTableStreamArn ? TABLE_STREAM_ARN_PATTERN.exec(existingTableStreamArn)?.[1] : undefined;
+  if (streamTable !== existingTableName) {
+    throw new ConfigError(`existingTableStreamArn is the stream of table ${streamTable}, not of existingTableName ${existingTableName}`);
+  }
+  const existingQueues = adoptedQueues(get("existingQueues"), channels);
+  if (destroyTableOnDelete && (existingTableName || Object.keys(existingQueues).length > 0)) {
+    throw new ConfigError(
+      "destroyTableOnDelete cannot delete an adopted table or adopted queues (existingTableName, existingQueues): they are not the stack's; delete them yourself after cdk destroy",
+    );
+  }
   return {
     channels,
     vpcId: optionalString(get("vpcId"), "vpcId", /^vpc-[0-9a-f]{8,17}$/),
@@ -88,13 +164,21 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     maxCount,
     cpu,
     memoryMiB,
-    certificateArn: optionalString(get("certificateArn"), "certificateArn", /^arn:aws[\w-]*:acm:[\w-]+:\d{12}:certificate\/[\w-]+$/),
+    certificateArn,
+    domainName,
+    hostedZoneId,
+    endpointService,
+    allowedPrincipals,
+    endpointAcceptanceRequired,
     taskRetentionDays: isUnset(retention) ? undefined : integer(retention, "taskRetentionDays", 0, 1, 36_500),
     port: integer(get("port"), "port", CONFIG_DEFAULTS.port, 1, 65_535),
     alarmTopicArn: optionalString(get("alarmTopicArn"), "alarmTopicArn", /^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/),
     oldestMessageAlarmSeconds: integer(get("oldestMessageAlarmSeconds"), "oldestMessageAlarmSeconds", CONFIG_DEFAULTS.oldestMessageAlarmSeconds, 60, 1_209_600),
     logRetentionDays: logRetention(get("logRetentionDays")),
-    destroyTableOnDelete: boolean(get("destroyTableOnDelete"), "destroyTableOnDelete", false),
+    destroyTableOnDelete,
+    existingTableName,
+    existingTableStreamArn,
+    existingQueues,
     auth: boolean(get("auth"), "auth", true),
     reflection: boolean(get("reflection"), "reflection", false),
     legacyOwnerIndex: boolean(get("legacyOwnerIndex"), "legacyOwnerIndex", false),
@@ -144,18 +228,86 @@ function optionalString(value: unknown, key: string, pattern: RegExp): string | 
   return value;
 }
 
+/** A DNS name, lower-cased and without a trailing dot. */
+function dnsName(value: unknown): string | undefined {
+  if (isUnset(value)) return undefined;
+  const name = typeof value === "string" ? value.toLowerCase().replace(/\.$/, "") : "";
+  if (!DOMAIN_NAME_PATTERN.test(name)) {
+    throw new ConfigError(`domainName must be a DNS name of two labels or more and at most 64 characters (ACM's limit), like queues.example.com, got ${JSON.stringify(value)}`);
+  }
+  return name;
+}
+
 /** A JSON array, a JSON string of one, or a comma-separated string. */
+function listOf(value: unknown, key: string): unknown {
+  if (typeof value !== "string") return value;
+  return value.trim().startsWith("[") ? parseJson(value, key) : value.split(",").map((s) => s.trim());
+}
+
 function cidrs(value: unknown): string[] | undefined {
   if (isUnset(value)) return undefined;
-  let list: unknown = value;
-  if (typeof value === "string") list = value.trim().startsWith("[") ? parseJson(value, "allowedCidrs") : value.split(",").map((s) => s.trim());
-  if (!Array.isArray(list) || list.length === 0) throw new ConfigError(`allowedCidrs must be a non-empty list of IPv4 CIDRs, got ${JSON.stringify(value)}`);
-  for (const entry of list) {
+  const entries = listOf(value, "allowedCidrs");
+  if (!Array.isArray(entries) || entries.length === 0) throw new ConfigError(`allowedCidrs must be a non-empty list of IPv4 CIDRs, got ${JSON.stringify(value)}`);
+  for (const entry of entries) {
     if (cidr(entry, "allowedCidrs") === "0.0.0.0/0") {
       throw new ConfigError("allowedCidrs: 0.0.0.0/0 would admit the whole internet; list the networks of your workers");
     }
   }
-  return list as string[];
+  return entries as string[];
+}
+
+/** IAM ARNs of accounts, roles or users; never "*" (anyone with an AWS account). */
+function principals(value: unknown): string[] | undefined {
+  if (isUnset(value)) return undefined;
+  const arns = listOf(value, "allowedPrincipals");
+  if (!Array.isArray(arns) || arns.length === 0) {
+    throw new ConfigError(`allowedPrincipals must be a non-empty list of IAM ARNs, got ${JSON.stringify(value)}`);
+  }
+  for (const arn of arns) {
+    if (arn === "*") throw new ConfigError("allowedPrincipals: * would let any AWS account connect; list the accounts, roles or users of your workers");
+    if (typeof arn !== "string" || !PRINCIPAL_ARN_PATTERN.test(arn)) {
+      throw new ConfigError(
+        `allowedPrincipals: ${JSON.stringify(arn)} is not an IAM ARN of an account (arn:aws:iam::<account>:root), a role (…:role/<name>) or a user (…:user/<name>)`,
+      );
+    }
+  }
+  return [...new Set(arns as string[])];
+}
+
+/**
+ * existingQueues: JSON {"<channel>": {"queue": "<name or URL>", "deadLetterQueue": "<name or URL>"}},
+ * for channels of `channels`; a queue named at most once.
+ */
+function adoptedQueues(value: unknown, channels: readonly ChannelConfig[]): Record<string, ExistingQueueNames> {
+  if (isUnset(value)) return {};
+  const map = typeof value === "string" ? parseJson(value, "existingQueues") : value;
+  const shape = 'existingQueues must be a JSON object {"<channel>": {"queue": "<name or URL>", "deadLetterQueue": "<name or URL>"}}';
+  if (typeof map !== "object" || map === null || Array.isArray(map)) throw new ConfigError(`${shape}, got ${JSON.stringify(value)}`);
+  const known = new Set(channels.map((channel) => channel.name));
+  const seen = new Set<string>();
+  const adopted: Record<string, ExistingQueueNames> = {};
+  for (const [channel, entry] of Object.entries(map as Record<string, unknown>)) {
+    if (!known.has(channel)) throw new ConfigError(`existingQueues names channel ${JSON.stringify(channel)}, which is not in channels (${[...known].join(", ")})`);
+    const keys = typeof entry === "object" && entry !== null && !Array.isArray(entry) ? Object.keys(entry).sort() : [];
+    if (keys.join(",") !== "deadLetterQueue,queue") throw new ConfigError(`${shape}; channel ${channel} has ${JSON.stringify(entry)}`);
+    const names = entry as Record<"queue" | "deadLetterQueue", unknown>;
+    const pair = { queue: queueName(names.queue, channel, "queue"), deadLetterQueue: queueName(names.deadLetterQueue, channel, "deadLetterQueue") };
+    for (const name of [pair.queue, pair.deadLetterQueue]) {
+      if (seen.has(name)) throw new ConfigError(`existingQueues names queue ${name} twice`);
+      seen.add(name);
+    }
+    adopted[channel] = pair;
+  }
+  return adopted;
+}
+
+/** A queue name, or the name at the end of a queue URL (the stack's QueueUrl outputs). */
+function queueName(value: unknown, channel: string, key: string): string {
+  const name = typeof value === "string" ? (QUEUE_URL_PATTERN.exec(value)?.[1] ?? value) : undefined;
+  if (name === undefined || !QUEUE_NAME_PATTERN.test(name)) {
+    throw new ConfigError(`existingQueues: ${channel}.${key} ${JSON.stringify(value)} is not an SQS queue name (A-Z, a-z, 0-9, - and _, up to 80) or queue URL`);
+  }
+  return name;
 }
 
 function cidr(value: unknown, key: string): string {

@@ -1,11 +1,16 @@
 // The whole service in one stack: the tasks table, a queue pair per channel, the
 // gRPC servers behind an internal load balancer, the table stream function (owners'
-// Totals, expired tasks) and alarms. Each concern is its own construct in infra/constructs/.
+// Totals, expired tasks) and alarms; optionally the service's DNS name with its
+// certificate, and a PrivateLink endpoint service. Each concern is its own construct
+// in infra/constructs/.
 import { Annotations, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import * as acm from "aws-cdk-lib/aws-certificatemanager";
 import type { Construct } from "constructs";
 import type { DeploymentConfig } from "./config.js";
 import { Alarms } from "./constructs/alarms.js";
 import { ChannelQueues } from "./constructs/channel-queues.js";
+import { Domain } from "./constructs/domain.js";
+import { EndpointService } from "./constructs/endpoint-service.js";
 import { GrpcService } from "./constructs/grpc-service.js";
 import { Network } from "./constructs/network.js";
 import { TableStreamFunction } from "./constructs/table-stream-function.js";
@@ -23,6 +28,10 @@ export class QueuesStack extends Stack {
   readonly server: GrpcService;
   readonly streamFunction: TableStreamFunction;
   readonly alarms: Alarms;
+  /** With domainName: the alias record and the certificate. */
+  readonly domain: Domain | undefined;
+  /** With endpointService: the PrivateLink endpoint service. */
+  readonly endpointService: EndpointService | undefined;
 
   constructor(scope: Construct, id: string, props: QueuesStackProps) {
     super(scope, id, props);
@@ -34,10 +43,38 @@ export class QueuesStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       auth: config.auth,
     });
-    this.tasks = new TaskTable(this, "Tasks", { destroyOnDelete: config.destroyTableOnDelete, legacyOwnerIndex: config.legacyOwnerIndex });
-    this.queues = new ChannelQueues(this, "Channels", { channels: config.channels, destroyOnDelete: config.destroyTableOnDelete });
-    this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels });
+    this.tasks = new TaskTable(this, "Tasks", {
+      destroyOnDelete: config.destroyTableOnDelete,
+      legacyOwnerIndex: config.legacyOwnerIndex,
+      existing:
+        config.existingTableName && config.existingTableStreamArn
+          ? { tableName: config.existingTableName, streamArn: config.existingTableStreamArn }
+          : undefined,
+    });
+    this.queues = new ChannelQueues(this, "Channels", {
+      channels: config.channels,
+      destroyOnDelete: config.destroyTableOnDelete,
+      existing: config.existingQueues,
+    });
+    // certificateArn wins: with domainName too, that certificate is used and none is created.
+    this.domain =
+      config.domainName && config.hostedZoneId
+        ? new Domain(this, "Domain", { domainName: config.domainName, hostedZoneId: config.hostedZoneId, certificateArn: config.certificateArn })
+        : undefined;
+    const certificate =
+      this.domain?.certificate ?? (config.certificateArn ? acm.Certificate.fromCertificateArn(this, "Certificate", config.certificateArn) : undefined);
+    this.server = new GrpcService(this, "Server", { config, network: this.network, table: this.tasks, channels: this.queues.channels, certificate });
+    this.domain?.aliasTo(this.server.loadBalancer);
+    this.endpointService = config.endpointService
+      ? new EndpointService(this, "EndpointService", {
+          loadBalancer: this.server.loadBalancer,
+          allowedPrincipals: config.allowedPrincipals ?? [],
+          acceptanceRequired: config.endpointAcceptanceRequired,
+        })
+      : undefined;
     this.streamFunction = new TableStreamFunction(this, "TableStreamFunction", { table: this.tasks, logRetentionDays: config.logRetentionDays });
+    // An adopted table's stream is read from new records on: the first servers start once that reader is there.
+    if (this.tasks.adopted) this.server.service.node.addDependency(this.streamFunction.mapping);
     this.alarms = new Alarms(this, "Alarms", {
       channels: this.queues.channels,
       oldestMessageAlarmSeconds: config.oldestMessageAlarmSeconds,
@@ -45,10 +82,10 @@ export class QueuesStack extends Stack {
       servers: { targetGroup: this.server.targetGroup, logGroup: this.server.logGroup, desiredCount: config.desiredCount },
       topicArn: config.alarmTopicArn,
     });
-    if (config.auth && !config.certificateArn) {
+    if (config.auth && !certificate) {
       Annotations.of(this).addWarningV2(
         "queues:auth-without-tls",
-        "Auth is on but the listener is plain TCP (no certificateArn): bearer tokens cross the VPC and any peered network in clear. Deploy with -c certificateArn=arn:aws:acm:...",
+        "Auth is on but the listener is plain TCP (no certificateArn or domainName): bearer tokens cross the VPC and any peered network in clear. Deploy with -c domainName=<name> -c hostedZoneId=<zone>, or -c certificateArn=arn:aws:acm:...",
       );
     }
     if (!config.alarmTopicArn) {
@@ -63,7 +100,26 @@ export class QueuesStack extends Stack {
       description: "Workers and producers connect to <this name>:<GrpcPort> from inside the VPC (or a peered network)",
     });
     new CfnOutput(this, "GrpcPort", { value: String(config.port), description: "The gRPC port of the load balancer" });
-    new CfnOutput(this, "TableName", { value: this.tasks.table.tableName, description: "The DynamoDB table of tasks" });
+    if (this.domain) {
+      new CfnOutput(this, "Endpoint", {
+        value: `${this.domain.domainName}:${config.port}`,
+        description: "Workers and producers connect here with TLS (the certificate's name, aliased to the load balancer)",
+      });
+    }
+    if (this.endpointService) {
+      new CfnOutput(this, "EndpointServiceName", {
+        value: this.endpointService.serviceName,
+        description: "The PrivateLink endpoint service: aws ec2 create-vpc-endpoint --vpc-endpoint-type Interface --service-name <this> (allowedPrincipals only)",
+      });
+    }
+    new CfnOutput(this, "TableName", {
+      value: this.tasks.table.tableName,
+      description: "The DynamoDB table of tasks (kept by cdk destroy; -c existingTableName adopts it)",
+    });
+    new CfnOutput(this, "TableStreamArn", {
+      value: this.tasks.table.tableStreamArn as string,
+      description: "The table's stream (-c existingTableStreamArn, with existingTableName)",
+    });
     if (this.server.authTokens) {
       new CfnOutput(this, "AuthTokensSecretArn", {
         value: this.server.authTokens.secretArn,
@@ -72,8 +128,12 @@ export class QueuesStack extends Stack {
     }
     for (const { channel, queue, deadLetterQueue } of this.queues.channels) {
       const id = outputId(channel.name);
-      new CfnOutput(this, `QueueUrl${id}`, { value: queue.queueUrl, description: `SQS queue of channel ${channel.name}` });
-      new CfnOutput(this, `DeadLetterQueueUrl${id}`, { value: deadLetterQueue.queueUrl, description: `Dead-letter queue of channel ${channel.name}` });
+      // A queue URL ends in the queue's name: -c existingQueues takes either.
+      new CfnOutput(this, `QueueUrl${id}`, { value: queue.queueUrl, description: `SQS queue of channel ${channel.name} (kept by cdk destroy)` });
+      new CfnOutput(this, `DeadLetterQueueUrl${id}`, {
+        value: deadLetterQueue.queueUrl,
+        description: `Dead-letter queue of channel ${channel.name} (kept by cdk destroy)`,
+      });
     }
   }
 }

@@ -6,6 +6,11 @@ import { ChannelConfigError } from "../../service/src/config/channels.js";
 
 const from = (context: Record<string, unknown>) => readConfig((key) => context[key]);
 const CHANNELS = ["default"];
+const ZONE = "Z0123456789ABCDEFGHIJ";
+const PRINCIPAL = "arn:aws:iam::111122223333:root";
+const TABLE = "Queues-TasksTable-1ABC";
+const TABLE_ARN = `arn:aws:dynamodb:us-east-1:123456789012:table/${TABLE}`;
+const STREAM = `${TABLE_ARN}/stream/2026-01-01T00:00:00.000`;
 
 describe("readConfig", () => {
   it("has the documented defaults", () => {
@@ -20,12 +25,20 @@ describe("readConfig", () => {
       cpu: 256,
       memoryMiB: 512,
       certificateArn: undefined,
+      domainName: undefined,
+      hostedZoneId: undefined,
+      endpointService: false,
+      allowedPrincipals: undefined,
+      endpointAcceptanceRequired: false,
       taskRetentionDays: undefined,
       port: 50051,
       alarmTopicArn: undefined,
       oldestMessageAlarmSeconds: 3_600,
       logRetentionDays: 30,
       destroyTableOnDelete: false,
+      existingTableName: undefined,
+      existingTableStreamArn: undefined,
+      existingQueues: {},
       auth: true,
       reflection: false,
       legacyOwnerIndex: false,
@@ -63,6 +76,42 @@ describe("readConfig", () => {
     expect(from({ channels: CHANNELS, allowedCidrs: ["192.168.0.0/16"] }).allowedCidrs).toEqual(["192.168.0.0/16"]);
   });
 
+  it("reads the TLS and PrivateLink options: domainName with hostedZoneId, endpointService with allowedPrincipals", () => {
+    expect(from({ channels: CHANNELS, domainName: "Queues.Example.com.", hostedZoneId: ZONE })).toMatchObject({
+      domainName: "queues.example.com",
+      hostedZoneId: ZONE,
+    });
+    // With certificateArn too: both kept (the stack then uses that certificate and creates none).
+    const arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666";
+    expect(from({ channels: CHANNELS, domainName: "queues.example.com", hostedZoneId: ZONE, certificateArn: arn })).toMatchObject({ certificateArn: arn });
+    const role = "arn:aws:iam::444455556666:role/teams/queues-workers";
+    expect(from({ channels: CHANNELS, endpointService: "true", allowedPrincipals: `${PRINCIPAL}, ${role}` })).toMatchObject({
+      endpointService: true,
+      allowedPrincipals: [PRINCIPAL, role],
+      endpointAcceptanceRequired: false,
+    });
+    expect(
+      from({ channels: CHANNELS, endpointService: true, allowedPrincipals: JSON.stringify([PRINCIPAL, PRINCIPAL]), endpointAcceptanceRequired: "true" }),
+    ).toMatchObject({ allowedPrincipals: [PRINCIPAL], endpointAcceptanceRequired: true });
+    expect(from({ channels: CHANNELS, endpointService: "true", allowedPrincipals: ["arn:aws:iam::123456789012:user/ci"] }).allowedPrincipals).toEqual([
+      "arn:aws:iam::123456789012:user/ci",
+    ]);
+  });
+
+  it("reads the adoption options: the table with its stream, the queues by name or URL per channel", () => {
+    const queues = {
+      a: { queue: "Queues-ChannelsaQueue-1", deadLetterQueue: "https://sqs.us-east-1.amazonaws.com/123456789012/Queues-ChannelsaDeadLetterQueue-2" },
+    };
+    const config = from({ channels: '["a", "b"]', existingTableName: TABLE, existingTableStreamArn: STREAM, existingQueues: JSON.stringify(queues) });
+    expect(config).toMatchObject({
+      existingTableName: TABLE,
+      existingTableStreamArn: STREAM,
+      existingQueues: { a: { queue: "Queues-ChannelsaQueue-1", deadLetterQueue: "Queues-ChannelsaDeadLetterQueue-2" } },
+    });
+    // A JSON object in cdk.json works as well as the string -c gives.
+    expect(from({ channels: '["a", "b"]', existingQueues: queues }).existingQueues).toEqual(config.existingQueues);
+  });
+
   it("answers a clear error for each bad value", () => {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ desiredCount: 0 }, /desiredCount must be an integer from 1/],
@@ -81,6 +130,37 @@ describe("readConfig", () => {
       [{ logRetentionDays: 10 }, /logRetentionDays must be one of/],
       [{ destroyTableOnDelete: "yes" }, /destroyTableOnDelete must be true or false/],
       [{ port: 70000 }, /port must be an integer from 1 to 65535/],
+      // TLS and private access
+      [{ domainName: "queues.example.com" }, /domainName and hostedZoneId go together/],
+      [{ hostedZoneId: ZONE }, /domainName and hostedZoneId go together/],
+      [{ domainName: "queues", hostedZoneId: ZONE }, /domainName must be a DNS name of two labels or more/],
+      [{ domainName: "*.example.com", hostedZoneId: ZONE }, /domainName must be a DNS name/],
+      [{ domainName: `${"q".repeat(60)}.example.com`, hostedZoneId: ZONE }, /at most 64 characters/],
+      [{ domainName: "queues.example.com", hostedZoneId: "example.com" }, /hostedZoneId is not valid/],
+      [{ endpointService: "true" }, /endpointService=true needs allowedPrincipals/],
+      [{ allowedPrincipals: PRINCIPAL }, /allowedPrincipals is for the PrivateLink endpoint service/],
+      [{ endpointService: "true", allowedPrincipals: "*" }, /would let any AWS account connect/],
+      [{ endpointService: "true", allowedPrincipals: "123456789012" }, /not an IAM ARN of an account/],
+      [{ endpointService: "true", allowedPrincipals: "arn:aws:iam::123456789012:group/devs" }, /not an IAM ARN/],
+      [{ endpointService: "true", allowedPrincipals: [] }, /non-empty list of IAM ARNs/],
+      [{ endpointService: "maybe", allowedPrincipals: PRINCIPAL }, /endpointService must be true or false/],
+      [{ endpointAcceptanceRequired: "true" }, /endpointAcceptanceRequired is for the PrivateLink endpoint service/],
+      // adopting after a destroy
+      [{ existingTableName: TABLE }, /existingTableName and existingTableStreamArn go together/],
+      [{ existingTableStreamArn: STREAM }, /existingTableName and existingTableStreamArn go together/],
+      [{ existingTableName: "x", existingTableStreamArn: STREAM }, /existingTableName is not valid/],
+      [{ existingTableName: TABLE, existingTableStreamArn: `${TABLE_ARN}` }, /existingTableStreamArn is not valid/],
+      [{ existingTableName: "Other-Table", existingTableStreamArn: STREAM }, /is the stream of table Queues-TasksTable-1ABC, not of existingTableName Other-Table/],
+      [{ existingQueues: "[not json" }, /existingQueues is not valid JSON/],
+      [{ existingQueues: '["q"]' }, /existingQueues must be a JSON object/],
+      [{ existingQueues: { other: { queue: "a", deadLetterQueue: "b" } } }, /names channel "other", which is not in channels \(default\)/],
+      [{ existingQueues: { default: { queue: "a" } } }, /channel default has \{"queue":"a"\}/],
+      [{ existingQueues: { default: { queue: "a", deadLetterQueue: "b", extra: "c" } } }, /channel default has/],
+      [{ existingQueues: { default: { queue: "a b", deadLetterQueue: "b" } } }, /default.queue "a b" is not an SQS queue name/],
+      [{ existingQueues: { default: { queue: "a", deadLetterQueue: "q.fifo" } } }, /default.deadLetterQueue "q.fifo" is not an SQS queue name/],
+      [{ existingQueues: { default: { queue: "a", deadLetterQueue: "a" } } }, /names queue a twice/],
+      [{ destroyTableOnDelete: "true", existingTableName: TABLE, existingTableStreamArn: STREAM }, /destroyTableOnDelete cannot delete an adopted table/],
+      [{ destroyTableOnDelete: "true", existingQueues: { default: { queue: "a", deadLetterQueue: "b" } } }, /destroyTableOnDelete cannot delete/],
     ];
     for (const [context, message] of bad) {
       expect(() => from({ channels: CHANNELS, ...context }), JSON.stringify(context)).toThrow(ConfigError);

@@ -665,11 +665,16 @@ describe("alarm notifications", () => {
     expect(Annotations.fromStack(notified.stack).findWarning("*", Match.stringLikeRegexp("alarmTopicArn"))).toEqual([]);
   });
 
-  it("with auth on and no certificateArn, the synth warns that tokens cross the network in clear", () => {
+  it("with auth on and no TLS (neither certificateArn nor domainName), the synth warns that tokens cross the network in clear", () => {
     const clear = Match.stringLikeRegexp("tokens cross the VPC");
     expect(Annotations.fromStack(base.stack).findWarning("*", clear)).toHaveLength(1);
     const tls = synth({ certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" });
     expect(Annotations.fromStack(tls.stack).findWarning("*", clear)).toEqual([]);
+    // domainName gives TLS too (a created certificate): no warning.
+    const named = synth({ domainName: "queues.example.com", hostedZoneId: "Z0123456789ABCDEFGHIJ" });
+    expect(only(named.template, "AWS::ElasticLoadBalancingV2::Listener").Properties.Protocol).toBe("TLS");
+    expect(Annotations.fromStack(named.stack).findWarning("*", clear)).toEqual([]);
+    expectCleanValidationReport(named, ["queues:no-alarm-topic"]);
     expect(Annotations.fromStack(synth({ auth: "false" }).stack).findWarning("*", clear)).toEqual([]);
   });
 
@@ -681,10 +686,15 @@ describe("alarm notifications", () => {
 });
 
 describe("outputs", () => {
-  it("the load balancer's DNS name and port, the table name, and each channel's queue and DLQ URLs", () => {
+  it("the load balancer's DNS name and port, the table name and stream, and each channel's queue and DLQ URLs", () => {
     base.template.hasOutput("LoadBalancerDnsName", { Value: { "Fn::GetAtt": [Match.stringLikeRegexp("^ServerLoadBalancer"), "DNSName"] } });
     base.template.hasOutput("GrpcPort", { Value: "50051" });
     base.template.hasOutput("TableName", { Value: ref(only(base.template, "AWS::DynamoDB::Table").id) });
+    // What -c existingTableName / existingTableStreamArn / existingQueues take after a destroy (a queue URL ends in its name).
+    base.template.hasOutput("TableStreamArn", { Value: { "Fn::GetAtt": [only(base.template, "AWS::DynamoDB::Table").id, "StreamArn"] } });
+    // Without domainName or endpointService, no outputs of theirs.
+    expect(base.template.findOutputs("Endpoint")).toEqual({});
+    expect(base.template.findOutputs("EndpointServiceName")).toEqual({});
     for (const channel of CHANNELS) {
       const ids = queueIds(base, channel.name);
       base.template.hasOutput(`QueueUrl${outputId(channel.name)}`, { Value: ref(ids.queue) });

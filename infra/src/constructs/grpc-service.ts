@@ -5,6 +5,7 @@
 // speak gRPC health checks).
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import type * as acm from "aws-cdk-lib/aws-certificatemanager";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import { Platform } from "aws-cdk-lib/aws-ecr-assets";
 import * as ecs from "aws-cdk-lib/aws-ecs";
@@ -52,6 +53,11 @@ export interface GrpcServiceProps {
   readonly table: TaskTable;
   /** The channel queues the servers poll and send to. */
   readonly channels: readonly ChannelQueue[];
+  /**
+   * The listener speaks TLS with this certificate (HTTP/2 ALPN).
+   * @default - plain TCP
+   */
+  readonly certificate?: acm.ICertificate;
 }
 
 export class GrpcService extends Construct {
@@ -70,7 +76,7 @@ export class GrpcService extends Construct {
 
   constructor(scope: Construct, id: string, props: GrpcServiceProps) {
     super(scope, id);
-    const { config, network, table, channels } = props;
+    const { config, network, table, channels, certificate } = props;
     const vpc = network.vpc;
 
     this.taskRole = new iam.Role(this, "TaskRole", {
@@ -217,16 +223,20 @@ export class GrpcService extends Construct {
       vpcSubnets: network.subnets,
       securityGroups: [this.loadBalancerSecurityGroup],
       crossZoneEnabled: true,
+      // With the PrivateLink endpoint service: its traffic comes from the consumers' own
+      // networks (any range, overlaps allowed), admitted by the service's principal allowlist
+      // and each consumer's endpoint security group, not by allowedCidrs (README "PrivateLink").
+      enforceSecurityGroupInboundRulesOnPrivateLinkTraffic: config.endpointService ? false : undefined,
     });
     Validations.of(this.loadBalancer).acknowledge({
       id: "AwsSolutions::AwsSolutions-ELB2",
       reason: "NLB access logs exist only for TLS listeners and need an S3 bucket; the servers log every call with a request id.",
     });
-    const tls = config.certificateArn !== undefined;
+    const tls = certificate !== undefined;
     const listener = this.loadBalancer.addListener("Grpc", {
       port: config.port,
       protocol: tls ? elbv2.Protocol.TLS : elbv2.Protocol.TCP,
-      certificates: tls ? [elbv2.ListenerCertificate.fromArn(config.certificateArn as string)] : undefined,
+      certificates: certificate ? [elbv2.ListenerCertificate.fromCertificateManager(certificate)] : undefined,
       // gRPC is HTTP/2: a TLS listener must negotiate h2 with the client.
       alpnPolicy: tls ? elbv2.AlpnPolicy.HTTP2_ONLY : undefined,
       sslPolicy: tls ? elbv2.SslPolicy.RECOMMENDED_TLS : undefined,

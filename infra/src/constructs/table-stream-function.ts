@@ -42,10 +42,23 @@ export interface TableStreamFunctionProps {
   readonly logRetentionDays?: number;
 }
 
+/**
+ * Where the function starts reading: a created table's stream from its first record;
+ * an adopted table's stream (README "Keeping data across a destroy") from new records
+ * only. The destroyed stack's function counted that stream's records in parts, and a
+ * reader that started at the stream's oldest record (usually in the middle of an old
+ * part) would count its last 24 hours of tasks again.
+ */
+export function streamStartingPosition(adoptedTable: boolean): lambda.StartingPosition {
+  return adoptedTable ? lambda.StartingPosition.LATEST : lambda.StartingPosition.TRIM_HORIZON;
+}
+
 export class TableStreamFunction extends Construct {
   readonly function: NodejsFunction;
   /** Stream records that still failed after every retry (not counted; an expired task's items not cleaned up). */
   readonly failedRecords: sqs.Queue;
+  /** The stream's event source mapping (the servers of an adopted table start after it). */
+  readonly mapping: lambda.EventSourceMapping;
 
   constructor(scope: Construct, id: string, props: TableStreamFunctionProps) {
     super(scope, id);
@@ -100,10 +113,10 @@ export class TableStreamFunction extends Construct {
     });
 
     const taskKey = { [PARTITION_KEY]: { S: lambda.FilterRule.beginsWith(TASK_KEY_PREFIX) } };
-    const records = new lambda.EventSourceMapping(this, "TableStream", {
+    const records = (this.mapping = new lambda.EventSourceMapping(this, "TableStream", {
       target: this.function,
       eventSourceArn: streamArn,
-      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      startingPosition: streamStartingPosition(props.table.adopted),
       batchSize: STREAM_BATCH_SIZE,
       maxBatchingWindow: Duration.seconds(STREAM_BATCHING_WINDOW_SECONDS),
       // A failing part is reported and delivered again from its first record, in order,
@@ -127,7 +140,7 @@ export class TableStreamFunction extends Construct {
           dynamodb: { Keys: taskKey },
         }),
       ],
-    });
+    }));
     // The mapping is checked against the role's rights when it is created.
     records.node.addDependency(role);
   }

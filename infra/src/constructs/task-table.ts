@@ -1,7 +1,8 @@
 // The tasks table, built from THE table definition the server uses
 // (service/store/table-definition.ts): same key, same indexes, same TTL attribute,
-// same stream (read by the table stream function).
-import { RemovalPolicy } from "aws-cdk-lib";
+// same stream (read by the table stream function). Or, after a destroy kept it, that
+// table adopted by name (README "Keeping data across a destroy").
+import { RemovalPolicy, Stack, Tags } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
 import { INDEXES, LEGACY_INDEXES, PARTITION_KEY, STREAM_VIEW_TYPE, TTL_ATTRIBUTE, type IndexDefinition } from "@queues/server/definitions";
@@ -19,12 +20,23 @@ export interface TaskTableProps {
    * @default false - only the current indexes
    */
   readonly legacyOwnerIndex?: boolean;
+  /**
+   * Adopt this existing table (one a destroyed stack kept) instead of creating one:
+   * the stack then neither changes nor deletes it.
+   * @default - a new table
+   */
+  readonly existing?: { readonly tableName: string; readonly streamArn: string };
 }
+
+/** Tags of the kept resources (table, channel queues): they name them after a destroy, when the stack's outputs are gone. */
+export const KEPT_RESOURCE_TAGS = { stack: "queues:stack", resource: "queues:resource", channel: "queues:channel" } as const;
 
 const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER);
 
 export class TaskTable extends Construct {
-  readonly table: dynamodb.Table;
+  readonly table: dynamodb.ITable;
+  /** The table was adopted (existing), not created by this stack. */
+  readonly adopted: boolean;
 
   /** The table's indexes: the current ones, and the legacy owner index while a migration needs it. */
   readonly indexes: readonly IndexDefinition[];
@@ -32,7 +44,16 @@ export class TaskTable extends Construct {
   constructor(scope: Construct, id: string, props: TaskTableProps = {}) {
     super(scope, id);
     this.indexes = [...Object.values(INDEXES), ...(props.legacyOwnerIndex ? [LEGACY_INDEXES.byOwner] : [])];
-    this.table = new dynamodb.Table(this, "Table", {
+    this.adopted = props.existing !== undefined;
+    if (props.existing) {
+      // The stream ARN names the table's region and account: the table's ARN is its prefix.
+      const { tableName, streamArn } = props.existing;
+      const tableArn = streamArn.slice(0, streamArn.indexOf("/stream/"));
+      if (!tableArn.endsWith(`:table/${tableName}`)) throw new Error(`${streamArn} is not the stream of table ${tableName}`);
+      this.table = dynamodb.Table.fromTableAttributes(this, "Table", { tableArn, tableStreamArn: streamArn });
+      return;
+    }
+    const table = new dynamodb.Table(this, "Table", {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -45,13 +66,16 @@ export class TaskTable extends Construct {
       stream: dynamodb.StreamViewType[STREAM_VIEW_TYPE],
     });
     for (const index of this.indexes) {
-      this.table.addGlobalSecondaryIndex({
+      table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
         sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) },
         projectionType: dynamodb.ProjectionType.KEYS_ONLY,
       });
     }
+    Tags.of(table).add(KEPT_RESOURCE_TAGS.stack, Stack.of(this).stackName);
+    Tags.of(table).add(KEPT_RESOURCE_TAGS.resource, "table");
+    this.table = table;
   }
 
   /** ARNs of the table and each of its indexes, by name (no wildcard). */
