@@ -105,6 +105,7 @@ describe("ReceiveQueueByChannel credits", () => {
       // Additions: the delivery's lease (token for fencing, end of the 30 s lease).
       LeaseToken: task.LeaseToken,
       LeaseExpireTime: task.LeaseExpireTime,
+      RunAt: "", // not scheduled (SPEC §7.1)
     });
     expectLeaseToken(task.LeaseToken);
     expect(task.UpdateTime).toMatch(RFC3339_MS);

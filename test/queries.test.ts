@@ -94,6 +94,7 @@ describe("QueryTaskByID", () => {
       // The lease fields (additions) are only set on a delivered task.
       LeaseToken: "0",
       LeaseExpireTime: "",
+      RunAt: "",
     });
     const tail = await server.api.queryById(second.ID);
     expect(tail.State).toBe("200");
@@ -113,6 +114,7 @@ describe("QueryTaskByID", () => {
       RetryMaxLimit: "3",
       LeaseToken: "0",
       LeaseExpireTime: "",
+      RunAt: "",
     });
     expect(second.HashCode).toMatch(/^[A-Za-z0-9_~-]{20}$/);
     for (const task of [head.Data as WireTask, tail.Data as WireTask]) {

@@ -14,6 +14,7 @@ export interface QueueCall {
   taskId?: bigint;
   receiptHandle?: string;
   seconds?: number;
+  copy?: boolean;
 }
 
 interface Message {
@@ -21,6 +22,7 @@ interface Message {
   taskId: bigint;
   receiptHandle: string;
   visibleAtMs: number;
+  copy: boolean;
 }
 
 let counter = 0;
@@ -36,9 +38,9 @@ export class MemoryQueue implements TaskQueue {
     private readonly now: () => number,
   ) {}
 
-  async send(taskId: bigint, delaySeconds = 0): Promise<void> {
-    this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}) });
-    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000 });
+  async send(taskId: bigint, delaySeconds = 0, copy = false): Promise<void> {
+    this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}), ...(copy ? { copy } : {}) });
+    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000, copy });
   }
 
   async delete(receiptHandle: string): Promise<void> {
@@ -108,7 +110,7 @@ export class MemoryQueue implements TaskQueue {
   private handOut(message: Message): ReceivedMessage {
     message.receiptHandle = `rh-${++counter}`;
     message.visibleAtMs = this.now() + this.leaseMs;
-    return { messageId: message.messageId, receiptHandle: message.receiptHandle, taskId: message.taskId };
+    return { messageId: message.messageId, receiptHandle: message.receiptHandle, taskId: message.taskId, ...(message.copy ? { copy: true } : {}) };
   }
 
   private byHandle(receiptHandle: string): Message | undefined {

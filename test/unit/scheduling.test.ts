@@ -67,11 +67,27 @@ describe("the look-ahead (parked tasks)", () => {
     expect(await core.parked.sendDueOnce()).toBe(0);
     core.advance(20 * 60_000 - LOOK_AHEAD_MS);
     expect(await core.parked.sendDueOnce()).toBe(1);
-    expect(core.queue.calls.filter((call) => call.op === "send")).toEqual([{ op: "send", taskId: task.id, seconds: LOOK_AHEAD_MS / 1000 }]);
+    expect(core.queue.calls.filter((call) => call.op === "send")).toEqual([{ op: "send", taskId: task.id, seconds: LOOK_AHEAD_MS / 1000, copy: true }]);
     // Each replica sends it once: the next pass reads on from where this one stopped.
     expect(await core.parked.sendDueOnce()).toBe(0);
     core.advance(LOOK_AHEAD_MS);
     expect((await core.deliver(task.id))?.state).toBe("PROCEEDING");
+  });
+
+  it("a copy (every replica's look-ahead sends one) is read before anything is written: the copies that find the task taken write nothing", async () => {
+    const core = new MemoryCore();
+    const task = await core.create({ runAtMs: T0 + 20 * 60_000 });
+    core.advance(20 * 60_000 - LOOK_AHEAD_MS);
+    await core.parked.sendDueOnce();
+    await core.queue.send(task.id, LOOK_AHEAD_MS / 1000, true); // a second replica's copy
+    core.advance(LOOK_AHEAD_MS);
+    const calls = core.watchCalls();
+    const [first, second] = core.queue.receive(2);
+    expect(first?.copy && second?.copy).toBe(true);
+    expect((await core.delivery.lease(core.queue, first!))?.state).toBe("PROCEEDING");
+    expect(await core.delivery.lease(core.queue, second!)).toBeUndefined();
+    // The first: a read, then the lease (conditional on the version read); the second: a read only.
+    expect(calls()).toEqual(["getTask", "transition:lease", "withPayloads", "getTask"]);
   });
 
   it("a cancelled parked task is not sent; one whose message never came is re-sent by the sweeper after the grace", async () => {

@@ -26,11 +26,17 @@ export class Delivery implements DeliveryHandler {
     }
     // The usual case (a queued task's message) is one conditional write; anything else
     // comes back as the task as it is, and the rules below decide what the message means.
-    const unread = await ctx.store.leaseUnread(taskId, message, queue.leaseMs);
-    if ("written" in unread) return this.handOver(queue, unread.written);
+    // A copy is read first: it usually finds its task taken, and a read costs less than a failed write.
+    let first: StoredTask | undefined;
+    if (message.copy) first = await ctx.store.getTask(taskId);
+    else {
+      const unread = await ctx.store.leaseUnread(taskId, message, queue.leaseMs);
+      if ("written" in unread) return this.handOver(queue, unread.written);
+      first = unread.current;
+    }
     let finished: StoredTask | undefined;
     const leased = await withLatest(
-      async () => unread.current,
+      async () => first,
       async (task): Promise<StoredTask | undefined> => {
         const decision = decideDelivery(task, message.messageId, ctx.now());
         if (decision.action === "drop") {

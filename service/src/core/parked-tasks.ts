@@ -73,7 +73,8 @@ export class ParkedTasks {
     const plan = dispatchOf(task.notBeforeMs, ctx.now());
     // Later than the window (the index lagged a move): a later pass sends it.
     if (!plan.send) return false;
-    await ctx.channels.get(task.channel).send(task.id, plan.delaySeconds);
+    // A copy: every replica sends one, and the ones that find the task taken cost a read each, no write.
+    await ctx.channels.get(task.channel).send(task.id, plan.delaySeconds, true);
     ctx.log.debug({ taskId: String(id), delaySeconds: plan.delaySeconds }, "sent a scheduled task's message");
     return true;
   }

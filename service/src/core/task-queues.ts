@@ -9,14 +9,20 @@ export interface ReceivedMessage {
   receiptHandle: string;
   /** undefined when the body is not a task ID (such a message is deleted). */
   taskId: bigint | undefined;
+  /**
+   * A copy (the sweeper's re-send, or a scheduled task's message from the look-ahead,
+   * which every replica sends): its task is read before anything is written, so a
+   * copy that finds its task taken costs a read, not a failed conditional write.
+   */
+  copy?: boolean;
 }
 
 /** One channel's queue. */
 export interface TaskQueue {
   /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
   readonly leaseMs: number;
-  /** Sends the task's message, hidden for `delaySeconds` (0 to 900) first. */
-  send(taskId: bigint, delaySeconds?: number): Promise<void>;
+  /** Sends the task's message, hidden for `delaySeconds` (0 to 900) first; `copy`: see ReceivedMessage.copy. */
+  send(taskId: bigint, delaySeconds?: number, copy?: boolean): Promise<void>;
   delete(receiptHandle: string): Promise<void>;
   /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;

@@ -18,13 +18,22 @@ import { RequestBatcher, type BatchEntryResult } from "./request-batcher.js";
 /** SQS caps a visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
+/** The message attribute that marks a copy (core/task-queues.ts ReceivedMessage.copy). */
+export const COPY_ATTRIBUTE = "QueuesCopy";
+
 export class ChannelQueue implements TaskQueue {
   private resolvedUrl: string | undefined;
-  private readonly sends = new RequestBatcher<{ taskId: bigint; delaySeconds: number }>(async (entries) => {
+  private readonly sends = new RequestBatcher<{ taskId: bigint; delaySeconds: number; copy: boolean }>(async (entries) => {
     const { Successful = [], Failed = [] } = await this.clients.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: await this.url(),
-        Entries: entries.map(({ id, value }) => ({ Id: id, MessageBody: value.taskId.toString(), DelaySeconds: value.delaySeconds || undefined })),
+        Entries: entries.map(({ id, value }) => ({
+          Id: id,
+          MessageBody: value.taskId.toString(),
+          DelaySeconds: value.delaySeconds || undefined,
+          // An attribute, not a body change: a server of an earlier version takes a copy as an ordinary message.
+          MessageAttributes: value.copy ? { [COPY_ATTRIBUTE]: { DataType: "String", StringValue: "1" } } : undefined,
+        })),
       }),
     );
     return batchResults(Successful, Failed);
@@ -63,8 +72,8 @@ export class ChannelQueue implements TaskQueue {
     return QueueUrl;
   }
 
-  send(taskId: bigint, delaySeconds = 0): Promise<void> {
-    return this.sends.add({ taskId, delaySeconds });
+  send(taskId: bigint, delaySeconds = 0, copy = false): Promise<void> {
+    return this.sends.add({ taskId, delaySeconds, copy });
   }
 
   /** A long poll; `signal` abandons it (only when a shutdown runs out of time). */
@@ -75,6 +84,7 @@ export class ChannelQueue implements TaskQueue {
         MaxNumberOfMessages: max,
         WaitTimeSeconds: waitSeconds,
         VisibilityTimeout: this.config.visibilityTimeoutSeconds,
+        MessageAttributeNames: [COPY_ATTRIBUTE],
       }),
       { abortSignal: signal },
     );
@@ -82,6 +92,7 @@ export class ChannelQueue implements TaskQueue {
       messageId: message.MessageId ?? "",
       receiptHandle: message.ReceiptHandle ?? "",
       taskId: /^\d{1,20}$/.test(message.Body ?? "") ? BigInt(message.Body as string) : undefined,
+      copy: message.MessageAttributes?.[COPY_ATTRIBUTE] !== undefined,
     }));
   }
 
