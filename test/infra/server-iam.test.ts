@@ -228,7 +228,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     for (const arn of Object.values(channelQueueArns)) expect(evaluator.allows("sqs:SendMessage", arn)).toBe(true);
     // Not the server's actions, not its resources.
     expect(evaluator.decide("dynamodb:DeleteTable", table)).toBe("implicitDeny");
-    expect(evaluator.allows("dynamodb:DeleteItem", table)).toBe(false);
+    expect(evaluator.allows("dynamodb:BatchWriteItem", table)).toBe(false);
     expect(evaluator.allows("dynamodb:Scan", table)).toBe(false);
     expect(evaluator.allows("dynamodb:GetItem", tableArn(env, `${server.settings.tableName}-other`))).toBe(false);
     expect(evaluator.allows("dynamodb:Query", `${table}/index/unknown`)).toBe(false);
@@ -331,6 +331,16 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     mailer.credit();
     await eventually(() => deletedFrom("emails") >= 2, 15_000);
 
+    // Scheduling: a batch with a task parked beyond SQS's 15-minute delay; a schedule put, listed and deleted.
+    const batch = await server.api.createTasks([
+      { Channel: "reports", Input: "b1" },
+      { Channel: "reports", Input: "b2", RunAt: new Date(Date.now() + 3_600_000).toISOString() },
+    ]);
+    expect(batch.Results.map((result) => result.State)).toEqual(["200", "200"]);
+    expect((await server.api.putSchedule({ Name: "iam-yearly", Cron: "0 0 1 1 *", Template: { Channel: "reports" } })).State).toBe("200");
+    expect((await server.api.querySchedules("")).Data.map((found) => found.Name)).toContain("iam-yearly");
+    expect((await server.api.deleteSchedule("iam-yearly")).State).toBe("200");
+
     // Health probes (the server probes on its own, every healthIntervalMs).
     await eventually(() => recorder.of("DescribeTable").length > 0 && recorder.of("GetQueueAttributes").some((call) => String(call.input.AttributeNames) === "QueueArn"));
 
@@ -365,6 +375,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
       "PutItem",
       "TransactWriteItems",
       "UpdateItem",
+      "DeleteItem",
       "GetItem",
       "BatchGetItem",
       "Query",
@@ -381,6 +392,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     for (const expected of [
       `dynamodb:PutItem ${table}`,
       `dynamodb:UpdateItem ${table}`,
+      `dynamodb:DeleteItem ${table}`,
       `dynamodb:GetItem ${table}`,
       `dynamodb:BatchGetItem ${table}`,
       `dynamodb:DescribeTable ${table}`,
