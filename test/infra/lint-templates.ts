@@ -11,7 +11,7 @@
 // when cfn-lint reports an error (its warnings are printed, and do not fail).
 // Needs cfn-lint on the PATH (pip install cfn-lint).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { App } from "aws-cdk-lib";
@@ -49,6 +49,8 @@ function main(): number {
     const outdir = mkdtempSync(join(tmpdir(), `queues-cdk-${variant.name}-`));
     const { app, stack } = buildApp(new App({ outdir, context: { ...CDK_JSON_CONTEXT, ...variant.context } }), variant.env);
     const template = app.synth().getStackByName(stack.stackName).template as unknown;
+    // The cloud assembly (a copy of the repository for the image asset) is not needed any more.
+    rmSync(outdir, { recursive: true, force: true });
     const file = join(directory, `${variant.name}.template.json`);
     writeFileSync(file, `${JSON.stringify(template, null, 1)}\n`);
     const lint = spawnSync("cfn-lint", ["--format", "parseable", file], { encoding: "utf8" });
