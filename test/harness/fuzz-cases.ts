@@ -1,7 +1,7 @@
 // What the fuzzer sends: one FuzzCase per counted request, drawn from a seeded PRNG.
 // Every case is plain data (bytes and plans); fuzz-exec.ts sends it and judges the answer.
 import { gzipSync } from "node:zlib";
-import { encodeRequest, methodPath, REQUEST_FIELDS, TASK_FIELDS, ALL_METHODS, UNARY_METHODS, type FieldSchema, type Method, type UnaryMethod } from "./fuzz-proto.js";
+import { encodeRequest, methodPath, REQUEST_FIELDS, SCHEDULE_FIELDS, TASK_FIELDS, ALL_METHODS, UNARY_METHODS, type FieldKind, type FieldSchema, type Method, type UnaryMethod } from "./fuzz-proto.js";
 import type { Random } from "./fuzz-random.js";
 import {
   CONFIGURED_CHANNELS,
@@ -15,6 +15,9 @@ import {
   type Known,
 } from "./fuzz-values.js";
 import { fixed32Field, fixed64Field, grpcFrame, lenField, MAX_UINT64, tag, varint, varintField, WireType } from "./fuzz-wire.js";
+
+/** Schedule names the fuzzer reuses: puts replace and deletes find them, and valid per-second crons stay a few. */
+const SCHEDULE_NAMES = ["fuzz-a", "fuzz-b", "fuzz:c.1"];
 
 export interface UnaryCase {
   kind: "unary";
@@ -153,8 +156,32 @@ export class CaseGenerator {
       case "QueryTaskByHashCode":
         return { HashCode: pickHashCode(rng, known) };
       case "QueryLengthByChannel":
-        return { Channel: pickChannel(rng) };
+      case "QuerySchedules":
+        return { Channel: rng.chance(0.3) ? "" : pickChannel(rng) };
+      case "CreateTasks": {
+        // Up to 20: a full batch of 100 creates can outlast the harness's call timeout on a loaded machine
+        // (test/scheduling.test.ts creates 100); 101 is refused before anything is created.
+        const count = rng.weighted([[1, 0], [6, rng.int(1, 5)], [2, rng.int(6, 20)], [1, 101]]);
+        return { Tasks: Array.from({ length: count }, () => this.extremeTask()) };
+      }
+      case "PutSchedule":
+        return rng.chance(0.04) ? {} : { Schedule: this.extremeSchedule() };
+      case "DeleteSchedule":
+        return { Name: rng.chance(0.7) ? rng.pick(SCHEDULE_NAMES) : pickString(rng) };
     }
+  }
+
+  /** A schedule: some valid (yearly ticks, or every second under a few names, so the fuzzed server is not flooded), most breaking a rule. */
+  private extremeSchedule(): Record<string, unknown> {
+    const { rng } = this;
+    return {
+      Name: rng.chance(0.7) ? rng.pick(SCHEDULE_NAMES) : pickString(rng),
+      Cron: rng.pick(["0 0 1 1 *", "0 0 1 1 *", "*/5 * * * * *", "* * * *", "61 * * * *", "@daily", "", "* * * * * * *", pickString(rng)]),
+      TimeZone: rng.pick(["", "", "Europe/Berlin", "America/New_York", "Mars/Olympus", pickString(rng)]),
+      Paused: rng.chance(0.3),
+      ...(rng.chance(0.9) ? { Template: this.extremeTask() } : {}),
+      ...(rng.chance(0.2) ? { NextRunTime: pickString(rng), LastRunTime: pickString(rng), CreateTime: pickString(rng) } : {}),
+    };
   }
 
   /** A new task: about a third are valid (so chains, duplicates and deliveries happen), the rest break one rule or more. */
@@ -168,6 +195,13 @@ export class CaseGenerator {
       RetryMaxLimit: rng.chance(0.6) ? String(rng.int(0, 100)) : pickUint64(rng),
       Prior: rng.chance(0.75) ? "0" : pickUint64(rng, known),
       Next: rng.chance(0.85) ? "0" : pickUint64(rng, known),
+      RunAt: rng.weighted<() => string>([
+        [6, () => ""],
+        [1, () => new Date(Date.now() + rng.int(1, 20) * 1000).toISOString()],
+        [1, () => new Date(Date.now() + rng.int(16, 600) * 60_000).toISOString()],
+        [1, () => new Date(Date.now() + 400 * 86_400_000).toISOString()],
+        [1, () => rng.pick(["2026-02-30T00:00:00Z", "tomorrow", "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", pickString(rng)])],
+      ])(),
     };
     // Server-managed fields must be ignored, whatever they hold.
     if (rng.chance(0.2)) {
@@ -211,7 +245,7 @@ export class CaseGenerator {
     const parts: Buffer[] = [];
     const notes: string[] = [];
     for (const [number, kind, name] of schema) {
-      if (!rng.chance(kind === "Task" ? 0.9 : 0.7)) continue;
+      if (!rng.chance(kind === "Task" || kind === "Schedule" ? 0.9 : 0.7)) continue;
       parts.push(this.fieldBytes(number, kind, name, depth, notes));
     }
     for (let i = rng.weighted([[3, 0], [4, 1], [2, 2], [1, 3]]); i > 0; i--) {
@@ -222,7 +256,7 @@ export class CaseGenerator {
     return { bytes: Buffer.concat(parts), notes };
   }
 
-  private fieldBytes(number: number, kind: "uint64" | "string" | "Task", name: string, depth: number, notes: string[]): Buffer {
+  private fieldBytes(number: number, kind: FieldKind, name: string, depth: number, notes: string[]): Buffer {
     const { rng } = this;
     if (kind === "uint64") {
       const value = BigInt(pickUint64(rng, this.known));
@@ -232,9 +266,9 @@ export class CaseGenerator {
       }
       return varintField(number, value);
     }
-    if (kind === "Task") {
-      const inner = depth < 2 ? this.handcraft(TASK_FIELDS, depth + 1) : { bytes: Buffer.alloc(0), notes: [] };
-      notes.push(...inner.notes.map((note) => `Task.${note}`));
+    if (kind === "Task" || kind === "Schedule") {
+      const inner = depth < 2 ? this.handcraft(kind === "Task" ? TASK_FIELDS : SCHEDULE_FIELDS, depth + 1) : { bytes: Buffer.alloc(0), notes: [] };
+      notes.push(...inner.notes.map((note) => `${kind}.${note}`));
       return lenField(number, inner.bytes);
     }
     const plausible = name === "Channel" ? pickChannel(rng) : name === "HashCode" ? pickHashCode(rng, this.known) : pickString(rng, name === "Input" || name === "Output");

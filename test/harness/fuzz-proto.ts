@@ -11,6 +11,10 @@ export const UNARY_METHODS = [
   "QueryTaskByOwner",
   "QueryTaskByHashCode",
   "QueryLengthByChannel",
+  "CreateTasks",
+  "PutSchedule",
+  "DeleteSchedule",
+  "QuerySchedules",
 ] as const;
 export const STREAM_METHODS = ["ReceiveQueueByChannel", "ReportTaskResult"] as const;
 export const ALL_METHODS = [...UNARY_METHODS, ...STREAM_METHODS] as const;
@@ -21,7 +25,7 @@ export type Method = (typeof ALL_METHODS)[number];
 export const methodPath = (method: string) => `/standard.Queues/${method}`;
 
 /** A proto field as the hand-encoder sees it. */
-export type FieldKind = "uint64" | "string" | "Task";
+export type FieldKind = "uint64" | "string" | "Task" | "Schedule";
 export type FieldSchema = readonly (readonly [number, FieldKind, string])[];
 
 /** standard.Task (proto/standard.proto). */
@@ -41,6 +45,19 @@ export const TASK_FIELDS: FieldSchema = [
   [13, "uint64", "RetryMaxLimit"],
   [14, "uint64", "LeaseToken"],
   [15, "string", "LeaseExpireTime"],
+  [16, "string", "RunAt"],
+];
+
+/** standard.Schedule (its bool Paused is a varint on the wire: written as a uint64). */
+export const SCHEDULE_FIELDS: FieldSchema = [
+  [1, "string", "Name"],
+  [2, "string", "Cron"],
+  [3, "string", "TimeZone"],
+  [4, "Task", "Template"],
+  [5, "uint64", "Paused"],
+  [6, "string", "NextRunTime"],
+  [7, "string", "LastRunTime"],
+  [8, "string", "CreateTime"],
 ];
 
 /** Request messages of every RPC, by method. */
@@ -55,6 +72,11 @@ export const REQUEST_FIELDS: Record<Method, FieldSchema> = {
   ],
   QueryTaskByHashCode: [[1, "string", "HashCode"]],
   QueryLengthByChannel: [[1, "string", "Channel"]],
+  // A repeated Task is one field per task: the hand-encoder writes one (or none), mutations add more.
+  CreateTasks: [[1, "Task", "Tasks"]],
+  PutSchedule: [[1, "Schedule", "Schedule"]],
+  DeleteSchedule: [[1, "string", "Name"]],
+  QuerySchedules: [[1, "string", "Channel"]],
   ReceiveQueueByChannel: [[1, "string", "Channel"]],
   ReportTaskResult: [
     [1, "uint64", "ID"],
