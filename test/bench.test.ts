@@ -26,6 +26,11 @@ const FIELDS = [
   "sqsRequestsPerTask",
   "usdPerMillionTasks",
   "idleReceivesPerMinute",
+  // Creates by CreateTask against CreateTasks of 100.
+  "createTaskPerSecond",
+  "createTasksPerSecond",
+  "createTaskSqsRequestsPerTask",
+  "createTasksSqsRequestsPerTask",
   // The partition-load model (bench-partitions.ts) and the CPU comparison.
   "ceilingTasksPerSecondOneOwner",
   "ceilingTasksPerSecondManyOwners",

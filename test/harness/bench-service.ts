@@ -116,3 +116,32 @@ export async function idleWorkers(target: ServiceTarget, workers: number): Promi
   await sleep(2_000);
   return async () => void (await Promise.all(all.map((worker) => worker.close())));
 }
+
+/**
+ * Creates only (no workers): `tasks` tasks by CreateTask calls, `concurrency` in
+ * flight (batch 1), or by CreateTasks calls of `batch` tasks. Returns the run's time.
+ */
+export async function createRun(target: ServiceTarget, tasks: number, concurrency: number, batch: number): Promise<LifecycleRun> {
+  const producer = new QueuesClient({ address: target.address, deadlineMs: 60_000 });
+  try {
+    const started = performance.now();
+    let created = 0;
+    const produce = async () => {
+      while (created < tasks) {
+        const count = Math.min(batch, tasks - created);
+        created += count;
+        const task = { channel: target.channel, input: "bench", owner: target.owner };
+        if (batch === 1) await producer.createTask(task);
+        else {
+          const outcomes = await producer.createTasks(Array.from({ length: count }, () => task));
+          const failed = outcomes.find((outcome) => !outcome.ok);
+          if (failed && !failed.ok) throw failed.error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, produce));
+    return { tasks, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    producer.close();
+  }
+}

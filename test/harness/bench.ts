@@ -14,7 +14,9 @@
 //             of the table and of its indexes took, and the task rate at which the
 //             hottest key of each key family reaches DynamoDB's per-key limit
 //             (bench-partitions.ts; README "Performance and cost");
-//   idle      100 workers with a credit each on an empty channel: ReceiveMessage calls a minute.
+//   idle      100 workers with a credit each on an empty channel: ReceiveMessage calls a minute;
+//   creates   creates only, by CreateTask calls and by CreateTasks calls of 100: tasks/s,
+//             SQS requests, server CPU and write units per task.
 // Capacity units are DynamoDB's own ConsumedCapacity (indexes included), SQS requests
 // are counted, both by SDK middleware in the server (GET /usage) and in the baseline.
 // The owner's Total is counted from the table's stream by the local stream reader in
@@ -49,7 +51,7 @@ import {
   type SweepPoint,
   type UsageDelta,
 } from "./bench-report.js";
-import { idleWorkers, latencyRun, serviceRun, type ServiceTarget } from "./bench-service.js";
+import { createRun, idleWorkers, latencyRun, serviceRun, type ServiceTarget } from "./bench-service.js";
 import { requireBuild, serverEnv, sleep, startServer, stopServer, useBackends, waitServing } from "./processes.js";
 
 export interface BenchOptions {
@@ -63,6 +65,8 @@ export interface BenchOptions {
   warmupTasks: number;
   /** Tasks of the partition-load run (at the headline's credits). */
   partitionTasks: number;
+  /** Tasks created (no workers) by CreateTask, and again by CreateTasks of 100. */
+  batchTasks: number;
   out: string;
   /** Write a V8 CPU profile of the server here (for finding where its CPU time goes). */
   profileDir?: string | undefined;
@@ -82,6 +86,7 @@ export const FULL: Omit<BenchOptions, "out" | "log"> = {
   idleSeconds: 60,
   warmupTasks: 300,
   partitionTasks: 3_000,
+  batchTasks: 2_000,
 };
 
 export const QUICK: Omit<BenchOptions, "out" | "log"> = {
@@ -96,6 +101,7 @@ export const QUICK: Omit<BenchOptions, "out" | "log"> = {
   idleSeconds: 15,
   warmupTasks: 60,
   partitionTasks: 300,
+  batchTasks: 400,
 };
 
 export const TARGETS = {
@@ -131,7 +137,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   requireBuild("npm run bench");
   const { log } = options;
   const run = randomBytes(3).toString("hex");
-  const channels = parseChannels(["bench", "bench-idle"], "bench");
+  const channels = parseChannels(["bench", "bench-idle", "bench-batch"], "bench");
   const backends = await startBenchBackends(`bench-${run}`, `bench${run}`, channels, log);
   let server: ChildProcess | undefined;
   useBackends(backends);
@@ -221,6 +227,17 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     await closeIdle();
     const idleReceivesPerMinute = ((idleDelta.sqsByAction.ReceiveMessage ?? 0) * 60) / options.idleSeconds;
 
+    // Creates only: CreateTask calls (32 in flight) against CreateTasks calls of 100 (4 in flight: 400 tasks in flight too).
+    log(`creates: ${options.batchTasks} tasks by CreateTask, then by CreateTasks of 100 (no workers)`);
+    const createPoint = async (concurrency: number, batch: number) => {
+      const before = await usage();
+      const run = await createRun({ ...target, channel: "bench-batch" }, options.batchTasks, concurrency, batch);
+      const delta = usageDelta(before, await usage());
+      return { tasksPerSecond: run.tasks / run.seconds, perTask: perTask(delta, run.tasks), sendCalls: (delta.sqsByAction.SendMessageBatch ?? 0) / run.tasks };
+    };
+    const singleCreates = await createPoint(headline.credits, 1);
+    const batchCreates = await createPoint(4, 100);
+
     const result = {
       ratio: round(headline.serviceTasksPerSecond / headline.baselineTasksPerSecond, 3),
       tasksPerSecond: round(headline.serviceTasksPerSecond, 1),
@@ -242,6 +259,14 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       usdPerMillionTasks: round(usdPerMillionTasks(headline.service), 2),
       baselineUsdPerMillionTasks: round(usdPerMillionTasks(headline.baseline), 2),
       idleReceivesPerMinute: round(idleReceivesPerMinute, 1),
+      createTaskPerSecond: round(singleCreates.tasksPerSecond, 1),
+      createTasksPerSecond: round(batchCreates.tasksPerSecond, 1),
+      createTaskSqsRequestsPerTask: round(singleCreates.sendCalls, 3),
+      createTasksSqsRequestsPerTask: round(batchCreates.sendCalls, 3),
+      createTaskCpuMicrosPerTask: round(singleCreates.perTask.cpuMicros, 0),
+      createTasksCpuMicrosPerTask: round(batchCreates.perTask.cpuMicros, 0),
+      createTaskWruPerTask: round(singleCreates.perTask.wru, 2),
+      createTasksWruPerTask: round(batchCreates.perTask.wru, 2),
       // JSON has no Infinity: a ceiling no family sets would print as null.
       ceilingTasksPerSecondOneOwner: Math.round(partitions.ceilingTasksPerSecondOneOwner),
       ceilingTasksPerSecondManyOwners: Math.round(partitions.ceilingTasksPerSecondManyOwners),
@@ -343,6 +368,8 @@ function humanReport(
     `Per task at ${headline.credits} credits — SQS: ${sqs}`,
     `Create latency p50 ${String(result.createP50Ms)} ms, p99 ${String(result.createP99Ms)} ms; dispatch to an idle worker p50 ${String(result.dispatchP50Ms)} ms, p99 ${String(result.dispatchP99Ms)} ms`,
     `Idle: ${String(result.idleReceivesPerMinute)} ReceiveMessage calls a minute`,
+    `Creates only: CreateTask ${String(result.createTaskPerSecond)} tasks/s, ${String(result.createTaskSqsRequestsPerTask)} SendMessageBatch calls, ${String(result.createTaskCpuMicrosPerTask)} µs server CPU and ${String(result.createTaskWruPerTask)} WRU per task; ` +
+      `CreateTasks of 100: ${String(result.createTasksPerSecond)} tasks/s, ${String(result.createTasksSqsRequestsPerTask)} SendMessageBatch calls, ${String(result.createTasksCpuMicrosPerTask)} µs and ${String(result.createTasksWruPerTask)} WRU per task`,
     `One AWS SDK call costs ${String(result.sdkCallCpuMicros)} µs of CPU here (the baseline's CPU time over its calls); the baseline spends ${String(result.baselineCpuMicrosPerTask)} µs per task (service ÷ baseline: ${String(result.cpuRatioToBaseline)})`,
     "",
     `Partition load (${partitions.tasks} tasks of one owner on one channel; per-key limit 1,000 WRU/s, 3,000 RRU/s; shares as measured and, in parentheses, less sampling noise):`,
