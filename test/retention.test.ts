@@ -118,7 +118,10 @@ describe("task retention", () => {
 
   it("the deployed function (the esbuild bundle `cdk synth` makes) does the same cleanup", async () => {
     const { template, outdir } = synth({ taskRetentionDays: 30 });
-    const [fn] = Object.values(template.findResources("AWS::Lambda::Function")) as { Properties: { Handler: string; Code: { S3Key: string } } }[];
+    // The function the table's stream feeds (the stack has others, e.g. the default security group's custom resource).
+    const [mapping] = Object.values(template.findResources("AWS::Lambda::EventSourceMapping")) as { Properties: { FunctionName: { Ref: string } } }[];
+    const functions = template.findResources("AWS::Lambda::Function") as Record<string, { Properties: { Handler: string; Code: { S3Key: string } } }>;
+    const fn = functions[mapping?.Properties.FunctionName.Ref as string];
     expect(fn?.Properties.Handler).toBe("index.handler");
     // The function's code is the file asset whose zip the template names.
     const assets = JSON.parse(readFileSync(join(outdir, "Queues.assets.json"), "utf8")) as {
