@@ -2,7 +2,8 @@
 // and the look-ahead that sends parked tasks, on the in-memory backends.
 import { describe, expect, it } from "vitest";
 import { LOOK_AHEAD_MS } from "../../service/src/core/parked-tasks.js";
-import { MAX_RUN_AT_AHEAD_MS, parseRfc3339, runAt } from "../../service/src/tasks/rules.js";
+import { MAX_RUN_AT_AHEAD_MS, parseRfc3339, runAt, validateNewTask } from "../../service/src/tasks/rules.js";
+import { reportResult } from "../../service/src/core/reports.js";
 import { cronOf, dueTick, nextTick, tickHashCode, validateSchedule } from "../../service/src/tasks/schedule-rules.js";
 import { decideDelivery, decideSweep, dispatchOf, MAX_SQS_DELAY_MS } from "../../service/src/tasks/state-machine.js";
 import { Status } from "../../service/src/tasks/status.js";
@@ -99,6 +100,32 @@ describe("the look-ahead (parked tasks)", () => {
     // Neither was sent by a look-ahead here (as if every replica was down meanwhile): the sweeper finds the overdue one.
     for (let pass = 0; pass < 20 && !core.queue.taskIds().includes(lost.id); pass++) await core.sweeper.sweepOnce();
     expect(core.queue.taskIds()).toEqual([lost.id]);
+  });
+});
+
+describe("a chain successor with a RunAt", () => {
+  it("further ahead than SQS delays when its Prior succeeds: parked at once, no message; nearer: sent delayed", async () => {
+    const core = new MemoryCore();
+    const prior = await core.create({ input: "first" });
+    const far = await core.create({ prior: prior.id, runAtMs: T0 + 60 * 60_000 });
+    const leased = await core.lease(prior.id);
+    await reportResult(core.ctx, prior.id, "SUCCESS", "out", leased.lease?.token ?? 0n);
+    expect(core.task(far.id).outbox).toEqual({ dueAtMs: T0 + 60 * 60_000, sweeps: 0, parked: true });
+    expect(core.queue.taskIds()).toEqual([]);
+
+    const second = await core.create({ input: "second" });
+    const near = await core.create({ prior: second.id, runAtMs: T0 + 5 * 60_000 });
+    const secondLease = await core.lease(second.id);
+    await reportResult(core.ctx, second.id, "SUCCESS", "out", secondLease.lease?.token ?? 0n);
+    expect(core.queue.callsOf("send").at(-1)).toEqual({ op: "send", taskId: near.id, seconds: 5 * 60 });
+  });
+});
+
+describe("HashCodes of schedule ticks", () => {
+  it("are reserved: a create with one is 400; the scheduler's own keys have that form", () => {
+    const task = { Next: "0", Prior: "0", Owner: "1", Input: "", Channel: "emails", RetryMaxLimit: "0", HashCode: tickHashCode("nightly", T0) };
+    expect(rejectionOf(() => validateNewTask(task, new Set(["emails"]), T0))?.message).toContain('starting with "schedule:" are reserved');
+    expect(validateNewTask({ ...task, HashCode: "scheduled-1" }, new Set(["emails"]), T0).hashCode).toBe("scheduled-1");
   });
 });
 

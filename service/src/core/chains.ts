@@ -58,7 +58,9 @@ export async function followUpOrLeaveToSweeper(ctx: CoreContext, task: StoredTas
 
 async function queueSuccessor(ctx: CoreContext, prior: StoredTask): Promise<void> {
   const piped = prior.nextTakesOutput ? (await ctx.store.withPayloads(prior)).output : undefined;
-  const successor = await ctx.store.queueSuccessor(prior.next, piped, outboxDue(ctx));
+  // A successor with a RunAt further ahead than SQS delays gets a parked marker right away (its RunAt never changes).
+  const waiting = await ctx.store.getTask(prior.next);
+  const successor = await ctx.store.queueSuccessor(prior.next, piped, outboxDue(ctx, waiting?.notBeforeMs ?? 0));
   if (!successor) return; // already queued by an earlier run, or cancelled
   ctx.log.info({ taskId: String(successor.id), prior: String(prior.id) }, "queued the next task of a chain");
   // A successor with a RunAt ahead is sent delayed, or (further ahead than SQS delays) parked by the sweeper.

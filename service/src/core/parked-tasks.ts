@@ -58,7 +58,14 @@ export class ParkedTasks {
       const now = ctx.now();
       const after = this.cursors.get(shard) ?? { dueAtMs: now - ctx.sweepAfterMs };
       const page = await ctx.store.parkedTaskIds(shard, after, now + LOOK_AHEAD_MS, PAGE);
-      for (const id of page.ids) if (await this.send(id)) sent += 1;
+      for (const id of page.ids) {
+        try {
+          if (await this.send(id)) sent += 1;
+        } catch (error) {
+          // One task must not hold up the rest of its shard: the sweeper sends it once it is overdue.
+          ctx.log.warn({ err: error, taskId: String(id) }, "could not send a scheduled task's message; the sweeper will");
+        }
+      }
       // The cursor moves past a marker only once its task was handled: a failure above reads it again next pass.
       this.cursors.set(shard, page.next);
       if (page.ids.length < PAGE) return sent;

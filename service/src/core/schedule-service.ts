@@ -4,10 +4,13 @@
 // cannot be taken over (409); creating one for another owner is refused by the
 // handler before this runs.
 import type { CoreContext } from "./context.js";
-import type { ScheduleRepository, StoredSchedule } from "./schedule-repository.js";
+import { StaleSchedule, type ScheduleRepository, type StoredSchedule } from "./schedule-repository.js";
 import { nextTick, type ScheduleSpec } from "../tasks/schedule-rules.js";
 import { inScope, type TaskScope } from "../tasks/scope.js";
 import { conflict, notFound } from "../tasks/status.js";
+
+/** The most owners a put's condition names (DynamoDB's IN). */
+const MAX_CONDITION_OWNERS = 100;
 
 export class ScheduleService {
   constructor(
@@ -17,13 +20,22 @@ export class ScheduleService {
 
   /** Creates or replaces; its next tick counts from now (a paused schedule has none). */
   async put(spec: ScheduleSpec, scope?: TaskScope): Promise<StoredSchedule> {
-    if (scope) {
+    const now = this.ctx.now();
+    const next = spec.paused ? undefined : nextTick(spec, now);
+    let stored: StoredSchedule;
+    const owners = scope?.owners ? [...scope.owners] : undefined;
+    // DynamoDB's IN takes 100 values: a scope of more owners is checked by a read first (not atomic with the write).
+    if (owners && owners.length > MAX_CONDITION_OWNERS) {
       const existing = await this.schedules.get(spec.name);
       if (existing && !visibleTo(scope, existing)) throw conflict(`The schedule name "${spec.name}" is taken; choose another`, spec.name);
     }
-    const now = this.ctx.now();
-    const next = spec.paused ? undefined : nextTick(spec, now);
-    const stored = await this.schedules.put(spec, next, new Date(now).toISOString());
+    try {
+      // Conditional on the owner: two tokens scoped to different owners cannot both take one name.
+      stored = await this.schedules.put(spec, next, new Date(now).toISOString(), owners && owners.length <= MAX_CONDITION_OWNERS ? owners : undefined);
+    } catch (error) {
+      if (error instanceof StaleSchedule) throw conflict(`The schedule name "${spec.name}" is taken; choose another`, spec.name);
+      throw error;
+    }
     this.ctx.log.info({ schedule: spec.name, channel: spec.template.channel, paused: spec.paused }, "schedule put");
     return stored;
   }

@@ -5,8 +5,9 @@
 // `outboxDueAt` is the next tick, so "which schedules are due" is one query, and a
 // paused schedule sits at PAUSED_DUE_AT (never due, still listed). Every change is
 // conditional on the version read, so replicas never apply two ticks of one read.
+import { randomUUID } from "node:crypto";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { BatchGetCommand, DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { ScheduleSpec } from "../tasks/schedule-rules.js";
 import { StaleSchedule, type ScheduleRepository, type StoredSchedule } from "../core/schedule-repository.js";
 import { INDEXES, INLINE_PAYLOAD_MAX_BYTES, PARTITION_KEY, SCHEDULE_INDEX_SHARD } from "./table-definition.js";
@@ -29,6 +30,8 @@ const S = {
   lastRunAt: "lastRunAt",
   createTime: "createTime",
   version: "version",
+  incarnation: "incarnation",
+  advancedAt: "advancedAt",
   shard: "outboxShard",
   dueAt: "outboxDueAt",
   data: "data",
@@ -44,7 +47,7 @@ export class ScheduleStore implements ScheduleRepository {
   ) {}
 
   /** Creates or replaces the schedule; keeps its CreateTime and LastRunTime. Returns it as written. */
-  async put(spec: ScheduleSpec, nextRunAtMs: number | undefined, nowIso: string): Promise<StoredSchedule> {
+  async put(spec: ScheduleSpec, nextRunAtMs: number | undefined, nowIso: string, ownedBy?: readonly bigint[]): Promise<StoredSchedule> {
     const external = Buffer.byteLength(spec.template.input, "utf8") > INLINE_PAYLOAD_MAX_BYTES;
     const update = new UpdateBuilder()
       .set(S.name, spec.name)
@@ -57,46 +60,62 @@ export class ScheduleStore implements ScheduleRepository {
       .set(S.shard, SCHEDULE_INDEX_SHARD)
       .set(S.dueAt, nextRunAtMs ?? PAUSED_DUE_AT)
       .setIfAbsent(S.createTime, nowIso)
+      .set(S.advancedAt, Date.parse(nowIso))
+      // A schedule made anew after a delete is another incarnation: a tick read from the old one cannot move it.
+      .setIfAbsent(S.incarnation, randomUUID())
       .add(S.version, 1n);
     if (nextRunAtMs === undefined) update.remove(S.nextRunAt);
     else update.set(S.nextRunAt, nextRunAtMs);
     if (external) update.set(S.inputExternal, true).remove(S.input);
     else update.set(S.input, spec.template.input).remove(S.inputExternal);
+    // A token scoped to owners may replace only its owners' schedules (or make a new one).
+    if (ownedBy) update.when((b) => `attribute_not_exists(${b.name(PARTITION_KEY)}) OR ${b.name(S.owner)} IN (${ownedBy.map((owner) => b.value(owner)).join(", ")})`);
     const key = { [PARTITION_KEY]: scheduleKey(spec.name) };
-    if (external) {
+    const input = { [PARTITION_KEY]: inputKey(spec.name) };
+    try {
+      // The schedule and its large Input (or the removal of an earlier one) in one write.
       await this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             { Update: { TableName: this.tableName, Key: key, ...update.expression() } },
-            { Put: { TableName: this.tableName, Item: { [PARTITION_KEY]: inputKey(spec.name), [S.data]: spec.template.input } } },
+            external
+              ? { Put: { TableName: this.tableName, Item: { ...input, [S.data]: spec.template.input } } }
+              : { Delete: { TableName: this.tableName, Key: input } },
           ],
         }),
       );
-      const written = await this.get(spec.name);
-      if (!written) throw new StaleSchedule("the schedule was deleted while it was being written");
-      return written;
+    } catch (error) {
+      if (conditionFailedFirst(error)) throw new StaleSchedule("the schedule name belongs to another owner");
+      throw error;
     }
-    const { Attributes } = await this.db.send(new UpdateCommand({ TableName: this.tableName, Key: key, ...update.expression(), ReturnValues: "ALL_NEW" }));
-    return decodeSchedule(Attributes as Record<string, unknown>, spec.template.input);
+    const written = await this.get(spec.name);
+    if (!written) throw new StaleSchedule("the schedule was deleted while it was being written");
+    return written;
   }
 
-  /** Deletes the schedule; false when there was none. */
+  /** Deletes the schedule and its large Input in one write; false when there was none. */
   async delete(name: string): Promise<boolean> {
     try {
       await this.db.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { [PARTITION_KEY]: scheduleKey(name) },
-          ConditionExpression: "attribute_exists(#pk)",
-          ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: { [PARTITION_KEY]: scheduleKey(name) },
+                ConditionExpression: "attribute_exists(#pk)",
+                ExpressionAttributeNames: { "#pk": PARTITION_KEY },
+              },
+            },
+            { Delete: { TableName: this.tableName, Key: { [PARTITION_KEY]: inputKey(name) } } },
+          ],
         }),
       );
+      return true;
     } catch (error) {
-      if ((error as { name?: string }).name === "ConditionalCheckFailedException") return false;
+      if (conditionFailedFirst(error)) return false;
       throw error;
     }
-    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: inputKey(name) } }));
-    return true;
   }
 
   /** The schedule with its Template Input (consistent read). */
@@ -154,12 +173,13 @@ export class ScheduleStore implements ScheduleRepository {
   }
 
   /** Records that `tickMs` fired and moves the schedule to `nextRunAtMs`, if it is still as read (else StaleSchedule). */
-  async advance(schedule: StoredSchedule, tickMs: number, nextRunAtMs: number | undefined): Promise<void> {
+  async advance(schedule: StoredSchedule, tickMs: number, nextRunAtMs: number | undefined, nowMs: number): Promise<void> {
     const update = new UpdateBuilder()
       .set(S.lastRunAt, tickMs)
+      .set(S.advancedAt, nowMs)
       .set(S.dueAt, nextRunAtMs ?? PAUSED_DUE_AT)
       .add(S.version, 1n)
-      .when((b) => `${b.name(S.version)} = ${b.value(schedule.version)}`);
+      .when((b) => `${b.name(S.version)} = ${b.value(schedule.version)} AND ${b.name(S.incarnation)} = ${b.value(schedule.incarnation)}`);
     if (nextRunAtMs === undefined) update.remove(S.nextRunAt);
     else update.set(S.nextRunAt, nextRunAtMs);
     try {
@@ -193,5 +213,13 @@ function decodeSchedule(item: Record<string, unknown>, externalInput: string | u
     lastRunAtMs: optionalMs(item[S.lastRunAt]),
     createTime: item[S.createTime] as string,
     version: BigInt(item[S.version] as bigint),
+    incarnation: (item[S.incarnation] as string | undefined) ?? "",
+    advancedAtMs: optionalMs(item[S.advancedAt]) ?? 0,
   };
+}
+
+/** A transaction cancelled because its first item's condition failed. */
+function conditionFailedFirst(error: unknown): boolean {
+  if ((error as { name?: string })?.name !== "TransactionCanceledException") return false;
+  return (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons?.[0]?.Code === "ConditionalCheckFailed";
 }

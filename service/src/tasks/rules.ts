@@ -10,6 +10,8 @@ export { MAX_PAYLOAD_BYTES, type ReportKind };
 export const DEFAULT_RETRY_MAX_LIMIT = 3n;
 export const MAX_RETRY_MAX_LIMIT = 100n;
 export const HASH_CODE_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The HashCodes of schedule ticks' tasks ("schedule:<name>:<tick>", tasks/schedule-rules.ts): reserved, a create with one is 400. */
+export const SCHEDULE_HASH_CODE_PREFIX = "schedule:";
 export const DEFAULT_PAGE_LIMIT = 20n;
 export const MAX_PAGE_LIMIT = 100n;
 
@@ -85,6 +87,10 @@ export function validateNewTask(task: WireTaskFields | null | undefined, channel
   const hashCode = task.HashCode;
   // A generated HashCode is let through: CreateTask answers 409 if its task exists (see TaskService.create).
   if (hashCode !== "") checkHashCodeLookup(hashCode);
+  // The scheduler's keys: a producer taking one first would stop that tick from creating its task.
+  if (hashCode.startsWith(SCHEDULE_HASH_CODE_PREFIX)) {
+    throw invalid(`HashCodes starting with "${SCHEDULE_HASH_CODE_PREFIX}" are reserved for the tasks of recurring schedules; choose another`);
+  }
   let retryMaxLimit = uint64(task.RetryMaxLimit, "RetryMaxLimit");
   if (retryMaxLimit > MAX_RETRY_MAX_LIMIT) throw invalid(`RetryMaxLimit is ${retryMaxLimit}; the limit is ${MAX_RETRY_MAX_LIMIT}`);
   if (retryMaxLimit === 0n) retryMaxLimit = DEFAULT_RETRY_MAX_LIMIT;

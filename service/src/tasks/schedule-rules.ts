@@ -3,7 +3,7 @@
 // seconds; standard day-of-month OR day-of-week), in an IANA time zone.
 import { Cron } from "croner";
 import { invalid } from "./status.js";
-import { checkChannel, checkPayload, DEFAULT_RETRY_MAX_LIMIT, MAX_RETRY_MAX_LIMIT, uint64 } from "./rules.js";
+import { checkChannel, checkPayload, DEFAULT_RETRY_MAX_LIMIT, MAX_RETRY_MAX_LIMIT, SCHEDULE_HASH_CODE_PREFIX, uint64 } from "./rules.js";
 
 export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -113,5 +113,5 @@ export function dueTick(spec: Pick<ScheduleSpec, "cron" | "timeZone">, fromMs: n
 
 /** The HashCode of the task a tick creates: one task per schedule and tick, whichever replica creates it. */
 export function tickHashCode(name: string, tickMs: number): string {
-  return `schedule:${name}:${tickMs}`;
+  return `${SCHEDULE_HASH_CODE_PREFIX}${name}:${tickMs}`;
 }
