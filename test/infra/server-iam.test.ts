@@ -375,7 +375,6 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
       "PutItem",
       "TransactWriteItems",
       "UpdateItem",
-      "DeleteItem",
       "GetItem",
       "BatchGetItem",
       "Query",
