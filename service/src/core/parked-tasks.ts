@@ -15,6 +15,7 @@
 import type { CoreContext } from "./context.js";
 import type { ParkedPosition } from "./task-repository.js";
 import { dispatchOf, MAX_SQS_DELAY_MS } from "../tasks/state-machine.js";
+import { RepeatingPass } from "./repeating-pass.js";
 
 /** How far ahead of RunAt a parked task's message is sent (within SQS's 15-minute delay, with room for late passes). */
 export const LOOK_AHEAD_MS = 10 * 60_000;
@@ -22,27 +23,23 @@ export const LOOK_AHEAD_MS = 10 * 60_000;
 const PAGE = 100;
 
 export class ParkedTasks {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: RepeatingPass;
   private readonly cursors = new Map<number, ParkedPosition>();
 
   constructor(
     private readonly ctx: CoreContext,
-    private readonly intervalMs: number,
+    intervalMs: number,
   ) {
     if (LOOK_AHEAD_MS >= MAX_SQS_DELAY_MS) throw new Error("the look-ahead must stay within SQS's delay");
+    this.loop = new RepeatingPass(() => this.sendDueOnce(), intervalMs, ctx.log, "sending scheduled tasks failed; will try again");
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start(0);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass over every parking shard; returns how many messages it sent. */
@@ -84,15 +81,5 @@ export class ParkedTasks {
     await ctx.channels.get(task.channel).send(task.id, plan.delaySeconds, true);
     ctx.log.debug({ taskId: String(id), delaySeconds: plan.delaySeconds }, "sent a scheduled task's message");
     return true;
-  }
-
-  private schedule(delayMs = this.intervalMs): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.sendDueOnce()
-        .catch((error) => this.ctx.log.warn({ err: error }, "sending scheduled tasks failed; will try again"))
-        .finally(() => this.schedule());
-    }, delayMs);
-    this.timer.unref();
   }
 }

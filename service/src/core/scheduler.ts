@@ -10,6 +10,7 @@ import { StaleSchedule, type ScheduleRepository } from "./schedule-repository.js
 import type { TaskService } from "./task-service.js";
 import { dueTick, nextTick, tickHashCode } from "../tasks/schedule-rules.js";
 import { Rejection, Status } from "../tasks/status.js";
+import { RepeatingPass } from "./repeating-pass.js";
 
 /** Due schedules handled per pass (more wait for the next pass, an interval later). */
 const BATCH = 100;
@@ -23,26 +24,23 @@ export const CATCH_UP_GRACE_MS = 2_000;
 const MAX_TICKS_PER_PASS = 10;
 
 export class Scheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: RepeatingPass;
 
   constructor(
     private readonly ctx: CoreContext,
     private readonly schedules: ScheduleRepository,
     private readonly tasks: TaskService,
     private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    this.schedule();
+  ) {
+    this.loop = new RepeatingPass(() => this.fireDueOnce(), intervalMs, ctx.log, "looking for due schedules failed; will try again");
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass: fires every due schedule's tick; returns how many ticks this replica created a task for. */
@@ -91,15 +89,5 @@ export class Scheduler {
       ctx.log.warn({ err: error, schedule: name }, "schedule tick failed; will try again");
       return "none";
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.fireDueOnce()
-        .catch((error) => this.ctx.log.warn({ err: error }, "looking for due schedules failed; will try again"))
-        .finally(() => this.schedule());
-    }, this.intervalMs);
-    this.timer.unref();
   }
 }

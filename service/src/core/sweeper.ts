@@ -17,6 +17,7 @@ import { randomInt } from "node:crypto";
 import { StaleTask, type DueOutboxShard } from "./task-repository.js";
 import { decideSweep } from "../tasks/state-machine.js";
 import { runFollowUp } from "./chains.js";
+import { RepeatingPass } from "./repeating-pass.js";
 
 /** Outbox shards read per pass: all of them every outboxShards / SHARDS_PER_PASS passes. */
 export const SHARDS_PER_PASS = 16;
@@ -30,9 +31,7 @@ export const BATCH_PER_SHARD = 25;
 const MAX_SWEEP_DELAY_MS = 60 * 60_000;
 
 export class Sweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly loop: RepeatingPass;
   /** The first shard of the next pass's window. */
   private cursor: number | undefined;
   /** Shards whose last read came back full: read again on the next pass. */
@@ -42,18 +41,17 @@ export class Sweeper {
 
   constructor(
     private readonly ctx: CoreContext,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    this.schedule();
+    intervalMs: number,
+  ) {
+    this.loop = new RepeatingPass(() => this.sweepOnce(), intervalMs, ctx.log, "sweep failed; will try again");
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass over the due markers of this pass's shards; returns how many tasks it acted on. */
@@ -87,16 +85,6 @@ export class Sweeper {
     const index = this.parkedCursor ?? randomInt(shards.length);
     this.parkedCursor = (index + 1) % shards.length;
     return shards[index] as number;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.sweepOnce()
-        .catch((error) => this.ctx.log.warn({ err: error }, "sweep failed; will try again"))
-        .finally(() => this.schedule());
-    }, this.intervalMs);
-    this.timer.unref();
   }
 
   private async sweepTask(id: bigint): Promise<boolean> {
