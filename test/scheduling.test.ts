@@ -15,7 +15,7 @@ let replica: TestServer;
 const extra: TestServer[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ channels: ["default", "other", "batch", "ticks", "restart", "cancelled"], settings: { parkedScanIntervalMs: 200 } });
+  server = await startTestServer({ channels: ["default", "other", "batch", "ticks", "restart", "cancelled", "lookahead"], settings: { parkedScanIntervalMs: 200 } });
   replica = await startTestServer({ replicaOf: server, settings: { parkedScanIntervalMs: 200 } });
 });
 afterEach(async () => {
@@ -141,6 +141,20 @@ describe("Task.RunAt", () => {
     stream.cancel();
     restartedStream.cancel();
     for (const task of [soon, later]) expect((await server.api.get(task.ID)).State).toBe("SUCCESS");
+  });
+
+  it("with several replicas, one message per task scheduled far ahead: each parking shard's lease has one holder", async () => {
+    const offset = { ms: 0 };
+    const replicas = [await offsetReplica(offset), await offsetReplica(offset)];
+    const runAt = Date.now() + 20 * MINUTE;
+    const created = [];
+    for (let i = 0; i < 40; i++) created.push(await replicas[i % 2]!.api.create({ Channel: "lookahead", Input: `far ${i}`, RunAt: iso(runAt + i) }));
+    // Both clocks move to 5 minutes before RunAt: every task comes within the look-ahead of both.
+    offset.ms = 15 * MINUTE;
+    await eventually(async () => (await queueCounts(server, "lookahead")).delayed >= 40, 10_000);
+    await sleep(2_000); // ten more passes of each replica
+    expect(await queueCounts(server, "lookahead")).toEqual({ visible: 0, inFlight: 0, delayed: 40 });
+    for (const task of created) expect((await server.api.cancel(task.ID)).State).toBe("200");
   });
 
   it("cancelled before RunAt: never delivered (sent delayed, and parked)", async () => {

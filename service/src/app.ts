@@ -2,6 +2,7 @@
 // sweeper, health and the gRPC server from Settings, and runs the graceful
 // shutdown of SPEC §4.
 import type * as grpc from "@grpc/grpc-js";
+import { randomUUID } from "node:crypto";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Logger } from "pino";
 import type { Settings } from "./config/settings.js";
@@ -13,6 +14,7 @@ import { ParkedTasks } from "./core/parked-tasks.js";
 import { Scheduler } from "./core/scheduler.js";
 import { ScheduleService } from "./core/schedule-service.js";
 import { ScheduleStore } from "./store/schedule-store.js";
+import { LookAheadLeaseStore } from "./store/look-ahead-lease-store.js";
 import { scheduleHandlers } from "./grpc/schedule-handlers.js";
 import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "@queues/protocol";
@@ -95,7 +97,7 @@ export class QueuesApp {
     this.channels = channels;
     this.tasks = new TaskService(this.ctx);
     this.sweeper = new Sweeper(this.ctx, settings.sweepIntervalMs);
-    this.parked = new ParkedTasks(this.ctx, settings.parkedScanIntervalMs);
+    this.parked = new ParkedTasks(this.ctx, new LookAheadLeaseStore(dynamo, settings.tableName), randomUUID(), settings.parkedScanIntervalMs);
     const schedules = new ScheduleStore(dynamo, settings.tableName);
     this.scheduler = new Scheduler(this.ctx, schedules, this.tasks, settings.scheduleIntervalMs);
     // Both backends answer: the table exists, and the channel queues exist.

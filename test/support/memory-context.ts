@@ -14,6 +14,7 @@ import type { RetryPolicy } from "../../service/src/tasks/state-machine.js";
 import { Rejection } from "../../service/src/tasks/status.js";
 import { MemoryQueues, type MemoryQueue } from "./memory-queues.js";
 import { MemoryRepository } from "./memory-repository.js";
+import { MemoryLeases } from "./memory-leases.js";
 
 /** The clock's start: some day in 2027 (epoch ms). */
 export const T0 = 1_800_000_000_000;
@@ -34,6 +35,7 @@ export class MemoryCore {
   readonly now = (): number => this.ms;
   readonly logs: LogLine[] = [];
   readonly store = new MemoryRepository(this.now);
+  readonly leases = new MemoryLeases();
   readonly queues = new MemoryQueues(
     [
       { name: "default", leaseMs: LEASE_MS },
@@ -60,7 +62,12 @@ export class MemoryCore {
     this.tasks = new TaskService(this.ctx);
     this.delivery = new Delivery(this.ctx);
     this.sweeper = new Sweeper(this.ctx, 1_000);
-    this.parked = new ParkedTasks(this.ctx, 1_000);
+    this.parked = this.lookAhead("replica-1");
+  }
+
+  /** A replica's look-ahead (passes every second) on this core's table and queues; all share one lease table. */
+  lookAhead(holder: string): ParkedTasks {
+    return new ParkedTasks(this.ctx, this.leases, holder, 1_000);
   }
 
   /** The default channel's queue. */

@@ -91,6 +91,46 @@ describe("the look-ahead (parked tasks)", () => {
     expect(calls()).toEqual(["getTask", "transition:lease", "withPayloads", "getTask"]);
   });
 
+  it("with two replicas, one holds each shard's lease and sends: one message per task, one write per pass", async () => {
+    const core = new MemoryCore();
+    const second = core.lookAhead("replica-2");
+    const tasks = [];
+    for (let i = 0; i < 5; i++) tasks.push(await core.create({ runAtMs: T0 + 20 * 60_000 + i }));
+    expect(await core.parked.sendDueOnce()).toBe(0); // takes the lease (1 write), renews it (1 write)
+    expect(await second.sendDueOnce()).toBe(0); // finds it held (1 failed write); waits until it ends
+    expect(core.leases.writes).toBe(3);
+    expect(await second.sendDueOnce()).toBe(0); // still held: no write at all
+    expect(core.leases.writes).toBe(3);
+    core.advance(20 * 60_000 - LOOK_AHEAD_MS + 10);
+    const counts = [await core.parked.sendDueOnce(), await second.sendDueOnce()];
+    expect(counts).toEqual([5, 0]);
+    expect(core.queue.callsOf("send").map((call) => call.taskId).sort()).toEqual(tasks.map((task) => task.id).sort());
+  });
+
+  it("a stopping replica hands its shards over with their cursors; a crashed one's are taken over when its lease ends", async () => {
+    const core = new MemoryCore();
+    const [a, b, c] = [core.lookAhead("a"), core.lookAhead("b"), core.lookAhead("c")];
+    const first = await core.create({ runAtMs: T0 + 20 * 60_000 });
+    await a.sendDueOnce();
+    core.advance(20 * 60_000 - LOOK_AHEAD_MS);
+    expect(await a.sendDueOnce()).toBe(1);
+    await a.stop(); // released at once, with its cursor past `first`
+    const second = await core.create({ runAtMs: core.now() + 16 * 60_000 });
+    core.advance(6 * 60_000);
+    expect([await b.sendDueOnce(), await c.sendDueOnce()]).toEqual([1, 0]);
+    expect(core.queue.callsOf("send").map((call) => call.taskId)).toEqual([first.id, second.id]);
+    // b's last pass, just before `third` comes within the look-ahead; then b dies without a word (no release).
+    const third = await core.create({ runAtMs: core.now() + 16 * 60_000 });
+    core.advance(6 * 60_000 - 2_000);
+    expect(await b.sendDueOnce()).toBe(0);
+    core.advance(2_000);
+    // c takes the shard only once b's lease (3 passes) has ended, and goes on from b's cursor.
+    expect(await c.sendDueOnce()).toBe(0);
+    core.advance(1_001);
+    expect(await c.sendDueOnce()).toBe(1);
+    expect(core.queue.callsOf("send").map((call) => call.taskId)).toEqual([first.id, second.id, third.id]);
+  });
+
   it("a cancelled parked task is not sent; one whose message never came is re-sent by the sweeper after the grace", async () => {
     const core = new MemoryCore();
     const cancelled = await core.create({ runAtMs: T0 + 30 * 60_000 });

@@ -1,36 +1,57 @@
 // The look-ahead for tasks scheduled further ahead than SQS delays a message (15
 // minutes). Such a task is stored with a parked outbox marker at its RunAt, in a
-// parking shard, and nothing is sent at create. Every replica reads the parking
-// shards from where it last stopped (a cursor per shard, in memory) up to
-// LOOK_AHEAD_MS ahead, and sends each waiting task's message delayed until its RunAt:
-// the task is delivered on time, and the create cost no extra write.
+// parking shard, and nothing is sent at create. For each parking shard, one replica
+// at a time holds the shard's lease (core/look-ahead-leases.ts) and reads the shard
+// from where the lease's cursor stands up to LOOK_AHEAD_MS ahead, sending each
+// waiting task's message delayed until its RunAt: the task is delivered on time, one
+// message per task, and the create costs no extra write.
 //
-// The cursors are only an optimisation: every replica sends each task once (a copy
-// per replica is dropped on receipt: only a conditional write makes a delivery), a
-// restarted replica starts `sweepAfterMs` back (a few copies again), and a parked
-// task whose message never came is found by the sweeper `sweepAfterMs` after its
-// RunAt and sent then (SPEC §4: never lost). Nothing is delivered before RunAt: the
-// delay is rounded up to whole seconds, and a message that still arrives early waits
-// (decideDelivery "defer").
+// The lease ends LEASE_PASSES passes after its last renewal: a replica that stops
+// releases its shards at once, one that crashes leaves them to another replica within
+// a lease (90 s with the default 30 s pass), long before the tasks it had not sent
+// yet are due (the look-ahead sends 10 minutes ahead). Two replicas may still both
+// send a task (a holder that was paused past its lease, or died between a send and
+// saving its cursor): a copy is dropped on receipt, and only a conditional write
+// makes a delivery. A parked task whose message never came is found by the sweeper
+// `sweepAfterMs` after its RunAt and sent then (SPEC §4: never lost). Nothing is
+// delivered before RunAt: the delay is rounded up to whole seconds, and a message
+// that still arrives early waits (decideDelivery "defer").
 import type { CoreContext } from "./context.js";
 import type { ParkedPosition } from "./task-repository.js";
+import type { LookAheadLeases } from "./look-ahead-leases.js";
 import { dispatchOf, MAX_SQS_DELAY_MS } from "../tasks/state-machine.js";
 import { RepeatingPass } from "./repeating-pass.js";
+import { forEachBounded } from "./for-each-bounded.js";
 
 /** How far ahead of RunAt a parked task's message is sent (within SQS's 15-minute delay, with room for late passes). */
 export const LOOK_AHEAD_MS = 10 * 60_000;
+/** A lease lasts this many passes after its renewal (and at least LEASE_MIN_MS): a late pass or two does not lose it. */
+const LEASE_PASSES = 3;
+const LEASE_MIN_MS = 1_000;
+/** A saved cursor this far beyond the claimer's look-ahead came from a clock far ahead: it is not trusted. */
+const CURSOR_SKEW_MS = 60_000;
 /** Markers read per query; a shard with more due in the window is read on until it is done. */
 const PAGE = 100;
+/** Tasks of a page read and sent at once (the channel's sender batches the sends). */
+const SENDS_AT_ONCE = 16;
+
+/** What this replica knows of one parking shard's lease. */
+type ShardState = { holding: true; untilMs: number; cursor: ParkedPosition } | { holding: false; retryAtMs: number };
 
 export class ParkedTasks {
   private readonly loop: RepeatingPass;
-  private readonly cursors = new Map<number, ParkedPosition>();
+  private readonly shards = new Map<number, ShardState>();
+  private readonly leaseMs: number;
 
   constructor(
     private readonly ctx: CoreContext,
+    private readonly leases: LookAheadLeases,
+    /** This replica's name in the leases (unique per process). */
+    private readonly holder: string,
     intervalMs: number,
   ) {
     if (LOOK_AHEAD_MS >= MAX_SQS_DELAY_MS) throw new Error("the look-ahead must stay within SQS's delay");
+    this.leaseMs = Math.max(LEASE_PASSES * intervalMs, LEASE_MIN_MS);
     this.loop = new RepeatingPass(() => this.sendDueOnce(), intervalMs, ctx.log, "sending scheduled tasks failed; will try again");
   }
 
@@ -38,34 +59,76 @@ export class ParkedTasks {
     this.loop.start(0);
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  /** Stops the passes and hands the shards this replica holds back at once, with their cursors. */
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    const held = [...this.shards].flatMap(([shard, state]) => (state.holding ? [{ shard, cursor: state.cursor }] : []));
+    this.shards.clear();
+    await Promise.all(
+      held.map(({ shard, cursor }) =>
+        this.leases.release(shard, this.holder, cursor).catch((error: unknown) => {
+          this.ctx.log.warn({ err: error, shard }, "could not release a look-ahead lease; another replica takes the shard when it ends");
+        }),
+      ),
+    );
   }
 
-  /** One pass over every parking shard; returns how many messages it sent. */
+  /** One pass over every parking shard this replica holds (or can take); returns how many messages it sent. */
   async sendDueOnce(): Promise<number> {
-    const counts = await Promise.all(this.ctx.store.parkedShards.map((shard) => this.sendDue(shard)));
+    const counts = await Promise.all(this.ctx.store.parkedShards.map((shard) => this.passOver(shard)));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
-  private async sendDue(shard: number): Promise<number> {
+  private async passOver(shard: number): Promise<number> {
+    const cursor = await this.hold(shard);
+    if (!cursor) return 0;
+    const { sent, next } = await this.sendDue(shard, cursor);
+    const untilMs = this.ctx.now() + this.leaseMs;
+    if (await this.leases.renew(shard, this.holder, next, untilMs)) {
+      this.shards.set(shard, { holding: true, untilMs, cursor: next });
+    } else {
+      // Another replica took the shard over (this one was late): it goes on from the cursor it found.
+      this.shards.set(shard, { holding: false, retryAtMs: 0 });
+    }
+    return sent;
+  }
+
+  /** Where to read the shard from, if this replica holds its lease (or just took it); undefined if another does. */
+  private async hold(shard: number): Promise<ParkedPosition | undefined> {
+    const now = this.ctx.now();
+    const state = this.shards.get(shard);
+    if (state?.holding && state.untilMs > now) return state.cursor;
+    if (state && !state.holding && state.retryAtMs > now) return undefined;
+    const claim = await this.leases.claim(shard, this.holder, now, now + this.leaseMs);
+    if (!claim.held) {
+      // Try again when that lease ends, and at least once a lease (a holder's clock far ahead must not keep the shard).
+      this.shards.set(shard, { holding: false, retryAtMs: Math.min(claim.heldUntilMs, now + this.leaseMs) });
+      return undefined;
+    }
+    const saved = claim.cursor;
+    const from = now - this.ctx.sweepAfterMs; // older markers are the sweeper's
+    const cursor = saved && saved.dueAtMs >= from && saved.dueAtMs <= now + LOOK_AHEAD_MS + CURSOR_SKEW_MS ? saved : { dueAtMs: from };
+    this.shards.set(shard, { holding: true, untilMs: now + this.leaseMs, cursor });
+    return cursor;
+  }
+
+  /** Sends the due tasks of the shard after `from`; returns how many, and where the next pass goes on. */
+  private async sendDue(shard: number, from: ParkedPosition): Promise<{ sent: number; next: ParkedPosition }> {
     const { ctx } = this;
     let sent = 0;
+    let cursor = from;
     for (;;) {
-      const now = ctx.now();
-      const after = this.cursors.get(shard) ?? { dueAtMs: now - ctx.sweepAfterMs };
-      const page = await ctx.store.parkedTaskIds(shard, after, now + LOOK_AHEAD_MS, PAGE);
-      for (const id of page.ids) {
+      const page = await ctx.store.parkedTaskIds(shard, cursor, ctx.now() + LOOK_AHEAD_MS, PAGE);
+      await forEachBounded(page.ids, SENDS_AT_ONCE, async (id) => {
         try {
           if (await this.send(id)) sent += 1;
         } catch (error) {
           // One task must not hold up the rest of its shard: the sweeper sends it once it is overdue.
           ctx.log.warn({ err: error, taskId: String(id) }, "could not send a scheduled task's message; the sweeper will");
         }
-      }
-      // The cursor moves past a marker only once its task was handled: a failure above reads it again next pass.
-      this.cursors.set(shard, page.next);
-      if (page.ids.length < PAGE) return sent;
+      });
+      cursor = page.next;
+      if (page.ids.length < PAGE) return { sent, next: cursor };
     }
   }
 
@@ -77,7 +140,7 @@ export class ParkedTasks {
     const plan = dispatchOf(task.notBeforeMs, ctx.now());
     // Later than the window (the index lagged a move): a later pass sends it.
     if (!plan.send) return false;
-    // A copy: every replica sends one, and the ones that find the task taken cost a read each, no write.
+    // Sent as a copy: should another replica also send one, the copy that finds the task taken costs a read, no write.
     await ctx.channels.get(task.channel).send(task.id, plan.delaySeconds, true);
     ctx.log.debug({ taskId: String(id), delaySeconds: plan.delaySeconds }, "sent a scheduled task's message");
     return true;

@@ -19,7 +19,7 @@
 // nothing twice. The write touches neither `version` nor `lastWrite`, so it never
 // fails a server's conditional write of the same task.
 import { ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { forEachBounded } from "../store/for-each-bounded.js";
+import { forEachBounded } from "../core/for-each-bounded.js";
 import { A } from "../store/item-codec.js";
 import { ownerKeyOf, PARTITION_KEY, TASK_KEY_PREFIX } from "../store/table-definition.js";
 

@@ -14,6 +14,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `S#<eventID>`         | marks a part of a stream batch as counted (the table stream function; expires itself after a day) |
  * | `C#<owner>#<shard>`   | one shard of the owner's task counter (Total), counted from the table's stream |
  * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
+ * | `LA#<shard>`          | which replica's look-ahead sends a parking shard's messages (a lease), and how far it has read |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
  * Input and Output above INLINE_PAYLOAD_MAX_BYTES live in their own items and each
@@ -37,6 +38,8 @@ export const itemKey = {
   /** The marker of a counted part of a stream batch, named by the part's first record (stream/table-stream.ts). */
   streamMarker: (eventId: string) => `S#${eventId}`,
   ownerCounter: (owner: bigint, shard: number) => `C#${owner}#${shard}`,
+  /** The look-ahead's lease on one parking shard, with its cursor (store/look-ahead-lease-store.ts). */
+  lookAheadLease: (shard: number) => `LA#${shard}`,
 };
 
 export const INLINE_PAYLOAD_MAX_BYTES = 1024;

@@ -32,7 +32,7 @@ import { createHash } from "node:crypto";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { BatchWriteCommand, DeleteCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { forEachBounded } from "../store/for-each-bounded.js";
+import { forEachBounded } from "../core/for-each-bounded.js";
 import { A } from "../store/item-codec.js";
 import { itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY, STREAM_MARKER_TTL_SECONDS, TTL_ATTRIBUTE } from "../store/table-definition.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
