@@ -64,6 +64,8 @@ async function writeTask(c: Case): Promise<TaskRecord> {
     nextTakesOutput: false,
     notBeforeMs: c.notBefore === "none" ? 0 : c.notBefore === "past" ? now - 60_000 : now + 60_000,
     runAtMs: 0,
+    priority: 1,
+    concurrencyKey: "",
     lease:
       c.lease === "none"
         ? undefined

@@ -119,6 +119,8 @@ export class Baseline {
       nextTakesOutput: false,
       notBeforeMs: 0,
       runAtMs: 0,
+      priority: 1,
+      concurrencyKey: "",
       lease: undefined,
       outbox: { dueAtMs: Date.now() + 60_000, sweeps: 0 },
     };

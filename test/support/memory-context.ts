@@ -81,7 +81,7 @@ export class MemoryCore {
 
   /** CreateTask through the task service; returns the task as stored. */
   async create(request: Partial<NewTask> = {}): Promise<StoredTask> {
-    const hashCode = await this.tasks.create({ owner: 1n, channel: "default", input: "in", hashCode: "", retryMaxLimit: 3n, prior: 0n, runAtMs: 0, ...request });
+    const hashCode = await this.tasks.create({ owner: 1n, channel: "default", input: "in", hashCode: "", retryMaxLimit: 3n, prior: 0n, runAtMs: 0, priority: 1, concurrencyKey: "", ...request });
     return this.task(taskIdOfGeneratedHashCode(hashCode) ?? (await this.store.findIdByHashCode(hashCode)) ?? 0n);
   }
 

@@ -4,7 +4,7 @@
 // the lease; `changeVisibility` moves a message's visibility; `delete` removes the
 // message whose current receipt handle it names (a stale handle deletes nothing).
 // Every call is recorded; faults are injected per call (`failNext`).
-import type { ReceivedMessage, TaskQueue, TaskQueues } from "../../service/src/core/task-queues.js";
+import type { QueuedTask, ReceivedMessage, TaskQueue, TaskQueues } from "../../service/src/core/task-queues.js";
 import { checkChannel } from "../../service/src/tasks/rules.js";
 
 export type QueueOp = "send" | "delete" | "changeVisibility" | "length";
@@ -38,7 +38,8 @@ export class MemoryQueue implements TaskQueue {
     private readonly now: () => number,
   ) {}
 
-  async send(taskId: bigint, delaySeconds = 0, copy = false): Promise<void> {
+  async send(task: QueuedTask, delaySeconds = 0, copy = false): Promise<void> {
+    const taskId = task.id;
     this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}), ...(copy ? { copy } : {}) });
     this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000, copy });
   }

@@ -24,6 +24,8 @@ const leased: TaskRecord = {
   nextTakesOutput: false,
   notBeforeMs: 0,
       runAtMs: 0,
+  priority: 1,
+  concurrencyKey: "",
   lease: LEASE,
   outbox: { dueAtMs: 5_000, sweeps: 0 },
 };

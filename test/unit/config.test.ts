@@ -19,8 +19,8 @@ function errorOf(fn: () => unknown): Error {
 describe("parseChannels", () => {
   it("bare names get the defaults: 30 s visibility, maxReceiveCount 500", () => {
     expect(parseChannels(["default", "emails"], "test")).toEqual([
-      { name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 },
-      { name: "emails", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 },
+      { name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 },
+      { name: "emails", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 },
     ]);
   });
 
@@ -31,10 +31,10 @@ describe("parseChannels", () => {
         "test",
       ),
     ).toEqual([
-      { name: "a", visibilityTimeoutSeconds: 60, maxReceiveCount: 5 },
-      { name: "b", visibilityTimeoutSeconds: 300, maxReceiveCount: 500 },
-      { name: "c", visibilityTimeoutSeconds: 30, maxReceiveCount: 1000 },
-      { name: "d", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 },
+      { name: "a", visibilityTimeoutSeconds: 60, maxReceiveCount: 5, priorities: 1 },
+      { name: "b", visibilityTimeoutSeconds: 300, maxReceiveCount: 500, priorities: 1 },
+      { name: "c", visibilityTimeoutSeconds: 30, maxReceiveCount: 1000, priorities: 1 },
+      { name: "d", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 },
     ]);
   });
 
@@ -99,6 +99,52 @@ describe("parseChannels", () => {
     const error = errorOf(() => parseChannelsJson("[default]", "QUEUES_CHANNELS"));
     expect(error).toBeInstanceOf(ChannelConfigError);
     expect(error.message).toContain("QUEUES_CHANNELS");
+  });
+});
+
+describe("parseChannels: flow-control options (SPEC §7.2)", () => {
+  const errorMessage = (entry: unknown) => {
+    try {
+      parseChannels([entry], "context channels");
+    } catch (error) {
+      expect(error).toBeInstanceOf(ChannelConfigError);
+      return (error as Error).message;
+    }
+    throw new Error("no error");
+  };
+
+  it("reads every option; absent ones mean no limit, one level, no fairness", () => {
+    const [all, none] = parseChannels(
+      [{ name: "api", rateLimitPerSecond: 2.5, maxInFlight: 3, concurrencyPerKey: 1, priorities: 3, fairness: "owner" }, "plain"],
+      "test",
+    );
+    expect(all).toMatchObject({ rateLimitPerSecond: 2.5, maxInFlight: 3, concurrencyPerKey: 1, priorities: 3, fairness: "owner" });
+    expect(none).toEqual({ name: "plain", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 });
+  });
+
+  it("a bad value fails with a message naming the channel and the key", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ name: "api", rateLimitPerSecond: -1 }, "rateLimitPerSecond"],
+      [{ name: "api", rateLimitPerSecond: 0 }, "rateLimitPerSecond"],
+      [{ name: "api", rateLimitPerSecond: "5" }, "rateLimitPerSecond"],
+      [{ name: "api", maxInFlight: 0 }, "maxInFlight"],
+      [{ name: "api", maxInFlight: 1.5 }, "maxInFlight"],
+      [{ name: "api", concurrencyPerKey: -2 }, "concurrencyPerKey"],
+      [{ name: "api", priorities: 9 }, "priorities"],
+      [{ name: "api", priorities: 0 }, "priorities"],
+      [{ name: "api", fairness: "random" }, "fairness"],
+      [{ name: "api", rateLimit: 5 }, "rateLimit"],
+    ];
+    for (const [entry, key] of cases) {
+      const message = errorMessage(entry);
+      expect(message, JSON.stringify(entry)).toContain('channel "api"');
+      expect(message, JSON.stringify(entry)).toContain(key);
+    }
+    expect(errorMessage({ name: "api", priorities: 9 })).toContain("from 1 to 5");
+  });
+
+  it("a priority level's queue may not be named like another channel", () => {
+    expect(() => parseChannels([{ name: "a", priorities: 2 }, "a-p2"], "t")).toThrow(/level 2 .* "a-p2"/);
   });
 });
 
@@ -188,6 +234,13 @@ describe("settingsFromEnv", () => {
   it("QUEUES_QUEUE_URLS maps configured channels to URLs", () => {
     const urls = { default: "http://sqs.local/000/q-default", emails: "http://sqs.local/000/q-emails" };
     expect(settingsFromEnv({ ...base, QUEUES_QUEUE_URLS: JSON.stringify(urls) }).queueUrls).toEqual(urls);
+  });
+
+  it("QUEUES_QUEUE_URLS names each priority level's queue: <channel>-p<level> above level 1", () => {
+    const channels = JSON.stringify([{ name: "jobs", priorities: 2 }]);
+    const urls = { jobs: "http://sqs.local/jobs", "jobs-p2": "http://sqs.local/jobs-p2" };
+    expect(settingsFromEnv({ ...base, QUEUES_CHANNELS: channels, QUEUES_QUEUE_URLS: JSON.stringify(urls) }).queueUrls).toEqual(urls);
+    expect(errorOf(() => settingsFromEnv({ ...base, QUEUES_CHANNELS: channels, QUEUES_QUEUE_URLS: '{"jobs-p3": "http://x"}' })).message).toContain("jobs-p3");
   });
 
   it("QUEUES_QUEUE_URLS must name configured channels", () => {

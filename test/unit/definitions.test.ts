@@ -121,6 +121,8 @@ describe("owner shards", () => {
       nextTakesOutput: false,
       notBeforeMs: 0,
       runAtMs: 0,
+      priority: 1,
+      concurrencyKey: "",
       lease: undefined,
       outbox: { dueAtMs: 5, sweeps: 0 },
     };
@@ -133,7 +135,7 @@ describe("queueAttributes", () => {
   const dlqArn = "arn:aws:sqs:us-east-1:000000000000:queues-emails-dlq";
 
   it("visibility is the channel's lease, retention 14 days, redrive to the DLQ", () => {
-    const attributes = queueAttributes({ name: "emails", visibilityTimeoutSeconds: 60, maxReceiveCount: 7 }, dlqArn);
+    const attributes = queueAttributes({ name: "emails", visibilityTimeoutSeconds: 60, maxReceiveCount: 7, priorities: 1 }, dlqArn);
     expect(attributes.VisibilityTimeout).toBe("60");
     expect(attributes.MessageRetentionPeriod).toBe(String(14 * 24 * 60 * 60));
     expect(MESSAGE_RETENTION_SECONDS).toBe(1_209_600);
@@ -142,13 +144,13 @@ describe("queueAttributes", () => {
   });
 
   it("follows the channel's settings", () => {
-    const attributes = queueAttributes({ name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 }, dlqArn);
+    const attributes = queueAttributes({ name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 }, dlqArn);
     expect(attributes.VisibilityTimeout).toBe("30");
     expect(JSON.parse(attributes.RedrivePolicy as string).maxReceiveCount).toBe(500);
   });
 
   it("the DLQ keeps messages 14 days; names pair a queue with its DLQ", () => {
-    expect(deadLetterAttributes({ name: "emails", visibilityTimeoutSeconds: 60, maxReceiveCount: 7 }).MessageRetentionPeriod).toBe("1209600");
+    expect(deadLetterAttributes({ name: "emails", visibilityTimeoutSeconds: 60, maxReceiveCount: 7, priorities: 1 }).MessageRetentionPeriod).toBe("1209600");
     expect(queueNames("queues", "emails")).toEqual({ queue: "queues-emails", deadLetter: "queues-emails-dlq" });
   });
 });

@@ -18,7 +18,7 @@ function record(overrides: Partial<TaskRecord> = {}): TaskRecord {
   const fields = { id: 1n, owner: 1n, channel: "default", state: "WAITING", hashCode: "h-1", input: "x", output: "", retryCount: 0n, retryMaxLimit: 3n } as const;
   const links = { prior: 0n, next: 0n, awaitsPrior: false, nextTakesOutput: false };
   return { ...fields, ...links, createTime: at, updateTime: at, notBeforeMs: 0,
-      runAtMs: 0, lease: undefined, outbox: undefined, ...overrides };
+      runAtMs: 0, priority: 1, concurrencyKey: "", lease: undefined, outbox: undefined, ...overrides };
 }
 
 /** Every combination of the fields the unread preconditions look at. */

@@ -16,7 +16,7 @@ import { rejectionOf } from "../support/rejection.js";
 
 const MAX_U64 = "18446744073709551615";
 const LIMIT = 256 * 1024;
-const CHANNELS: ReadonlySet<string> = new Set(["default", "other"]);
+const CHANNELS = { names: new Set(["default", "other"]) as ReadonlySet<string>, levelsOf: (channel: string) => (channel === "other" ? 3 : 1) };
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
 
 function expect400(fn: () => unknown, ...mentions: string[]): Rejection {
@@ -126,7 +126,21 @@ describe("validateNewTask", () => {
       retryMaxLimit: 3n,
       prior: 0n,
       runAtMs: 0,
+      priority: 1,
+      concurrencyKey: "",
     });
+  });
+
+  it("Priority: 0 is the channel's middle level, above its levels is 400; ConcurrencyKey as HashCode's alphabet", () => {
+    expect(validateNewTask(wire({ Channel: "other" }), CHANNELS, NOW).priority).toBe(2); // 3 levels: ceil(3 / 2)
+    expect(validateNewTask(wire({ Channel: "other", Priority: "1" }), CHANNELS, NOW).priority).toBe(1);
+    expect(validateNewTask(wire({ Channel: "other", Priority: "3" }), CHANNELS, NOW).priority).toBe(3);
+    expect400(() => validateNewTask(wire({ Channel: "other", Priority: "4" }), CHANNELS, NOW), "Priority", "3 levels");
+    expect(validateNewTask(wire({ Priority: "1" }), CHANNELS, NOW).priority).toBe(1);
+    expect400(() => validateNewTask(wire({ Priority: "2" }), CHANNELS, NOW), "Priority", "no priorities");
+    expect400(() => validateNewTask(wire({ Priority: "-1" }), CHANNELS, NOW), "Priority");
+    expect(validateNewTask(wire({ ConcurrencyKey: "customer:42" }), CHANNELS, NOW).concurrencyKey).toBe("customer:42");
+    for (const key of ["a b", "x".repeat(129), "ключ", "a/b"]) expect400(() => validateNewTask(wire({ ConcurrencyKey: key }), CHANNELS, NOW), "ConcurrencyKey");
   });
 
   it("a missing Task is 400", () => {

@@ -42,7 +42,7 @@ describe("RunAt", () => {
 });
 
 describe("delivery and sweep of a scheduled task", () => {
-  const waiting = { id: 9n, state: "WAITING", awaitsPrior: false, lease: undefined, notBeforeMs: T0 + 5_000 } as const;
+  const waiting = { id: 9n, state: "WAITING", awaitsPrior: false, lease: undefined, notBeforeMs: T0 + 5_000, priority: 1, concurrencyKey: "" } as const;
 
   it("a message that arrives before RunAt waits (defer), never leases", () => {
     expect(decideDelivery({ ...base(), ...waiting }, "m-1", T0)).toEqual({ action: "defer", remainingMs: 5_000 });
@@ -80,7 +80,7 @@ describe("the look-ahead (parked tasks)", () => {
     const task = await core.create({ runAtMs: T0 + 20 * 60_000 });
     core.advance(20 * 60_000 - LOOK_AHEAD_MS);
     await core.parked.sendDueOnce();
-    await core.queue.send(task.id, LOOK_AHEAD_MS / 1000, true); // a second replica's copy
+    await core.queue.send(task, LOOK_AHEAD_MS / 1000, true); // a second replica's copy
     core.advance(LOOK_AHEAD_MS);
     const calls = core.watchCalls();
     const [first, second] = core.queue.receive(2);
@@ -161,11 +161,13 @@ describe("a chain successor with a RunAt", () => {
   });
 });
 
+const EMAILS = { names: new Set(["emails"]) as ReadonlySet<string>, levelsOf: () => 1 };
+
 describe("HashCodes of schedule ticks", () => {
   it("are reserved: a create with one is 400; the scheduler's own keys have that form", () => {
     const task = { Next: "0", Prior: "0", Owner: "1", Input: "", Channel: "emails", RetryMaxLimit: "0", HashCode: tickHashCode("nightly", T0) };
-    expect(rejectionOf(() => validateNewTask(task, new Set(["emails"]), T0))?.message).toContain('starting with "schedule:" are reserved');
-    expect(validateNewTask({ ...task, HashCode: "scheduled-1" }, new Set(["emails"]), T0).hashCode).toBe("scheduled-1");
+    expect(rejectionOf(() => validateNewTask(task, EMAILS, T0))?.message).toContain('starting with "schedule:" are reserved');
+    expect(validateNewTask({ ...task, HashCode: "scheduled-1" }, EMAILS, T0).hashCode).toBe("scheduled-1");
   });
 });
 
@@ -193,14 +195,14 @@ describe("recurring schedules", () => {
   });
 
   it("validates name, cron, zone and template, with defaults", () => {
-    const channels = new Set(["emails"]);
+    const channels = { names: new Set(["emails"]) as ReadonlySet<string>, levelsOf: () => 1 };
     const wire = { Name: "n", Cron: "0 * * * *", TimeZone: "", Paused: false, Template: { Channel: "emails", Input: "x", Owner: "7", RetryMaxLimit: "0" } };
     expect(validateSchedule(wire, channels)).toEqual({
       name: "n",
       cron: "0 * * * *",
       timeZone: "",
       paused: false,
-      template: { channel: "emails", input: "x", owner: 7n, retryMaxLimit: 3n },
+      template: { channel: "emails", input: "x", owner: 7n, retryMaxLimit: 3n, priority: 1, concurrencyKey: "" },
     });
     expect(rejectionOf(() => validateSchedule({ ...wire, Template: { ...wire.Template, RetryMaxLimit: "101" } }, channels))?.message).toContain("RetryMaxLimit");
     expect(rejectionOf(() => validateSchedule({ ...wire, TimeZone: "Nowhere/Land" }, channels))?.message).toContain("TimeZone");

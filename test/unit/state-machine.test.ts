@@ -39,6 +39,8 @@ function task(overrides: Partial<TaskRecord> = {}): TaskRecord {
     nextTakesOutput: false,
     notBeforeMs: 0,
     runAtMs: 0,
+    priority: 1,
+    concurrencyKey: "",
     lease: undefined,
     outbox: undefined,
     ...overrides,

@@ -2,10 +2,19 @@
 // the CDK stack (cdk.json context `channels`), the local emulators and the server
 // (environment variable QUEUES_CHANNELS).
 
-/** One entry of the `channels` list: a bare name or an object with overrides. */
+/** One entry of the `channels` list: a bare name or an object with overrides and flow-control options (SPEC §7.2). */
 export type ChannelEntry =
   | string
-  | { name: string; visibilityTimeoutSeconds?: number; maxReceiveCount?: number };
+  | {
+      name: string;
+      visibilityTimeoutSeconds?: number;
+      maxReceiveCount?: number;
+      rateLimitPerSecond?: number;
+      maxInFlight?: number;
+      concurrencyPerKey?: number;
+      priorities?: number;
+      fairness?: "owner";
+    };
 
 export interface ChannelConfig {
   name: string;
@@ -13,7 +22,23 @@ export interface ChannelConfig {
   visibilityTimeoutSeconds: number;
   /** SQS receives before a message moves to the dead-letter queue (a backstop). */
   maxReceiveCount: number;
+  /** At most this many deliveries a second, across replicas; undefined: no limit. */
+  rateLimitPerSecond?: number | undefined;
+  /** At most this many PROCEEDING tasks of the channel, across replicas; undefined: no cap. */
+  maxInFlight?: number | undefined;
+  /** At most this many PROCEEDING tasks per Task.ConcurrencyKey; undefined: keys are not limited. */
+  concurrencyPerKey?: number | undefined;
+  /** Priority levels, 1 (the highest) to this; 1: no priorities. One SQS queue per level. */
+  priorities: number;
+  /** "owner": messages carry the Owner as MessageGroupId (SQS fair queues). */
+  fairness?: "owner" | undefined;
 }
+
+/** The flow-control options a channel entry may carry, beside name, visibilityTimeoutSeconds and maxReceiveCount. */
+export const FLOW_CONTROL_KEYS = ["rateLimitPerSecond", "maxInFlight", "concurrencyPerKey", "priorities", "fairness"] as const;
+export const MAX_PRIORITIES = 5;
+/** A rate above this would put more than 1,000 writes a second on the channel's budget item (10 deliveries per write). */
+export const MAX_RATE_LIMIT_PER_SECOND = 10_000;
 
 export const CHANNEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
@@ -39,6 +64,15 @@ export function parseChannels(raw: unknown, source: string): ChannelConfig[] {
     if (seen.has(channel.name)) throw new ChannelConfigError(`${source}: channel "${channel.name}" is listed twice`);
     seen.add(channel.name);
   }
+  // A priority level's queue is named <channel>-p<level> (queue/queue-definition.ts): it must not be another channel's.
+  for (const channel of channels) {
+    for (let level = 2; level <= channel.priorities; level++) {
+      const key = `${channel.name}-p${level}`;
+      if (seen.has(key)) {
+        throw new ChannelConfigError(`${source}: channel "${channel.name}" has priorities ${channel.priorities}, and the queue of its level ${level} would be named like channel "${key}"; rename one`);
+      }
+    }
+  }
   return channels;
 }
 
@@ -57,13 +91,21 @@ function parseEntry(entry: unknown, where: string): ChannelConfig {
   if (typeof object !== "object" || object === null || Array.isArray(object)) {
     throw new ChannelConfigError(`${where}: expected a channel name or an object with "name"`);
   }
-  const { name, visibilityTimeoutSeconds, maxReceiveCount, ...rest } = object as Record<string, unknown>;
-  const unknownKeys = Object.keys(rest);
-  if (unknownKeys.length > 0) {
-    throw new ChannelConfigError(`${where}: unknown key(s) ${unknownKeys.join(", ")}`);
-  }
+  const { name, visibilityTimeoutSeconds, maxReceiveCount, rateLimitPerSecond, maxInFlight, concurrencyPerKey, priorities, fairness, ...rest } =
+    object as Record<string, unknown>;
   if (typeof name !== "string" || !CHANNEL_NAME_PATTERN.test(name)) {
     throw new ChannelConfigError(`${where}: channel name must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(name)}`);
+  }
+  // From here on, messages name the channel.
+  const at = `${where} (channel "${name}")`;
+  const unknownKeys = Object.keys(rest);
+  if (unknownKeys.length > 0) {
+    throw new ChannelConfigError(
+      `${at}: unknown key(s) ${unknownKeys.join(", ")}; known: name, visibilityTimeoutSeconds, maxReceiveCount, ${FLOW_CONTROL_KEYS.join(", ")}`,
+    );
+  }
+  if (fairness !== undefined && fairness !== "owner") {
+    throw new ChannelConfigError(`${at}.fairness must be "owner" (or absent), got ${JSON.stringify(fairness)}`);
   }
   return {
     name,
@@ -71,10 +113,22 @@ function parseEntry(entry: unknown, where: string): ChannelConfig {
       visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
       1,
       MAX_VISIBILITY_TIMEOUT_SECONDS,
-      `${where}.visibilityTimeoutSeconds`,
+      `${at}.visibilityTimeoutSeconds`,
     ),
-    maxReceiveCount: integerIn(maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT, 1, MAX_RECEIVE_COUNT, `${where}.maxReceiveCount`),
+    maxReceiveCount: integerIn(maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT, 1, MAX_RECEIVE_COUNT, `${at}.maxReceiveCount`),
+    rateLimitPerSecond: rateLimitPerSecond === undefined ? undefined : positiveRate(rateLimitPerSecond, `${at}.rateLimitPerSecond`),
+    maxInFlight: maxInFlight === undefined ? undefined : integerIn(maxInFlight, 1, Number.MAX_SAFE_INTEGER, `${at}.maxInFlight`),
+    concurrencyPerKey: concurrencyPerKey === undefined ? undefined : integerIn(concurrencyPerKey, 1, Number.MAX_SAFE_INTEGER, `${at}.concurrencyPerKey`),
+    priorities: integerIn(priorities ?? 1, 1, MAX_PRIORITIES, `${at}.priorities`),
+    fairness: fairness === undefined ? undefined : "owner",
   };
+}
+
+function positiveRate(value: unknown, where: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_RATE_LIMIT_PER_SECOND) {
+    throw new ChannelConfigError(`${where} must be a number above 0 and at most ${MAX_RATE_LIMIT_PER_SECOND}, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function integerIn(value: unknown, min: number, max: number, where: string): number {

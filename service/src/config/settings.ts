@@ -2,6 +2,7 @@
 // README ("Configuration"); AWS endpoints are not here on purpose: the SDK reads
 // AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS itself.
 import { readFileSync } from "node:fs";
+import { channelLevels, levelQueueKey } from "../queue/queue-definition.js";
 import { AuthConfigError, checkScopedChannels, parseTokens, type TokenEntry } from "../auth/tokens.js";
 import { type ChannelConfig, ChannelConfigError, parseChannelsJson } from "./channels.js";
 
@@ -178,12 +179,12 @@ function queueUrlsFromEnv(raw: string | undefined, channels: ChannelConfig[]): R
     throw new SettingsError(`QUEUES_QUEUE_URLS is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new SettingsError('QUEUES_QUEUE_URLS must be a JSON object {"<channel>": "<queue URL>"}');
+    throw new SettingsError('QUEUES_QUEUE_URLS must be a JSON object {"<channel>": "<queue URL>"} (a priority level above 1: "<channel>-p<level>")');
   }
-  const known = new Set(channels.map((channel) => channel.name));
+  const known = new Set(channels.flatMap((channel) => channelLevels(channel).map((level) => levelQueueKey(channel.name, level))));
   const urls: Record<string, string> = {};
   for (const [channel, url] of Object.entries(parsed)) {
-    if (!known.has(channel)) throw new SettingsError(`QUEUES_QUEUE_URLS names "${channel}", which is not in QUEUES_CHANNELS`);
+    if (!known.has(channel)) throw new SettingsError(`QUEUES_QUEUE_URLS names "${channel}", which is not a channel of QUEUES_CHANNELS or one of its priority levels`);
     if (typeof url !== "string" || url === "") throw new SettingsError(`QUEUES_QUEUE_URLS["${channel}"] must be a URL string`);
     urls[channel] = url;
   }

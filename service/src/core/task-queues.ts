@@ -3,6 +3,10 @@
 // ID; everything else about the task lives in the repository. The SQS queues
 // (queue/channel-queues.ts) implement it; the unit tests use in-memory ones.
 import type { StoredTask } from "./task-repository.js";
+import type { TaskRecord } from "../tasks/task.js";
+
+/** What a task's message is made from: its ID, and where and how it is sent (its priority level; its Owner for fairness). */
+export type QueuedTask = Pick<TaskRecord, "id" | "owner" | "priority">;
 
 export interface ReceivedMessage {
   messageId: string;
@@ -22,7 +26,7 @@ export interface TaskQueue {
   /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
   readonly leaseMs: number;
   /** Sends the task's message, hidden for `delaySeconds` (0 to 900) first; `copy`: see ReceivedMessage.copy. */
-  send(taskId: bigint, delaySeconds?: number, copy?: boolean): Promise<void>;
+  send(task: QueuedTask, delaySeconds?: number, copy?: boolean): Promise<void>;
   delete(receiptHandle: string): Promise<void>;
   /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;

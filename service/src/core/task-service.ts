@@ -81,6 +81,8 @@ export class TaskService {
         nextTakesOutput: false,
         notBeforeMs: request.runAtMs,
         runAtMs: request.runAtMs,
+        priority: request.priority,
+        concurrencyKey: request.concurrencyKey,
         lease: undefined,
         outbox: queued ? outboxDue(ctx, request.runAtMs) : undefined,
       };

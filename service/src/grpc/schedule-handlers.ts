@@ -18,7 +18,7 @@ export function scheduleHandlers(schedules: ScheduleService, channels: ChannelRe
   return {
     PutSchedule: unaryRpc(
       async (request, context) => {
-        const spec = validateSchedule(request.Schedule, channels.names);
+        const spec = validateSchedule(request.Schedule, channels);
         if (!ownerInScope(context.taskScope, spec.template.owner)) {
           throw new CallRefused(grpc.status.PERMISSION_DENIED, `This token is scoped to other owners: it may not schedule tasks for Owner ${spec.template.owner}`);
         }
@@ -59,6 +59,8 @@ export function toWireSchedule(schedule: StoredSchedule): Schedule {
       Input: schedule.template.input,
       Owner: schedule.template.owner.toString(),
       RetryMaxLimit: schedule.template.retryMaxLimit.toString(),
+      Priority: String(schedule.template.priority),
+      ConcurrencyKey: schedule.template.concurrencyKey,
     },
     Paused: schedule.paused,
     NextRunTime: iso(schedule.nextRunAtMs),

@@ -27,5 +27,7 @@ export function toWireTask(task: TaskRecord): Task {
     UpdateTime: task.updateTime,
     RetryMaxLimit: task.retryMaxLimit.toString(),
     RunAt: task.runAtMs > 0 ? new Date(task.runAtMs).toISOString() : "",
+    ConcurrencyKey: task.concurrencyKey,
+    Priority: String(task.priority),
   };
 }

@@ -17,7 +17,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { ChannelConfig } from "../config/channels.js";
-import { deadLetterAttributes, queueAttributes, queueNames } from "../queue/queue-definition.js";
+import { channelLevels, deadLetterAttributes, levelQueueKey, queueAttributes, queueNames } from "../queue/queue-definition.js";
 import { createTableInput, INDEXES, STREAM_VIEW_TYPE, type IndexDefinition } from "../store/table-definition.js";
 
 export async function ensureTable(db: DynamoDBClient, tableName: string): Promise<"created" | "exists"> {
@@ -67,7 +67,7 @@ async function addIndex(db: DynamoDBClient, tableName: string, index: IndexDefin
   }
 }
 
-/** Creates (or updates the attributes of) each channel's queue and dead-letter queue; returns channel → queue URL. */
+/** Creates (or updates the attributes of) each channel's queues (one per priority level) and dead-letter queue; returns level queue key → queue URL. */
 export async function ensureChannelQueues(sqs: SQSClient, prefix: string, channels: ChannelConfig[]): Promise<Record<string, string>> {
   const urls: Record<string, string> = {};
   for (const channel of channels) {
@@ -76,7 +76,9 @@ export async function ensureChannelQueues(sqs: SQSClient, prefix: string, channe
     const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterUrl, AttributeNames: ["QueueArn"] }));
     const deadLetterArn = Attributes?.QueueArn;
     if (!deadLetterArn) throw new Error(`no ARN for queue ${names.deadLetter}`);
-    urls[channel.name] = await ensureQueue(sqs, names.queue, queueAttributes(channel, deadLetterArn));
+    for (const level of channelLevels(channel)) {
+      urls[levelQueueKey(channel.name, level)] = await ensureQueue(sqs, queueNames(prefix, channel.name, level).queue, queueAttributes(channel, deadLetterArn));
+    }
   }
   return urls;
 }

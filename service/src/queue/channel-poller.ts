@@ -1,8 +1,15 @@
 // The shared long poll of one channel inside one replica. Every credit of every
 // worker stream on this channel waits here; one ReceiveMessage long poll serves
 // them all, so SQS calls follow the task rate, not the number of workers (an idle
-// channel costs 3 calls a minute). When a poll comes back full there is a backlog,
-// and up to MAX_PARALLEL_POLLS polls run at once until it is drained.
+// channel costs 3 calls a minute per priority level). When a poll comes back full
+// its level has a backlog, and up to MAX_PARALLEL_POLLS polls run at once until it
+// is drained.
+//
+// Priorities (SPEC §7.2): each level's queue has its own long poll while that level
+// has no known backlog, so a task of any level is seen at once. Among backlogged
+// levels the polls are shared by smooth weighted round robin: every lower backlogged
+// level gets LOWER_LEVEL_SHARE of them (4 %: above SPEC's 2 % floor) and the
+// highest backlogged level the rest (at least 84 % with 5 levels: above SPEC's 80 %).
 import type { Logger } from "pino";
 import type { TaskRecord } from "../tasks/task.js";
 import type { DeliveryHandler, ReceivedMessage } from "../core/task-queues.js";
@@ -20,6 +27,8 @@ export interface Consumer {
 const MAX_BATCH = 10;
 const MAX_PARALLEL_POLLS = 4;
 const MAX_ERROR_BACKOFF_MS = 10_000;
+/** The share of the backlog polls each backlogged level below the highest backlogged one gets. */
+export const LOWER_LEVEL_SHARE = 0.04;
 
 export class ChannelPoller {
   /** One entry per outstanding credit, oldest first. */
@@ -27,9 +36,13 @@ export class ChannelPoller {
   /** Messages asked for by the polls in flight (so parallel polls never over-receive). */
   private requested = 0;
   private polls = 0;
+  /** Per level (index 0: level 1): polls in flight, and whether its last poll came back full (a backlog). */
+  private readonly levelPolls: number[];
+  private readonly backlogged: boolean[];
+  /** The smooth weighted round robin's running scores, per level. */
+  private readonly scores: number[];
   /** Deliveries and releases not yet finished (stop waits for them). */
   private inFlight = 0;
-  private backlog = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -40,7 +53,12 @@ export class ChannelPoller {
     readonly queue: ChannelQueue,
     private readonly handler: DeliveryHandler,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const levels = queue.levels.length;
+    this.levelPolls = Array<number>(levels).fill(0);
+    this.backlogged = Array<boolean>(levels).fill(false);
+    this.scores = Array<number>(levels).fill(0);
+  }
 
   get outstandingCredits(): number {
     return this.waiting.length;
@@ -78,29 +96,60 @@ export class ChannelPoller {
 
   private pump(): void {
     if (this.stopped || this.retryTimer) return;
-    const desired = this.backlog ? MAX_PARALLEL_POLLS : 1;
-    while (this.polls < desired) {
+    // A level without a known backlog: its own long poll, while credits wait (over all
+    // levels this may ask for more messages than credits; the extra ones are released).
+    for (let index = 0; index < this.levelPolls.length; index++) {
+      if (this.waiting.length === 0) return;
+      if (this.backlogged[index] || this.levelPolls[index] !== 0) continue;
+      this.startPoll(index, Math.max(1, Math.min(MAX_BATCH, this.waiting.length - this.requested)));
+    }
+    // Backlogged levels: up to MAX_PARALLEL_POLLS polls, each of the level the weights pick.
+    while (this.polls < MAX_PARALLEL_POLLS) {
       const free = this.waiting.length - this.requested;
       if (free <= 0) return;
-      const max = Math.min(MAX_BATCH, free);
-      this.requested += max;
-      this.polls += 1;
-      void this.poll(max);
+      const index = this.pickBacklogged();
+      if (index === undefined) return;
+      this.startPoll(index, Math.min(MAX_BATCH, free));
     }
   }
 
-  private async poll(max: number): Promise<void> {
+  private startPoll(index: number, max: number): void {
+    this.requested += max;
+    this.polls += 1;
+    this.levelPolls[index] = (this.levelPolls[index] ?? 0) + 1;
+    void this.poll(index, max);
+  }
+
+  /** Smooth weighted round robin over the backlogged levels (the highest one weighs the most); undefined: none. */
+  private pickBacklogged(): number | undefined {
+    const backlogged = this.backlogged.flatMap((isBacklogged, index) => (isBacklogged ? [index] : []));
+    if (backlogged.length === 0) return undefined;
+    if (backlogged.length === 1) return backlogged[0];
+    const lower = LOWER_LEVEL_SHARE;
+    const weights = backlogged.map((_, rank) => (rank === 0 ? 1 - lower * (backlogged.length - 1) : lower));
+    let best = 0;
+    backlogged.forEach((index, rank) => {
+      this.scores[index] = (this.scores[index] ?? 0) + (weights[rank] as number);
+      if ((this.scores[index] as number) > (this.scores[backlogged[best] as number] as number)) best = rank;
+    });
+    const picked = backlogged[best] as number;
+    this.scores[picked] = (this.scores[picked] as number) - 1;
+    return picked;
+  }
+
+  private async poll(index: number, max: number): Promise<void> {
     let messages: ReceivedMessage[] = [];
     try {
-      messages = await this.queue.receive(max, LONG_POLL_SECONDS, this.polling.signal);
+      messages = await this.queue.receive(index + 1, max, LONG_POLL_SECONDS, this.polling.signal);
       // With messages, the outage is over only once their tasks can be leased (dispatch).
       if (messages.length === 0) this.failures = 0;
-      this.backlog = messages.length === max;
+      this.backlogged[index] = messages.length === max;
     } catch (error) {
       this.backOffAfter(error, "SQS receive failed");
     } finally {
       this.requested -= max;
       this.polls -= 1;
+      this.levelPolls[index] = (this.levelPolls[index] ?? 1) - 1;
     }
     for (const message of messages) {
       const consumer = this.stopped ? undefined : this.takeCredit();
@@ -118,7 +167,7 @@ export class ChannelPoller {
   private backOffAfter(error: unknown, what: string): void {
     if (this.stopped) return;
     this.failures += 1;
-    this.backlog = false;
+    this.backlogged.fill(false);
     const delay = Math.min(MAX_ERROR_BACKOFF_MS, 250 * 2 ** this.failures);
     if (this.failures === 1 || this.failures % 20 === 0) {
       this.log.warn({ err: error, channel: this.queue.name, retryInMs: delay }, `${what}; polling again later`);

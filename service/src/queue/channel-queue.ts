@@ -1,57 +1,32 @@
-// One channel's SQS queue: the few calls the server makes on it. A message body is
-// the task ID in decimal; everything else about the task lives in DynamoDB. Sends
-// and deletes go out in batches when several are due at once (request-batcher.ts).
-import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  type BatchResultErrorEntry,
-} from "@aws-sdk/client-sqs";
+// One channel's queues: a LevelQueue per priority level (level 1 first), seen by the
+// use cases as one TaskQueue. A task's message goes to its level's queue, with its
+// Owner as MessageGroupId when the channel has fairness "owner". A receipt handle
+// names its queue: the handles of levels above 1 carry a `p<level>|` prefix (SQS
+// handles are base64, so the prefix cannot be part of one), so a task's stored
+// handle is acknowledged on the right queue by any replica.
 import type { ChannelConfig } from "../config/channels.js";
-import type { ReceivedMessage, TaskQueue } from "../core/task-queues.js";
+import type { QueuedTask, ReceivedMessage, TaskQueue } from "../core/task-queues.js";
+import { LevelQueue } from "./level-queue.js";
 import type { SqsClients } from "./sqs-client.js";
-import { RequestBatcher, type BatchEntryResult } from "./request-batcher.js";
+import { channelLevels, levelQueueKey, queueNames } from "./queue-definition.js";
 
-/** SQS caps a visibility timeout at 12 hours. */
-const MAX_VISIBILITY_SECONDS = 43_200;
-
-/** The message attribute that marks a copy (core/task-queues.ts ReceivedMessage.copy). */
-export const COPY_ATTRIBUTE = "QueuesCopy";
+const HANDLE_PREFIX = /^p([2-9])\|/;
 
 export class ChannelQueue implements TaskQueue {
-  private resolvedUrl: string | undefined;
-  private readonly sends = new RequestBatcher<{ taskId: bigint; delaySeconds: number; copy: boolean }>(async (entries) => {
-    const { Successful = [], Failed = [] } = await this.clients.sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: await this.url(),
-        Entries: entries.map(({ id, value }) => ({
-          Id: id,
-          MessageBody: value.taskId.toString(),
-          DelaySeconds: value.delaySeconds || undefined,
-          // An attribute, not a body change: a server of an earlier version takes a copy as an ordinary message.
-          MessageAttributes: value.copy ? { [COPY_ATTRIBUTE]: { DataType: "String", StringValue: "1" } } : undefined,
-        })),
-      }),
-    );
-    return batchResults(Successful, Failed);
-  });
-  private readonly deletes = new RequestBatcher<string>(async (entries) => {
-    const { Successful = [], Failed = [] } = await this.clients.sqs.send(
-      new DeleteMessageBatchCommand({ QueueUrl: await this.url(), Entries: entries.map(({ id, value }) => ({ Id: id, ReceiptHandle: value })) }),
-    );
-    return batchResults(Successful, Failed);
-  });
+  /** Index 0: level 1, the highest. */
+  readonly levels: LevelQueue[];
 
   constructor(
-    private readonly clients: SqsClients,
+    clients: SqsClients,
     readonly config: ChannelConfig,
-    /** The queue URL if known (from CDK), else the queue name to resolve it by. */
-    private readonly location: { url: string } | { name: string },
+    /** Queue URLs by level queue key (from CDK); a level without one is found by name. */
+    queueUrls: Record<string, string>,
+    queuePrefix: string,
   ) {
-    if ("url" in location) this.resolvedUrl = location.url;
+    this.levels = channelLevels(config).map((level) => {
+      const url = queueUrls[levelQueueKey(config.name, level)];
+      return new LevelQueue(clients, config, url ? { url } : { name: queueNames(queuePrefix, config.name, level).queue });
+    });
   }
 
   get name(): string {
@@ -63,79 +38,48 @@ export class ChannelQueue implements TaskQueue {
     return this.config.visibilityTimeoutSeconds * 1000;
   }
 
-  async url(): Promise<string> {
-    if (this.resolvedUrl) return this.resolvedUrl;
-    const name = (this.location as { name: string }).name;
-    const { QueueUrl } = await this.clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-    if (!QueueUrl) throw new Error(`SQS returned no URL for queue ${name}`);
-    this.resolvedUrl = QueueUrl;
-    return QueueUrl;
+  send(task: QueuedTask, delaySeconds = 0, copy = false): Promise<void> {
+    const groupId = this.config.fairness === "owner" ? task.owner.toString() : undefined;
+    return this.levelOf(task.priority).send({ taskId: task.id, delaySeconds, copy, groupId });
   }
 
-  send(taskId: bigint, delaySeconds = 0, copy = false): Promise<void> {
-    return this.sends.add({ taskId, delaySeconds, copy });
-  }
-
-  /** A long poll; `signal` abandons it (only when a shutdown runs out of time). */
-  async receive(max: number, waitSeconds: number, signal?: AbortSignal): Promise<ReceivedMessage[]> {
-    const { Messages } = await this.clients.poll.send(
-      new ReceiveMessageCommand({
-        QueueUrl: await this.url(),
-        MaxNumberOfMessages: max,
-        WaitTimeSeconds: waitSeconds,
-        VisibilityTimeout: this.config.visibilityTimeoutSeconds,
-        MessageAttributeNames: [COPY_ATTRIBUTE],
-      }),
-      { abortSignal: signal },
-    );
-    return (Messages ?? []).map((message) => ({
-      messageId: message.MessageId ?? "",
-      receiptHandle: message.ReceiptHandle ?? "",
-      taskId: /^\d{1,20}$/.test(message.Body ?? "") ? BigInt(message.Body as string) : undefined,
-      copy: message.MessageAttributes?.[COPY_ATTRIBUTE] !== undefined,
-    }));
+  /** A long poll of one level's queue (1: the highest); the handles it returns name that level. */
+  async receive(level: number, max: number, waitSeconds: number, signal?: AbortSignal): Promise<ReceivedMessage[]> {
+    const messages = await this.levelOf(level).receive(max, waitSeconds, signal);
+    if (level === 1) return messages;
+    return messages.map((message) => ({ ...message, receiptHandle: `p${level}|${message.receiptHandle}` }));
   }
 
   delete(receiptHandle: string): Promise<void> {
-    return this.deletes.add(receiptHandle);
+    const { queue, handle } = this.route(receiptHandle);
+    return queue.delete(handle);
   }
 
-  /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
-  async changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
-    const timeout = Math.max(0, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(seconds)));
-    await this.clients.sqs.send(
-      new ChangeMessageVisibilityCommand({ QueueUrl: await this.url(), ReceiptHandle: receiptHandle, VisibilityTimeout: timeout }),
-    );
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    const { queue, handle } = this.route(receiptHandle);
+    return queue.changeVisibility(handle, seconds);
   }
 
-  /** The queue exists and answers (the health check's probe). */
+  /** Every level's queue exists and answers. */
   async probe(): Promise<void> {
-    await this.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await this.url(), AttributeNames: ["QueueArn"] }));
+    await Promise.all(this.levels.map((queue) => queue.probe()));
   }
 
-  /** Tasks waiting to be delivered: visible plus delayed messages (approximate, as SQS reports it). */
+  /** Tasks waiting to be delivered, over all levels (approximate, as SQS reports it). */
   async length(): Promise<bigint> {
-    const { Attributes } = await this.clients.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: await this.url(),
-        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
-      }),
-    );
-    return BigInt(Attributes?.ApproximateNumberOfMessages ?? "0") + BigInt(Attributes?.ApproximateNumberOfMessagesDelayed ?? "0");
+    const lengths = await Promise.all(this.levels.map((queue) => queue.length()));
+    return lengths.reduce((sum, length) => sum + length, 0n);
   }
-}
 
-/** A batch call's answer per entry; a refused entry's error is named by SQS's code and tagged as SQS's. */
-function batchResults(successful: { Id?: string }[], failed: BatchResultErrorEntry[]): BatchEntryResult[] {
-  return [
-    ...successful.map((entry) => ({ id: entry.Id ?? "" })),
-    ...failed.map((entry) => ({
-      id: entry.Id ?? "",
-      error: Object.assign(new Error(`SQS refused the entry: ${entry.Code ?? "unknown"} ${entry.Message ?? ""}`.trim()), {
-        name: entry.Code ?? "BatchEntryFailed",
-        $backend: "SQS",
-      }),
-      retryable: entry.SenderFault === false,
-    })),
-  ];
+  /** A task's level queue; a level above the channel's (its `priorities` lowered since) goes to the lowest. */
+  private levelOf(priority: number): LevelQueue {
+    const index = Math.min(Math.max(priority, 1), this.levels.length) - 1;
+    return this.levels[index] as LevelQueue;
+  }
+
+  private route(receiptHandle: string): { queue: LevelQueue; handle: string } {
+    const match = HANDLE_PREFIX.exec(receiptHandle);
+    if (!match) return { queue: this.levels[0] as LevelQueue, handle: receiptHandle };
+    return { queue: this.levelOf(Number(match[1])), handle: receiptHandle.slice(match[0].length) };
+  }
 }

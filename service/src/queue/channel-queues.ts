@@ -5,7 +5,6 @@ import type { TaskQueues } from "../core/task-queues.js";
 import { invalid } from "../tasks/status.js";
 import { checkChannel } from "../tasks/rules.js";
 import { ChannelQueue } from "./channel-queue.js";
-import { queueNames } from "./queue-definition.js";
 import type { SqsClients } from "./sqs-client.js";
 
 export class ChannelQueues implements TaskQueues {
@@ -15,11 +14,7 @@ export class ChannelQueues implements TaskQueues {
   private probes = 0;
 
   constructor(clients: SqsClients, channels: ChannelConfig[], queueUrls: Record<string, string>, queuePrefix: string) {
-    for (const channel of channels) {
-      const url = queueUrls[channel.name];
-      const location = url ? { url } : { name: queueNames(queuePrefix, channel.name).queue };
-      this.queues.set(channel.name, new ChannelQueue(clients, channel, location));
-    }
+    for (const channel of channels) this.queues.set(channel.name, new ChannelQueue(clients, channel, queueUrls, queuePrefix));
     this.names = new Set(this.queues.keys());
   }
 

@@ -6,8 +6,9 @@ import type { DeliveryHandler } from "../core/task-queues.js";
 import type { ChannelQueue } from "./channel-queue.js";
 import type { ChannelQueues } from "./channel-queues.js";
 import { ChannelPoller } from "./channel-poller.js";
+import type { ChannelCatalog } from "../tasks/rules.js";
 
-export class ChannelRegistry {
+export class ChannelRegistry implements ChannelCatalog {
   private readonly pollers = new Map<string, ChannelPoller>();
   readonly names: ReadonlySet<string>;
 
@@ -22,6 +23,11 @@ export class ChannelRegistry {
   /** The channel's queue; 400 for a channel that is not configured. */
   get(name: string): ChannelQueue {
     return this.queues.get(name);
+  }
+
+  /** The channel's priority levels (1: none); 400 for a channel that is not configured. */
+  levelsOf(name: string): number {
+    return this.get(name).config.priorities;
   }
 
   poller(name: string): ChannelPoller {

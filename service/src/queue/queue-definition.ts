@@ -1,5 +1,7 @@
-// THE definition of a channel's queues: one SQS queue plus a dead-letter queue per
-// channel. The local emulators, LocalStack provisioning and the CDK stack all use it.
+// THE definition of a channel's queues: one SQS queue per priority level (one level
+// unless the channel sets `priorities`) plus one dead-letter queue per channel, which
+// every level's redrive policy points to. The local emulators, LocalStack
+// provisioning and the CDK stack all use it.
 import type { ChannelConfig } from "../config/channels.js";
 
 /** SQS's maximum: a task may wait in a backlog for two weeks before SQS drops it. */
@@ -12,9 +14,23 @@ export interface QueueNames {
   deadLetter: string;
 }
 
-/** Queue names used where the names are ours to choose (emulators, LocalStack). */
-export function queueNames(prefix: string, channel: string): QueueNames {
-  return { queue: `${prefix}-${channel}`, deadLetter: `${prefix}-${channel}-dlq` };
+/** Queue names used where the names are ours to choose (emulators, LocalStack); `level` 1 is the channel's own queue. */
+export function queueNames(prefix: string, channel: string, level = 1): QueueNames {
+  return { queue: `${prefix}-${levelQueueKey(channel, level)}`, deadLetter: `${prefix}-${channel}-dlq` };
+}
+
+/**
+ * The key of a priority level's queue, in QUEUES_QUEUE_URLS and in queue names: the
+ * channel's name for level 1 (so a channel that gains levels keeps its queue, whose
+ * messages are then of the highest level), `<channel>-p<level>` for the others.
+ */
+export function levelQueueKey(channel: string, level: number): string {
+  return level === 1 ? channel : `${channel}-p${level}`;
+}
+
+/** The levels of a channel, highest first: 1 .. priorities. */
+export function channelLevels(channel: Pick<ChannelConfig, "priorities">): number[] {
+  return Array.from({ length: channel.priorities }, (_, index) => index + 1);
 }
 
 /** A channel's queue pair, whatever creates it (CDK, the emulators, LocalStack). */

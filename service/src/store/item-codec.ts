@@ -33,6 +33,10 @@ export const A = {
   notBeforeAt: "notBeforeAt",
   /** Task.RunAt (epoch ms), only on scheduled tasks. */
   runAt: "runAt",
+  /** Task.Priority's level, only when above 1 (absent: level 1, the channel's own queue). */
+  priority: "priority",
+  /** Task.ConcurrencyKey, only when set. */
+  concurrencyKey: "concurrencyKey",
   leaseToken: "leaseToken",
   messageId: "messageId",
   receiptHandle: "receiptHandle",
@@ -78,6 +82,8 @@ export function decodeTask(item: Item): StoredTask {
     nextTakesOutput: item[A.nextTakesOutput] === true,
     notBeforeMs: Number(optionalBig(item[A.notBeforeAt]) ?? 0n),
     runAtMs: Number(optionalBig(item[A.runAt]) ?? 0n),
+    priority: Number(optionalBig(item[A.priority]) ?? 1n),
+    concurrencyKey: (item[A.concurrencyKey] as string | undefined) ?? "",
     lease:
       leaseToken === undefined
         ? undefined
@@ -123,6 +129,8 @@ export function encodeNewTask(task: TaskRecord, outboxShard: number, writeId?: s
   if (task.prior !== 0n) item[A.prior] = task.prior;
   if (task.awaitsPrior) item[A.awaitsPrior] = true;
   if (task.runAtMs > 0) item[A.runAt] = task.runAtMs;
+  if (task.priority > 1) item[A.priority] = task.priority;
+  if (task.concurrencyKey !== "") item[A.concurrencyKey] = task.concurrencyKey;
   if (task.notBeforeMs > 0) item[A.notBeforeAt] = task.notBeforeMs;
   if (task.input !== "") {
     if (isInline(task.input)) item[A.input] = task.input;

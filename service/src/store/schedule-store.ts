@@ -25,6 +25,8 @@ const S = {
   inputExternal: "inputExternal",
   owner: "owner",
   retryMaxLimit: "retryMaxLimit",
+  priority: "priority",
+  concurrencyKey: "concurrencyKey",
   paused: "paused",
   nextRunAt: "nextRunAt",
   lastRunAt: "lastRunAt",
@@ -56,6 +58,7 @@ export class ScheduleStore implements ScheduleRepository {
       .set(S.channel, spec.template.channel)
       .set(S.owner, spec.template.owner)
       .set(S.retryMaxLimit, spec.template.retryMaxLimit)
+      .set(S.priority, spec.template.priority)
       .set(S.paused, spec.paused)
       .set(S.shard, SCHEDULE_INDEX_SHARD)
       .set(S.dueAt, nextRunAtMs ?? PAUSED_DUE_AT)
@@ -66,6 +69,8 @@ export class ScheduleStore implements ScheduleRepository {
       .add(S.version, 1n);
     if (nextRunAtMs === undefined) update.remove(S.nextRunAt);
     else update.set(S.nextRunAt, nextRunAtMs);
+    if (spec.template.concurrencyKey === "") update.remove(S.concurrencyKey);
+    else update.set(S.concurrencyKey, spec.template.concurrencyKey);
     if (external) update.set(S.inputExternal, true).remove(S.input);
     else update.set(S.input, spec.template.input).remove(S.inputExternal);
     // A token scoped to owners may replace only its owners' schedules (or make a new one).
@@ -207,6 +212,8 @@ function decodeSchedule(item: Record<string, unknown>, externalInput: string | u
       input: item[S.inputExternal] === true ? (externalInput ?? "") : ((item[S.input] as string | undefined) ?? ""),
       owner: BigInt(item[S.owner] as bigint),
       retryMaxLimit: BigInt(item[S.retryMaxLimit] as bigint),
+      priority: Number((item[S.priority] as bigint | undefined) ?? 1n),
+      concurrencyKey: (item[S.concurrencyKey] as string | undefined) ?? "",
     },
     paused: item[S.paused] === true,
     nextRunAtMs: optionalMs(item[S.nextRunAt]),

@@ -26,6 +26,10 @@ export interface NewTask {
   prior: bigint;
   /** Task.RunAt as epoch ms; 0: not scheduled (empty, or in the past when it was created). */
   runAtMs: number;
+  /** The priority level, 1 .. the channel's `priorities` (Task.Priority 0 resolved to the middle level). */
+  priority: number;
+  /** Task.ConcurrencyKey; "": none. */
+  concurrencyKey: string;
 }
 
 /** The request Task as it comes off the wire (uint64 as decimal strings). */
@@ -39,6 +43,35 @@ export interface WireTaskFields {
   RetryMaxLimit: string;
   /** Absent on the wire from clients generated from the seed (proto3 default ""). */
   RunAt?: string;
+  ConcurrencyKey?: string;
+  Priority?: string;
+}
+
+/** What validation needs to know of the configured channels: their names and each one's priority levels. */
+export interface ChannelCatalog {
+  readonly names: ReadonlySet<string>;
+  /** The channel's `priorities` (1: none). */
+  levelsOf(channel: string): number;
+}
+
+export const CONCURRENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Task.Priority → the channel's level: 1 (highest) to `levels`; 0: the middle level, ceil(levels / 2) (SPEC §7.2). */
+export function priorityLevel(value: string | undefined, levels: number, field = "Priority"): number {
+  const priority = uint64(value, field);
+  if (priority === 0n) return Math.ceil(levels / 2);
+  if (priority > BigInt(levels)) {
+    throw invalid(`${field} is ${priority}; this channel has ${levels === 1 ? "no priorities (1 level)" : `${levels} levels`}: 1 (the highest) to ${levels}, or 0 for the middle one`);
+  }
+  return Number(priority);
+}
+
+export function checkConcurrencyKey(key: string | undefined, field = "ConcurrencyKey"): string {
+  if (key === undefined || key === "") return "";
+  if (!CONCURRENCY_KEY_PATTERN.test(key)) {
+    throw invalid(`${field} must be 1 to 128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(key.slice(0, 40))}${key.length > 40 ? "..." : ""}`);
+  }
+  return key;
 }
 
 /** Parses a uint64 that arrived as a decimal string; never goes through a JS number. */
@@ -79,10 +112,10 @@ export function checkHashCode(hashCode: string): void {
 }
 
 /** CreateTask: server-managed fields (ID, State, Output, RetryCount, times) are ignored. */
-export function validateNewTask(task: WireTaskFields | null | undefined, channels: ReadonlySet<string>, nowMs: number): NewTask {
+export function validateNewTask(task: WireTaskFields | null | undefined, channels: ChannelCatalog, nowMs: number): NewTask {
   if (!task) throw invalid("Task is required");
   if (uint64(task.Next, "Next") !== 0n) throw invalid("Next must be 0: chains are made by setting Prior on the later task");
-  checkChannel(task.Channel, channels);
+  checkChannel(task.Channel, channels.names);
   checkPayload(task.Input, "Input");
   const hashCode = task.HashCode;
   // A generated HashCode is let through: CreateTask answers 409 if its task exists (see TaskService.create).
@@ -102,6 +135,8 @@ export function validateNewTask(task: WireTaskFields | null | undefined, channel
     retryMaxLimit,
     prior: uint64(task.Prior, "Prior"),
     runAtMs: runAt(task.RunAt ?? "", nowMs),
+    priority: priorityLevel(task.Priority, channels.levelsOf(task.Channel)),
+    concurrencyKey: checkConcurrencyKey(task.ConcurrencyKey),
   };
 }
 

@@ -3,7 +3,17 @@
 // seconds; standard day-of-month OR day-of-week), in an IANA time zone.
 import { Cron } from "croner";
 import { invalid } from "./status.js";
-import { checkChannel, checkPayload, DEFAULT_RETRY_MAX_LIMIT, MAX_RETRY_MAX_LIMIT, SCHEDULE_HASH_CODE_PREFIX, uint64 } from "./rules.js";
+import {
+  checkChannel,
+  checkConcurrencyKey,
+  checkPayload,
+  DEFAULT_RETRY_MAX_LIMIT,
+  MAX_RETRY_MAX_LIMIT,
+  priorityLevel,
+  SCHEDULE_HASH_CODE_PREFIX,
+  uint64,
+  type ChannelCatalog,
+} from "./rules.js";
 
 export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -13,6 +23,10 @@ export interface ScheduleTemplate {
   input: string;
   owner: bigint;
   retryMaxLimit: bigint;
+  /** The priority level of the ticks' tasks (Template.Priority resolved on the channel's levels). */
+  priority: number;
+  /** Template.ConcurrencyKey; "": none. */
+  concurrencyKey: string;
 }
 
 /** A schedule as given by PutSchedule, validated. */
@@ -39,7 +53,7 @@ export interface WireScheduleFields {
   Name: string;
   Cron: string;
   TimeZone: string;
-  Template?: { Channel: string; Input: string; Owner: string; RetryMaxLimit: string } | null;
+  Template?: { Channel: string; Input: string; Owner: string; RetryMaxLimit: string; Priority?: string; ConcurrencyKey?: string } | null;
   Paused: boolean;
 }
 
@@ -50,7 +64,7 @@ export function checkScheduleName(name: string): void {
 }
 
 /** PutSchedule's Schedule, validated: 400 on a bad name, cron, time zone or template. */
-export function validateSchedule(schedule: WireScheduleFields | null | undefined, channels: ReadonlySet<string>): ScheduleSpec {
+export function validateSchedule(schedule: WireScheduleFields | null | undefined, channels: ChannelCatalog): ScheduleSpec {
   if (!schedule) throw invalid("Schedule is required");
   checkScheduleName(schedule.Name);
   const timeZone = schedule.TimeZone;
@@ -58,7 +72,7 @@ export function validateSchedule(schedule: WireScheduleFields | null | undefined
   cronOf(schedule.Cron, timeZone); // 400 when it does not parse
   const template = schedule.Template;
   if (!template) throw invalid("Template is required: the task each tick creates (at least its Channel)");
-  checkChannel(template.Channel, channels);
+  checkChannel(template.Channel, channels.names);
   checkPayload(template.Input, "Input");
   let retryMaxLimit = uint64(template.RetryMaxLimit, "Template.RetryMaxLimit");
   if (retryMaxLimit > MAX_RETRY_MAX_LIMIT) throw invalid(`Template.RetryMaxLimit is ${retryMaxLimit}; the limit is ${MAX_RETRY_MAX_LIMIT}`);
@@ -67,7 +81,14 @@ export function validateSchedule(schedule: WireScheduleFields | null | undefined
     name: schedule.Name,
     cron: schedule.Cron.trim(),
     timeZone,
-    template: { channel: template.Channel, input: template.Input, owner: uint64(template.Owner, "Template.Owner"), retryMaxLimit },
+    template: {
+      channel: template.Channel,
+      input: template.Input,
+      owner: uint64(template.Owner, "Template.Owner"),
+      retryMaxLimit,
+      priority: priorityLevel(template.Priority, channels.levelsOf(template.Channel), "Template.Priority"),
+      concurrencyKey: checkConcurrencyKey(template.ConcurrencyKey, "Template.ConcurrencyKey"),
+    },
     paused: schedule.Paused === true,
   };
 }

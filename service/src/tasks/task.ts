@@ -58,6 +58,10 @@ export interface TaskRecord {
   notBeforeMs: number;
   /** Task.RunAt as asked (epoch ms), shown on queries; 0: not scheduled. */
   runAtMs: number;
+  /** Task.Priority: its channel's priority level, 1 (the highest) to the channel's `priorities`. */
+  priority: number;
+  /** Task.ConcurrencyKey ("" : none): a channel with concurrencyPerKey runs at most that many of one key at once. */
+  concurrencyKey: string;
   lease: Lease | undefined;
   outbox: Outbox | undefined;
   /**

@@ -17,7 +17,7 @@ describe("create", () => {
   it("writes a WAITING task with its outbox marker, then sends its message", async () => {
     const core = new MemoryCore();
     const calls = core.watchCalls();
-    const hashCode = await core.tasks.create({ owner: 7n, channel: "default", input: "hello", hashCode: "", retryMaxLimit: 2n, prior: 0n, runAtMs: 0 });
+    const hashCode = await core.tasks.create({ owner: 7n, channel: "default", input: "hello", hashCode: "", retryMaxLimit: 2n, prior: 0n, runAtMs: 0, priority: 1, concurrencyKey: "" });
     const id = taskIdOfGeneratedHashCode(hashCode) as bigint;
     expect(core.task(id)).toMatchObject({
       state: "WAITING",

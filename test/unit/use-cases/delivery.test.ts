@@ -28,7 +28,7 @@ describe("delivery", () => {
     const core = new MemoryCore();
     const task = await core.create();
     const leased = await core.lease(task.id);
-    await core.queue.send(task.id); // a copy (the sweeper's)
+    await core.queue.send(task); // a copy (the sweeper's)
     const copy = core.queue.receiveTask(task.id);
     expect(await core.delivery.lease(core.queue, copy)).toBeUndefined();
     expect(core.queue.callsOf("delete")).toEqual([{ op: "delete", receiptHandle: copy.receiptHandle }]);
@@ -42,8 +42,8 @@ describe("delivery", () => {
     await core.tasks.cancel(cancelled.id);
     const prior = await core.create();
     const waiting = await core.create({ prior: prior.id });
-    await core.queue.send(999n);
-    await core.queue.send(waiting.id); // a stray copy
+    await core.queue.send({ id: 999n, owner: 0n, priority: 1 });
+    await core.queue.send(waiting); // a stray copy
     for (const id of [999n, cancelled.id, waiting.id]) expect(await core.delivery.lease(core.queue, core.queue.receiveTask(id))).toBeUndefined();
     expect(await core.delivery.lease(core.queue, { messageId: "m-x", receiptHandle: "rh-x", taskId: undefined })).toBeUndefined();
     expect(core.logged("dropped a message").map((line) => line.reason)).toEqual([
@@ -88,7 +88,7 @@ describe("delivery", () => {
     expect(core.logged("lease expired without a report")).toHaveLength(1);
 
     // A copy during the backoff must not cut it short.
-    await core.queue.send(task.id);
+    await core.queue.send(task);
     expect(await core.delivery.lease(core.queue, core.queue.receiveTask(task.id))).toBeUndefined();
     expect(core.logged("dropped a message")[0]).toMatchObject({ reason: "duplicate message during a retry backoff" });
 

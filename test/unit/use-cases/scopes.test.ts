@@ -76,7 +76,7 @@ describe("a producer scoped to owners", () => {
     const core = new MemoryCore();
     const theirs = await core.create({ owner: 7n });
     await core.create({ owner: 7n, hashCode: "shared-key" });
-    const request = { owner: 42n, channel: "default", input: "", hashCode: "", retryMaxLimit: 3n, prior: 0n, runAtMs: 0 };
+    const request = { owner: 42n, channel: "default", input: "", hashCode: "", retryMaxLimit: 3n, prior: 0n, runAtMs: 0, priority: 1, concurrencyKey: "" };
     const asMissing = await answerOf(core.tasks.create({ ...request, hashCode: theirs.hashCode }, () => {}, OWNER_42));
     expect(asMissing[0]).toBe(400);
     expect(asMissing[1]).toMatch(/has the form of a generated one \(with "~"\) but names no task/);
@@ -90,7 +90,7 @@ describe("a producer scoped to owners", () => {
   it("a Prior of another owner is 404, as a missing Prior is; nothing is created or linked", async () => {
     const core = new MemoryCore();
     const theirs = await core.create({ owner: 7n });
-    const request = { owner: 42n, channel: "default", input: "", hashCode: "", retryMaxLimit: 3n, prior: theirs.id, runAtMs: 0 };
+    const request = { owner: 42n, channel: "default", input: "", hashCode: "", retryMaxLimit: 3n, prior: theirs.id, runAtMs: 0, priority: 1, concurrencyKey: "" };
     expect(await answerOf(core.tasks.create(request, () => {}, OWNER_42))).toEqual([404, `Prior task ${theirs.id} does not exist`]);
     expect(core.task(theirs.id).next).toBe(0n);
     const mine = await core.create({ owner: 42n });
