@@ -15,6 +15,7 @@ import { Scheduler } from "./core/scheduler.js";
 import { ScheduleService } from "./core/schedule-service.js";
 import { ScheduleStore } from "./store/schedule-store.js";
 import { LookAheadLeaseStore } from "./store/look-ahead-lease-store.js";
+import { RateBudgetStore } from "./store/rate-budget-store.js";
 import { scheduleHandlers } from "./grpc/schedule-handlers.js";
 import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "@queues/protocol";
@@ -93,7 +94,7 @@ export class QueuesApp {
       log: this.log,
       now,
     };
-    const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log);
+    const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log, { budgets: new RateBudgetStore(dynamo, settings.tableName), now });
     this.channels = channels;
     this.tasks = new TaskService(this.ctx);
     this.sweeper = new Sweeper(this.ctx, settings.sweepIntervalMs);

@@ -37,8 +37,8 @@ export interface ChannelConfig {
 /** The flow-control options a channel entry may carry, beside name, visibilityTimeoutSeconds and maxReceiveCount. */
 export const FLOW_CONTROL_KEYS = ["rateLimitPerSecond", "maxInFlight", "concurrencyPerKey", "priorities", "fairness"] as const;
 export const MAX_PRIORITIES = 5;
-/** A rate above this would put more than 1,000 writes a second on the channel's budget item (10 deliveries per write). */
-export const MAX_RATE_LIMIT_PER_SECOND = 10_000;
+/** Above this, the channel's one budget item a second (one write per poll of up to 10) would near a partition's 1,000 writes a second. */
+export const MAX_RATE_LIMIT_PER_SECOND = 5_000;
 
 export const CHANNEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;

@@ -16,6 +16,13 @@ import type { DeliveryHandler, ReceivedMessage } from "../core/task-queues.js";
 import type { StoredTask } from "../core/task-repository.js";
 import type { ChannelQueue } from "./channel-queue.js";
 import { LONG_POLL_SECONDS } from "./queue-definition.js";
+import type { Grant, RateLimiter } from "../core/rate-limiter.js";
+
+/**
+ * A rate-limited channel's polls wait at most this long: permits are taken for the
+ * current second before the poll, so a long poll would spend them in a later one.
+ */
+const RATE_LIMITED_WAIT_SECONDS = 1;
 
 /** A worker stream waiting for tasks; it holds one entry in the poller per credit. */
 export interface Consumer {
@@ -53,6 +60,8 @@ export class ChannelPoller {
     readonly queue: ChannelQueue,
     private readonly handler: DeliveryHandler,
     private readonly log: Logger,
+    /** The channel's shared budget (rateLimitPerSecond); undefined: not rate limited. */
+    private readonly limiter?: RateLimiter,
   ) {
     const levels = queue.levels.length;
     this.levelPolls = Array<number>(levels).fill(0);
@@ -139,24 +148,53 @@ export class ChannelPoller {
 
   private async poll(index: number, max: number): Promise<void> {
     let messages: ReceivedMessage[] = [];
+    let grant: Grant | undefined;
     try {
-      messages = await this.queue.receive(index + 1, max, LONG_POLL_SECONDS, this.polling.signal);
-      // With messages, the outage is over only once their tasks can be leased (dispatch).
-      if (messages.length === 0) this.failures = 0;
-      this.backlogged[index] = messages.length === max;
+      let asking = max;
+      if (this.limiter) {
+        grant = await this.limiter.take(max);
+        asking = grant.granted;
+        // The second's budget is spent: this poll ends after waiting for the next one, and the credits are polled for again.
+        if (asking === 0) await this.pause(grant.waitMs);
+      }
+      if (asking > 0) {
+        const wait = this.limiter ? RATE_LIMITED_WAIT_SECONDS : LONG_POLL_SECONDS;
+        messages = await this.queue.receive(index + 1, asking, wait, this.polling.signal);
+        // With messages, the outage is over only once their tasks can be leased (dispatch).
+        if (messages.length === 0) this.failures = 0;
+        this.backlogged[index] = messages.length === asking;
+      }
     } catch (error) {
-      this.backOffAfter(error, "SQS receive failed");
+      this.backOffAfter(error, this.limiter && !grant ? "taking the channel's rate budget failed" : "SQS receive failed");
     } finally {
       this.requested -= max;
       this.polls -= 1;
       this.levelPolls[index] = (this.levelPolls[index] ?? 1) - 1;
     }
+    if (grant) this.giveBack(grant, grant.granted - messages.length);
     for (const message of messages) {
       const consumer = this.stopped ? undefined : this.takeCredit();
-      this.track(consumer ? this.dispatch(message, consumer) : this.release(message));
+      this.track(consumer ? this.dispatch(message, consumer, grant) : this.release(message, grant));
     }
     this.pump();
     this.checkSettled();
+  }
+
+  /** Waits `ms`, or less if the poller stops. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.polling.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      if (this.stopped) (clearTimeout(timer), resolve());
+    });
+  }
+
+  /** Permits not used (fewer messages than asked for, a message that was no delivery) go back to the second's budget. */
+  private giveBack(grant: Grant, unused: number): void {
+    if (!this.limiter || unused <= 0) return;
+    this.limiter.giveBack(grant, unused).catch((error: unknown) => {
+      this.log.debug({ err: error, channel: this.queue.name }, "could not give back unused rate permits (they lapse with their second)");
+    });
   }
 
   /**
@@ -186,7 +224,7 @@ export class ChannelPoller {
     });
   }
 
-  private async dispatch(message: ReceivedMessage, consumer: Consumer): Promise<void> {
+  private async dispatch(message: ReceivedMessage, consumer: Consumer, grant?: Grant): Promise<void> {
     try {
       let task: StoredTask | undefined;
       try {
@@ -197,6 +235,7 @@ export class ChannelPoller {
         this.backOffAfter(error, `could not lease the task of message ${message.messageId}`);
       }
       if (!task) {
+        if (grant) this.giveBack(grant, 1);
         if (consumer.open && !this.stopped) this.waiting.unshift(consumer);
         this.pump();
         return;
@@ -211,7 +250,8 @@ export class ChannelPoller {
   }
 
   /** A message nobody is waiting for any more: make it visible again at once. */
-  private async release(message: ReceivedMessage): Promise<void> {
+  private async release(message: ReceivedMessage, grant?: Grant): Promise<void> {
+    if (grant) this.giveBack(grant, 1);
     try {
       await this.queue.changeVisibility(message.receiptHandle, 0);
     } catch (error) {

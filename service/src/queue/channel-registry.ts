@@ -7,6 +7,7 @@ import type { ChannelQueue } from "./channel-queue.js";
 import type { ChannelQueues } from "./channel-queues.js";
 import { ChannelPoller } from "./channel-poller.js";
 import type { ChannelCatalog } from "../tasks/rules.js";
+import { RateLimiter, type RateBudgets } from "../core/rate-limiter.js";
 
 export class ChannelRegistry implements ChannelCatalog {
   private readonly pollers = new Map<string, ChannelPoller>();
@@ -16,6 +17,8 @@ export class ChannelRegistry implements ChannelCatalog {
     private readonly queues: ChannelQueues,
     private readonly handler: DeliveryHandler,
     private readonly log: Logger,
+    /** The budgets of rate-limited channels (rateLimitPerSecond), and the clock their seconds are read from. */
+    private readonly rates?: { budgets: RateBudgets; now: () => number },
   ) {
     this.names = queues.names;
   }
@@ -34,7 +37,9 @@ export class ChannelRegistry implements ChannelCatalog {
     const queue = this.get(name);
     let poller = this.pollers.get(name);
     if (!poller) {
-      poller = new ChannelPoller(queue, this.handler, this.log);
+      const rate = queue.config.rateLimitPerSecond;
+      const limiter = rate !== undefined && this.rates ? new RateLimiter(this.rates.budgets, name, rate, this.rates.now) : undefined;
+      poller = new ChannelPoller(queue, this.handler, this.log, limiter);
       this.pollers.set(name, poller);
     }
     return poller;
