@@ -19,10 +19,12 @@ import { LONG_POLL_SECONDS } from "./queue-definition.js";
 import type { Grant, RateLimiter } from "../core/rate-limiter.js";
 
 /**
- * A rate-limited channel's polls wait at most this long: permits are taken for the
- * current second before the poll, so a long poll would spend them in a later one.
+ * The wait of a rate-limited channel's polls (permits are taken for the current second
+ * before the poll: a long poll would spend them in a later one), and of the backlog
+ * polls of a channel with priority levels. 1 s, not 0: a short poll samples only some
+ * of SQS's servers and may come back empty from a queue with messages.
  */
-const RATE_LIMITED_WAIT_SECONDS = 1;
+const SHORT_WAIT_SECONDS = 1;
 
 /** A worker stream waiting for tasks; it holds one entry in the poller per credit. */
 export interface Consumer {
@@ -40,9 +42,11 @@ export const LOWER_LEVEL_SHARE = 0.04;
 export class ChannelPoller {
   /** One entry per outstanding credit, oldest first. */
   private readonly waiting: Consumer[] = [];
-  /** Messages asked for by the polls in flight (so parallel polls never over-receive). */
+  /** Messages asked for by the backlog polls in flight (so parallel polls never over-receive). */
   private requested = 0;
+  /** Polls in flight: all of them, and those of backlogged levels. */
   private polls = 0;
+  private backlogPolls = 0;
   /** Per level (index 0: level 1): polls in flight, and whether its last poll came back full (a backlog). */
   private readonly levelPolls: number[];
   private readonly backlogged: boolean[];
@@ -105,28 +109,33 @@ export class ChannelPoller {
 
   private pump(): void {
     if (this.stopped || this.retryTimer) return;
-    // A level without a known backlog: its own long poll, while credits wait (over all
-    // levels this may ask for more messages than credits; the extra ones are released).
+    // A level without a known backlog: its own long poll while credits wait. It reserves
+    // no credits (it may bring more messages than credits are left: those are released),
+    // and while another level is backlogged it asks for one message, only to learn
+    // that its level has tasks.
+    const anyBacklogged = this.backlogged.includes(true);
     for (let index = 0; index < this.levelPolls.length; index++) {
       if (this.waiting.length === 0) return;
       if (this.backlogged[index] || this.levelPolls[index] !== 0) continue;
-      this.startPoll(index, Math.max(1, Math.min(MAX_BATCH, this.waiting.length - this.requested)));
+      this.startPoll(index, anyBacklogged ? 1 : Math.min(MAX_BATCH, this.waiting.length), false);
     }
-    // Backlogged levels: up to MAX_PARALLEL_POLLS polls, each of the level the weights pick.
-    while (this.polls < MAX_PARALLEL_POLLS) {
+    // Backlogged levels: up to MAX_PARALLEL_POLLS polls, each of the level the weights pick, for the credits not yet asked for.
+    while (this.backlogPolls < MAX_PARALLEL_POLLS) {
       const free = this.waiting.length - this.requested;
       if (free <= 0) return;
       const index = this.pickBacklogged();
       if (index === undefined) return;
-      this.startPoll(index, Math.min(MAX_BATCH, free));
+      this.startPoll(index, Math.min(MAX_BATCH, free), true);
     }
   }
 
-  private startPoll(index: number, max: number): void {
-    this.requested += max;
+  private startPoll(index: number, max: number, backlog: boolean): void {
+    const reserved = backlog ? max : 0;
+    this.requested += reserved;
     this.polls += 1;
+    if (backlog) this.backlogPolls += 1;
     this.levelPolls[index] = (this.levelPolls[index] ?? 0) + 1;
-    void this.poll(index, max);
+    void this.poll(index, max, reserved, backlog);
   }
 
   /** Smooth weighted round robin over the backlogged levels (the highest one weighs the most); undefined: none. */
@@ -146,7 +155,7 @@ export class ChannelPoller {
     return picked;
   }
 
-  private async poll(index: number, max: number): Promise<void> {
+  private async poll(index: number, max: number, reserved: number, backlog: boolean): Promise<void> {
     let messages: ReceivedMessage[] = [];
     let grant: Grant | undefined;
     try {
@@ -158,7 +167,8 @@ export class ChannelPoller {
         if (asking === 0) await this.pause(grant.waitMs);
       }
       if (asking > 0) {
-        const wait = this.limiter ? RATE_LIMITED_WAIT_SECONDS : LONG_POLL_SECONDS;
+        // A backlog poll of one of several levels waits briefly: a level just drained must not hold its credits from the others.
+        const wait = this.limiter || (backlog && this.levelPolls.length > 1) ? SHORT_WAIT_SECONDS : LONG_POLL_SECONDS;
         messages = await this.queue.receive(index + 1, asking, wait, this.polling.signal);
         // With messages, the outage is over only once their tasks can be leased (dispatch).
         if (messages.length === 0) this.failures = 0;
@@ -167,8 +177,9 @@ export class ChannelPoller {
     } catch (error) {
       this.backOffAfter(error, this.limiter && !grant ? "taking the channel's rate budget failed" : "SQS receive failed");
     } finally {
-      this.requested -= max;
+      this.requested -= reserved;
       this.polls -= 1;
+      if (backlog) this.backlogPolls -= 1;
       this.levelPolls[index] = (this.levelPolls[index] ?? 1) - 1;
     }
     if (grant) this.giveBack(grant, grant.granted - messages.length);
