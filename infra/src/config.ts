@@ -67,10 +67,12 @@ export interface DeploymentConfig {
   legacyOwnerIndex: boolean;
 }
 
-/** The names of a channel's adopted queue and dead-letter queue. */
+/** The names of a channel's adopted queue and dead-letter queue (and, with `priorities`, of its other levels' queues). */
 export interface ExistingQueueNames {
   queue: string;
   deadLetterQueue: string;
+  /** The queues of levels 2 .. priorities, in that order; only for a channel with priorities above 1. */
+  levelQueues?: string[];
 }
 
 export const CONFIG_DEFAULTS = {
@@ -276,27 +278,46 @@ function principals(value: unknown): string[] | undefined {
 
 /**
  * existingQueues: JSON {"<channel>": {"queue": "<name or URL>", "deadLetterQueue": "<name or URL>"}},
- * for channels of `channels`; a queue named at most once.
+ * for channels of `channels`, with "levelQueues": ["<name or URL>", ...] (levels 2 .. priorities,
+ * in order) for a channel whose priorities are above 1; a queue named at most once.
  */
 function adoptedQueues(value: unknown, channels: readonly ChannelConfig[]): Record<string, ExistingQueueNames> {
   if (isUnset(value)) return {};
   const map = typeof value === "string" ? parseJson(value, "existingQueues") : value;
-  const shape = 'existingQueues must be a JSON object {"<channel>": {"queue": "<name or URL>", "deadLetterQueue": "<name or URL>"}}';
+  const shape = 'existingQueues must be a JSON object {"<channel>": {"queue": "<name or URL>", "deadLetterQueue": "<name or URL>"}} (and "levelQueues": [...] for a channel with priorities)';
   if (typeof map !== "object" || map === null || Array.isArray(map)) throw new ConfigError(`${shape}, got ${JSON.stringify(value)}`);
-  const known = new Set(channels.map((channel) => channel.name));
+  const known = new Map(channels.map((channel) => [channel.name, channel]));
   const seen = new Set<string>();
   const adopted: Record<string, ExistingQueueNames> = {};
   for (const [channel, entry] of Object.entries(map as Record<string, unknown>)) {
-    if (!known.has(channel)) throw new ConfigError(`existingQueues names channel ${JSON.stringify(channel)}, which is not in channels (${[...known].join(", ")})`);
+    const config = known.get(channel);
+    if (!config) throw new ConfigError(`existingQueues names channel ${JSON.stringify(channel)}, which is not in channels (${[...known.keys()].join(", ")})`);
     const keys = typeof entry === "object" && entry !== null && !Array.isArray(entry) ? Object.keys(entry).sort() : [];
-    if (keys.join(",") !== "deadLetterQueue,queue") throw new ConfigError(`${shape}; channel ${channel} has ${JSON.stringify(entry)}`);
-    const names = entry as Record<"queue" | "deadLetterQueue", unknown>;
-    const pair = { queue: queueName(names.queue, channel, "queue"), deadLetterQueue: queueName(names.deadLetterQueue, channel, "deadLetterQueue") };
-    for (const name of [pair.queue, pair.deadLetterQueue]) {
+    if (keys.join(",") !== "deadLetterQueue,queue" && keys.join(",") !== "deadLetterQueue,levelQueues,queue") {
+      throw new ConfigError(`${shape}; channel ${channel} has ${JSON.stringify(entry)}`);
+    }
+    const names = entry as Record<"queue" | "deadLetterQueue" | "levelQueues", unknown>;
+    const queues: ExistingQueueNames = {
+      queue: queueName(names.queue, channel, "queue"),
+      deadLetterQueue: queueName(names.deadLetterQueue, channel, "deadLetterQueue"),
+    };
+    // One queue per priority level, all adopted: the first is `queue`, the others levelQueues, in order.
+    const levels = config.priorities - 1;
+    if (names.levelQueues !== undefined || levels > 0) {
+      if (!Array.isArray(names.levelQueues) || names.levelQueues.length !== levels) {
+        throw new ConfigError(
+          levels > 0
+            ? `existingQueues: channel ${channel} has priorities ${config.priorities}: its levelQueues must list the queues of levels 2 to ${config.priorities}, in order (${levels} name(s) or URL(s)), got ${JSON.stringify(names.levelQueues)}`
+            : `existingQueues: channel ${channel} has one priority level: no levelQueues, got ${JSON.stringify(names.levelQueues)}`,
+        );
+      }
+      if (levels > 0) queues.levelQueues = names.levelQueues.map((name, index) => queueName(name, channel, `levelQueues[${index}]`));
+    }
+    for (const name of [queues.queue, queues.deadLetterQueue, ...(queues.levelQueues ?? [])]) {
       if (seen.has(name)) throw new ConfigError(`existingQueues names queue ${name} twice`);
       seen.add(name);
     }
-    adopted[channel] = pair;
+    adopted[channel] = queues;
   }
   return adopted;
 }

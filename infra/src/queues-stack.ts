@@ -1,14 +1,14 @@
-// The whole service in one stack: the tasks table, a queue pair per channel, the
-// gRPC servers behind an internal load balancer, the table stream function (owners'
-// Totals, expired tasks) and alarms; optionally the service's DNS name with its
-// certificate, and a PrivateLink endpoint service. Each concern is its own construct
-// in infra/constructs/.
+// The whole service in one stack: the tasks table, per channel a queue per priority
+// level and a dead-letter queue, the gRPC servers behind an internal load balancer,
+// the table stream function (owners' Totals, expired tasks) and alarms; optionally
+// the service's DNS name with its certificate, and a PrivateLink endpoint service.
+// Each concern is its own construct in infra/constructs/.
 import { Annotations, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import * as acm from "aws-cdk-lib/aws-certificatemanager";
 import type { Construct } from "constructs";
 import type { DeploymentConfig } from "./config.js";
 import { Alarms } from "./constructs/alarms.js";
-import { ChannelQueues } from "./constructs/channel-queues.js";
+import { ChannelQueues, levelQueuesByKey } from "./constructs/channel-queues.js";
 import { Domain } from "./constructs/domain.js";
 import { EndpointService } from "./constructs/endpoint-service.js";
 import { GrpcService } from "./constructs/grpc-service.js";
@@ -126,10 +126,20 @@ export class QueuesStack extends Stack {
         description: "The bearer tokens: aws secretsmanager get-secret-value --secret-id <this>",
       });
     }
-    for (const { channel, queue, deadLetterQueue } of this.queues.channels) {
+    for (const channelQueue of this.queues.channels) {
+      const { channel, deadLetterQueue } = channelQueue;
       const id = outputId(channel.name);
-      // A queue URL ends in the queue's name: -c existingQueues takes either.
-      new CfnOutput(this, `QueueUrl${id}`, { value: queue.queueUrl, description: `SQS queue of channel ${channel.name} (kept by cdk destroy)` });
+      // A queue URL ends in the queue's name: -c existingQueues takes either. Level 1 is QueueUrl<channel>,
+      // the other levels QueueUrl<channel>-p<level> (escaped like a channel name: "-" is x2d).
+      for (const [key, queue, level] of levelQueuesByKey(channelQueue)) {
+        new CfnOutput(this, `QueueUrl${outputId(key)}`, {
+          value: queue.queueUrl,
+          description:
+            level === 1 && channelQueue.levelQueues.length === 1
+              ? `SQS queue of channel ${channel.name} (kept by cdk destroy)`
+              : `SQS queue of channel ${channel.name}, priority level ${level} (existingQueues ${level === 1 ? "queue" : `levelQueues[${level - 2}]`}; kept by cdk destroy)`,
+        });
+      }
       new CfnOutput(this, `DeadLetterQueueUrl${id}`, {
         value: deadLetterQueue.queueUrl,
         description: `Dead-letter queue of channel ${channel.name} (kept by cdk destroy)`,

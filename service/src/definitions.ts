@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 
 export { INDEXES, LEGACY_INDEXES, PARTITION_KEY, STREAM_VIEW_TYPE, TASK_KEY_PREFIX, TTL_ATTRIBUTE, type IndexDefinition } from "./store/table-definition.js";
 export { A as TASK_ATTRIBUTES } from "./store/item-codec.js";
-export { channelQueueDefinition, queueNames } from "./queue/queue-definition.js";
+export { channelLevels, channelQueueDefinition, levelQueueKey, queueNames } from "./queue/queue-definition.js";
 export { ChannelConfigError, parseChannels, type ChannelConfig, type ChannelEntry } from "./config/channels.js";
 export { HEALTH_HTTP_PATH } from "./health/http-endpoint.js";
 export { UNEXPECTED_ERROR_LOG_MESSAGE } from "./grpc/call-context.js";

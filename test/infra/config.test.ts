@@ -15,7 +15,7 @@ const STREAM = `${TABLE_ARN}/stream/2026-01-01T00:00:00.000`;
 describe("readConfig", () => {
   it("has the documented defaults", () => {
     expect(from({ channels: CHANNELS })).toEqual({
-      channels: [{ name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500 }],
+      channels: [{ name: "default", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 1 }],
       vpcId: undefined,
       subnetGroupName: undefined,
       vpcCidr: "10.0.0.0/16",
@@ -110,6 +110,58 @@ describe("readConfig", () => {
     });
     // A JSON object in cdk.json works as well as the string -c gives.
     expect(from({ channels: '["a", "b"]', existingQueues: queues }).existingQueues).toEqual(config.existingQueues);
+  });
+
+  it("adopts a channel with priorities with its level queues (levels 2 .. priorities, in order, by name or URL)", () => {
+    const channels = [{ name: "jobs", priorities: 3 }, "b"];
+    const jobs = {
+      queue: "Queues-ChannelsjobsQueue-1",
+      deadLetterQueue: "Queues-ChannelsjobsDeadLetterQueue-2",
+      levelQueues: ["https://sqs.us-east-1.amazonaws.com/123456789012/Queues-ChannelsjobsQueuep2-3", "Queues-ChannelsjobsQueuep3-4"],
+    };
+    expect(from({ channels, existingQueues: JSON.stringify({ jobs }) }).existingQueues).toEqual({
+      jobs: { queue: jobs.queue, deadLetterQueue: jobs.deadLetterQueue, levelQueues: ["Queues-ChannelsjobsQueuep2-3", "Queues-ChannelsjobsQueuep3-4"] },
+    });
+    // A channel of one level: no levelQueues (an empty list is the same).
+    expect(from({ channels, existingQueues: { b: { queue: "q", deadLetterQueue: "d", levelQueues: [] } } }).existingQueues).toEqual({ b: { queue: "q", deadLetterQueue: "d" } });
+    const bad: [unknown, RegExp][] = [
+      [{ jobs: { queue: "q", deadLetterQueue: "d" } }, /channel jobs has priorities 3: its levelQueues must list the queues of levels 2 to 3, in order \(2 name\(s\) or URL\(s\)\), got undefined/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2"] } }, /channel jobs has priorities 3: its levelQueues must list .* got \["p2"\]/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2", "p3", "p4"] } }, /channel jobs has priorities 3/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: "p2,p3" } }, /channel jobs has priorities 3/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2", "p 3"] } }, /jobs.levelQueues\[1\] "p 3" is not an SQS queue name/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2", "q"] } }, /names queue q twice/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2", "p3"] }, b: { queue: "p3", deadLetterQueue: "e" } }, /names queue p3 twice/],
+      [{ b: { queue: "q", deadLetterQueue: "d", levelQueues: ["p2"] } }, /channel b has one priority level: no levelQueues, got \["p2"\]/],
+      [{ jobs: { queue: "q", deadLetterQueue: "d", levelQueue: ["p2", "p3"] } }, /channel jobs has/],
+    ];
+    for (const [existingQueues, message] of bad) {
+      expect(() => from({ channels, existingQueues }), JSON.stringify(existingQueues)).toThrow(ConfigError);
+      expect(() => from({ channels, existingQueues })).toThrow(message);
+    }
+  });
+
+  it("a bad channel option (SPEC 7.2) is an error naming the channel and the key", () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ priorities: 9 }, /context channels\[1\] \(channel "jobs"\)\.priorities must be an integer from 1 to 5, got 9/],
+      [{ priorities: "2" }, /\(channel "jobs"\)\.priorities must be an integer/],
+      [{ rateLimitPerSecond: -1 }, /\(channel "jobs"\)\.rateLimitPerSecond must be a number above 0 and at most \d+, got -1/],
+      [{ maxInFlight: 0 }, /\(channel "jobs"\)\.maxInFlight must be an integer from 1/],
+      [{ concurrencyPerKey: -2 }, /\(channel "jobs"\)\.concurrencyPerKey must be an integer from 1/],
+      [{ fairness: "tenant" }, /\(channel "jobs"\)\.fairness must be "owner"/],
+      [{ priority: 2 }, /\(channel "jobs"\): unknown key\(s\) priority; known: /],
+    ];
+    for (const [options, message] of bad) {
+      for (const channels of [["a", { name: "jobs", ...options }], JSON.stringify(["a", { name: "jobs", ...options }])]) {
+        expect(() => from({ channels }), JSON.stringify(options)).toThrow(ChannelConfigError);
+        expect(() => from({ channels })).toThrow(message);
+      }
+    }
+    // A level's queue key must not be another channel's name.
+    expect(() => from({ channels: [{ name: "jobs", priorities: 2 }, "jobs-p2"] })).toThrow(/channel "jobs" has priorities 2, and the queue of its level 2 would be named like channel "jobs-p2"/);
+    expect(from({ channels: [{ name: "jobs", priorities: 5, rateLimitPerSecond: 2.5, maxInFlight: 10, concurrencyPerKey: 1, fairness: "owner" }] }).channels).toEqual([
+      { name: "jobs", visibilityTimeoutSeconds: 30, maxReceiveCount: 500, priorities: 5, rateLimitPerSecond: 2.5, maxInFlight: 10, concurrencyPerKey: 1, fairness: "owner" },
+    ]);
   });
 
   it("answers a clear error for each bad value", () => {

@@ -69,3 +69,20 @@ export const ALL_OPTIONS: Record<string, string> = {
   reflection: "true",
   legacyOwnerIndex: "true",
 };
+
+/**
+ * Channels with priority levels (the "priorities" template that cfn-lint checks, and
+ * priorities.test.ts): "jobs" with 3 levels, created (3 queues, 1 dead-letter queue);
+ * "ranked" with 2 levels, adopted with its level queue (one of them by URL); "default"
+ * with one level, as in cdk.json.
+ */
+export const PRIORITY_CHANNELS = ["default", { name: "jobs", visibilityTimeoutSeconds: 120, maxReceiveCount: 50, priorities: 3 }, { name: "ranked", priorities: 2 }];
+export const KEPT_RANKED_QUEUES = {
+  queue: "Queues-ChannelsrankedQueue5D1C2B3A-Rk1Rk2Rk3Rk4",
+  deadLetterQueue: "Queues-ChannelsrankedDeadLetterQueue9E8F7A6B-Rk5Rk6Rk7Rk8",
+  levelQueues: ["https://sqs.us-east-1.amazonaws.com/123456789012/Queues-ChannelsrankedQueuep2C4D5E6F7-Rk9Rk0RkARkB"],
+};
+export const PRIORITIES: Record<string, string> = {
+  channels: JSON.stringify(PRIORITY_CHANNELS),
+  existingQueues: JSON.stringify({ ranked: KEPT_RANKED_QUEUES }),
+};

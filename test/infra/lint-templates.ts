@@ -5,7 +5,9 @@
 // - default: cdk.json's context, as `npx cdk synth` gives it;
 // - all-options: every option at once (ALL_OPTIONS: TLS through domainName, the
 //   PrivateLink endpoint service, an adopted table and adopted queues, ...);
-// - all-options-imported-vpc: the same in an existing VPC (vpcId, as a lookup finds it).
+// - all-options-imported-vpc: the same in an existing VPC (vpcId, as a lookup finds it);
+// - priorities: channels with priority levels (PRIORITIES: one queue per level, created
+//   for one channel and adopted for another, one dead-letter queue per channel).
 //
 // The templates stay in the directory (default: a new temporary one). Exit status 1
 // when cfn-lint reports an error (its warnings are printed, and do not fail).
@@ -17,7 +19,7 @@ import { join, resolve } from "node:path";
 import { App } from "aws-cdk-lib";
 import { buildApp } from "../../infra/src/app.js";
 import { cdkJsonPath } from "../../service/src/local/cdk-channels.js";
-import { ALL_OPTIONS, lookedUpVpc, TEST_ENV } from "./contexts.js";
+import { ALL_OPTIONS, lookedUpVpc, PRIORITIES, TEST_ENV } from "./contexts.js";
 
 const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(cdkJsonPath(), "utf8")) as { context: Record<string, unknown> }).context;
 const VPC_ID = "vpc-0123456789abcdef0";
@@ -30,6 +32,7 @@ const VARIANTS: { name: string; context: Record<string, unknown>; env: { account
     context: { ...ALL_OPTIONS, vpcId: VPC_ID, subnetGroupName: "Private", ...lookedUpVpc(VPC_ID, TEST_ENV) },
     env: TEST_ENV,
   },
+  { name: "priorities", context: PRIORITIES, env: {} },
 ];
 
 /** cfn-lint's exit status is a bit field: 2 errors, 4 warnings, 8 informational; 1 is a crash. */

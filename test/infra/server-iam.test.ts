@@ -12,7 +12,7 @@ import type { CfnResource } from "aws-cdk-lib";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChannelEntry } from "../../service/src/config/channels.js";
-import { queueNames } from "../../service/src/queue/queue-definition.js";
+import { channelLevels, levelQueueKey, queueNames } from "../../service/src/queue/queue-definition.js";
 import { createDocumentClient } from "../../service/src/store/dynamo-client.js";
 import { A } from "../../service/src/store/item-codec.js";
 import { INDEXES, TTL_ATTRIBUTE } from "../../service/src/store/table-definition.js";
@@ -40,6 +40,8 @@ import { OpenStreams } from "../support/open-streams.js";
 import { CDK_JSON_CONTEXT, removeSynthOutputs, synth } from "./support.js";
 
 const RETENTION_DAYS = 7;
+/** cdk.json's channels, and one with two priority levels (a queue each, one dead-letter queue). */
+const CHANNELS: ChannelEntry[] = [...(CDK_JSON_CONTEXT.channels as ChannelEntry[]), { name: "ranked", priorities: 2 }];
 const env = FAKE_ENV;
 const arns = arnMapper(env);
 
@@ -133,12 +135,12 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
   const reader = createDocumentClient();
 
   beforeAll(async () => {
-    // The stack as deployed (cdk.json's channels) with a retention. Synthesized first: it
-    // blocks the event loop for seconds, which would stall a running server's calls.
-    const { stack, template } = synth({ taskRetentionDays: RETENTION_DAYS });
+    // The stack as deployed (cdk.json's channels, and one with priorities) with a retention. Synthesized
+    // first: it blocks the event loop for seconds, which would stall a running server's calls.
+    const { stack, template } = synth({ taskRetentionDays: RETENTION_DAYS, channels: CHANNELS });
     removeSynthOutputs();
     server = await startTestServer({
-      channels: CDK_JSON_CONTEXT.channels as ChannelEntry[],
+      channels: CHANNELS,
       // A fast sweeper; a short drain (shutdown abandons the idle long polls after 1 s).
       settings: { taskRetentionDays: RETENTION_DAYS, sweepAfterMs: 300, sweepIntervalMs: 200, drainTimeoutMs: 1_000 },
     });
@@ -161,22 +163,25 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     };
     channelQueueArns = {};
     deadLetterQueueArns = {};
-    for (const { channel, queue, deadLetterQueue } of stack.queues.channels) {
-      const names = queueNames(server.settings.queuePrefix, channel.name);
-      // The server's queue URL names the queue its ARN is made from.
-      expect(arns.queueOfUrl(server.queueUrls[channel.name] as string)).toBe(queueArn(env, names.queue));
-      for (const [construct, name] of [
-        [queue, names.queue],
-        [deadLetterQueue, names.deadLetter],
-      ] as const) {
-        resources[logicalIdOf(construct)] = {
-          ref: queueUrl(env, name),
-          attributes: { Arn: queueArn(env, name), QueueName: name, QueueUrl: queueUrl(env, name) },
-        };
+    const mapOnto = (construct: { node: { defaultChild?: unknown } }, name: string) => {
+      resources[logicalIdOf(construct)] = { ref: queueUrl(env, name), attributes: { Arn: queueArn(env, name), QueueName: name, QueueUrl: queueUrl(env, name) } };
+    };
+    for (const { channel, levelQueues, deadLetterQueue } of stack.queues.channels) {
+      // One queue per priority level (keyed like QUEUES_QUEUE_URLS), one dead-letter queue.
+      expect(levelQueues).toHaveLength(channel.priorities);
+      for (const level of channelLevels(channel)) {
+        const key = levelQueueKey(channel.name, level);
+        const name = queueNames(server.settings.queuePrefix, channel.name, level).queue;
+        // The server's queue URL names the queue its ARN is made from.
+        expect(arns.queueOfUrl(server.queueUrls[key] as string)).toBe(queueArn(env, name));
+        mapOnto(levelQueues[level - 1] as { node: { defaultChild?: unknown } }, name);
+        channelQueueArns[key] = queueArn(env, name);
       }
-      channelQueueArns[channel.name] = queueArn(env, names.queue);
-      deadLetterQueueArns[channel.name] = queueArn(env, names.deadLetter);
+      const deadLetter = queueNames(server.settings.queuePrefix, channel.name).deadLetter;
+      mapOnto(deadLetterQueue, deadLetter);
+      deadLetterQueueArns[channel.name] = queueArn(env, deadLetter);
     }
+    expect(Object.keys(channelQueueArns)).toContain("ranked-p2");
     const statements = roleStatements(template.toJSON(), logicalIdOf(stack.server.taskRole), new IntrinsicResolver(env, resources));
     evaluator = new PolicyEvaluator(statements);
   });
@@ -222,7 +227,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
       .flatMap((call) => (call.input.Entries as { MessageBody: string }[]).map((entry) => entry.MessageBody));
   }
 
-  it("the task role's evaluator is real: it allows the table, its indexes and the channel queues, and nothing else", () => {
+  it("the task role's evaluator is real: it allows the table, its indexes and the channel queues (every level's), and nothing else", () => {
     expect(evaluator.allows("dynamodb:GetItem", table)).toBe(true);
     for (const index of Object.values(INDEXES)) expect(evaluator.allows("dynamodb:Query", `${table}/index/${index.name}`)).toBe(true);
     for (const arn of Object.values(channelQueueArns)) expect(evaluator.allows("sqs:SendMessage", arn)).toBe(true);
@@ -331,6 +336,13 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     mailer.credit();
     await eventually(() => deletedFrom("emails") >= 2, 15_000);
 
+    // Priorities: a task of ranked's lowest level goes to that level's own queue, and is received and deleted from it.
+    const low = await server.api.create({ Channel: "ranked", Input: "low", Priority: "2" });
+    await eventually(() => sentTo("ranked-p2").includes(low.ID), 15_000);
+    await deliver(streams.worker("ranked"), low, "a task of priority level 2");
+    expect((await reporter.report(low.ID, ReportState.SUCCESS, "ranked")).State).toBe("200");
+    await eventually(() => deletedFrom("ranked-p2") >= 1, 15_000);
+
     // Scheduling: a batch with a task parked beyond SQS's 15-minute delay; a schedule put, listed and deleted.
     const batch = await server.api.createTasks([
       { Channel: "reports", Input: "b1" },
@@ -346,7 +358,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
 
     // Retention: every kind of final write set the TTL attribute.
     const inAWeek = Math.floor(Date.now() / 1000) + RETENTION_DAYS * 86_400;
-    for (const task of [generated, keyed, afterKeyed, next, late, afterLate, head, tail, leased, waiting]) {
+    for (const task of [generated, keyed, afterKeyed, next, late, afterLate, head, tail, leased, waiting, low]) {
       const expiresAt = Number((await item(`T#${task.ID}`))?.[TTL_ATTRIBUTE]);
       expect(Math.abs(expiresAt - inAWeek), `expiresAt of ${task.ID}`).toBeLessThan(120);
     }
@@ -401,6 +413,8 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
       ),
       `sqs:SendMessage ${channelQueueArns.emails}`,
       `sqs:ReceiveMessage ${channelQueueArns.emails}`,
+      // A lower priority level's own queue.
+      ...["SendMessage", "ReceiveMessage", "DeleteMessage"].map((action) => `sqs:${action} ${channelQueueArns["ranked-p2"]}`),
     ]) {
       expect(seen, `the scenario never made the request ${expected}`).toContain(expected);
     }

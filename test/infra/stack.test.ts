@@ -304,7 +304,7 @@ describe("per channel", () => {
     const sqsStatement = policyStatements(more, "ServerTaskRole").find((s) => s.Action.includes("sqs:ReceiveMessage"));
     expect(sqsStatement?.Resource).toContainEqual(arnOf(ids.queue));
     const env = containerEnvironment(more);
-    expect(JSON.parse(env.QUEUES_CHANNELS as string)).toContainEqual({ name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50 });
+    expect(JSON.parse(env.QUEUES_CHANNELS as string)).toContainEqual({ name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50, priorities: 1 });
     expect(JSON.stringify(env.QUEUES_QUEUE_URLS)).toContain(`"thumbnails\\":\\"`);
     expect(JSON.stringify(env.QUEUES_QUEUE_URLS)).toContain(JSON.stringify(ref(ids.queue)));
     more.template.hasOutput(`QueueUrl${outputId("thumbnails")}`, { Value: ref(ids.queue) });

@@ -1,8 +1,8 @@
 // The alarms an operator needs: fewer healthy servers than desiredCount; State-500
 // answers (bugs, counted from the servers' log lines); per channel, a message in the
 // dead-letter queue (something the server could not handle at all), a dead letter near
-// its expiry, and a backlog whose oldest message is too old (workers missing or too
-// slow); and errors of the table stream function.
+// its expiry, and, per priority level's queue, a backlog whose oldest message is too old
+// (workers missing or too slow); and errors of the table stream function.
 import { Duration } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
@@ -14,13 +14,13 @@ import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { channelQueueDefinition, UNEXPECTED_ERROR_LOG_MESSAGE } from "@queues/server/definitions";
 import { CONFIG_DEFAULTS } from "../config.js";
-import type { ChannelQueue } from "./channel-queues.js";
+import { levelQueuesByKey, type ChannelQueue } from "./channel-queues.js";
 
 export interface AlarmsProps {
   /** The channel queues to watch. */
   readonly channels: readonly ChannelQueue[];
   /**
-   * The "oldest waiting task" alarm fires when a channel's oldest message is older than this.
+   * The "oldest waiting task" alarm fires when the oldest message of a channel's queue (of one of its priority levels) is older than this.
    * @default 3600
    */
   readonly oldestMessageAlarmSeconds?: number;
@@ -65,7 +65,8 @@ export class Alarms extends Construct {
     this.topic = props.topicArn ? sns.Topic.fromTopicArn(this, "Topic", props.topicArn) : undefined;
     const oldestSeconds = props.oldestMessageAlarmSeconds ?? CONFIG_DEFAULTS.oldestMessageAlarmSeconds;
     const maxPerMinute = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM };
-    for (const { channel, queue, deadLetterQueue } of props.channels) {
+    for (const channelQueue of props.channels) {
+      const { channel, deadLetterQueue } = channelQueue;
       const scope = new Construct(this, channel.name);
       this.add(scope, "DeadLetters", {
         metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible(maxPerMinute),
@@ -77,12 +78,16 @@ export class Alarms extends Construct {
         description: `Channel ${channel.name}: a dead letter is older than half the dead-letter queue's retention (${deadLetterRetention / 2} s); SQS deletes it at ${deadLetterRetention} s. Redrive or inspect it before then.`,
         threshold: deadLetterRetention / 2,
       });
-      this.add(scope, "OldestMessage", {
-        metric: queue.metricApproximateAgeOfOldestMessage(maxPerMinute),
-        description: `Channel ${channel.name}: the oldest waiting task is older than ${oldestSeconds} s. Are its workers connected and keeping up?`,
-        threshold: oldestSeconds,
-        evaluationPeriods: 5,
-      });
+      // One per priority level's queue (level 1 keeps the id the channel's alarm always had).
+      for (const [, queue, level] of levelQueuesByKey(channelQueue)) {
+        const where = channelQueue.levelQueues.length > 1 ? `Channel ${channel.name}, priority level ${level}` : `Channel ${channel.name}`;
+        this.add(scope, level === 1 ? "OldestMessage" : `OldestMessage-p${level}`, {
+          metric: queue.metricApproximateAgeOfOldestMessage(maxPerMinute),
+          description: `${where}: the oldest waiting task is older than ${oldestSeconds} s. Are its workers connected and keeping up?`,
+          threshold: oldestSeconds,
+          evaluationPeriods: 5,
+        });
+      }
     }
     if (props.servers) {
       const { targetGroup, logGroup, desiredCount } = props.servers;

@@ -15,7 +15,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { DeploymentConfig } from "../config.js";
-import type { ChannelQueue } from "./channel-queues.js";
+import { levelQueuesByKey, type ChannelQueue } from "./channel-queues.js";
 import type { Network } from "./network.js";
 import type { TaskTable } from "./task-table.js";
 import { CONTAINER_HEALTH_COMMAND, HEALTH_HTTP_PATH } from "@queues/server/definitions";
@@ -52,7 +52,7 @@ export interface GrpcServiceProps {
   readonly network: Network;
   /** The tasks table the servers read and write. */
   readonly table: TaskTable;
-  /** The channel queues the servers poll and send to. */
+  /** The channel queues (every priority level's) the servers poll and send to. */
   readonly channels: readonly ChannelQueue[];
   /**
    * The listener speaks TLS with this certificate (HTTP/2 ALPN).
@@ -85,8 +85,12 @@ export class GrpcService extends Construct {
       description: "Queues server: this table and its indexes, these channel queues, nothing else",
     });
     this.taskRole.addToPolicy(new iam.PolicyStatement({ actions: TASK_ROLE_ACTIONS.dynamodb, resources: table.arns }));
+    // Every priority level's queue of every channel; not the dead-letter queues (SQS moves messages there itself).
     this.taskRole.addToPolicy(
-      new iam.PolicyStatement({ actions: TASK_ROLE_ACTIONS.sqs, resources: channels.map((channel) => channel.queue.queueArn) }),
+      new iam.PolicyStatement({
+        actions: TASK_ROLE_ACTIONS.sqs,
+        resources: channels.flatMap((channel) => channel.levelQueues.map((queue) => queue.queueArn)),
+      }),
     );
 
     const logGroup = (this.logGroup = new logs.LogGroup(this, "Logs", {
@@ -106,7 +110,10 @@ export class GrpcService extends Construct {
       QUEUES_HEALTH_HTTP_PORT: String(HEALTH_HTTP_PORT),
       QUEUES_TABLE: table.table.tableName,
       QUEUES_CHANNELS: JSON.stringify(channels.map((channel) => channel.channel)),
-      QUEUES_QUEUE_URLS: Stack.of(this).toJsonString(Object.fromEntries(channels.map((channel) => [channel.channel.name, channel.queue.queueUrl]))),
+      // Keyed by levelQueueKey: "<channel>" for level 1, "<channel>-p<level>" for the others.
+      QUEUES_QUEUE_URLS: Stack.of(this).toJsonString(
+        Object.fromEntries(channels.flatMap((channel) => levelQueuesByKey(channel).map(([key, queue]) => [key, queue.queueUrl]))),
+      ),
       QUEUES_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_SECONDS * 1000),
       QUEUES_REFLECTION: String(config.reflection),
     };

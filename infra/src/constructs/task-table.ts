@@ -28,8 +28,11 @@ export interface TaskTableProps {
   readonly existing?: { readonly tableName: string; readonly streamArn: string };
 }
 
-/** Tags of the kept resources (table, channel queues): they name them after a destroy, when the stack's outputs are gone. */
-export const KEPT_RESOURCE_TAGS = { stack: "queues:stack", resource: "queues:resource", channel: "queues:channel" } as const;
+/**
+ * Tags of the kept resources (table, channel queues): they name them after a destroy,
+ * when the stack's outputs are gone. `level`: on a channel's queues of priority levels 2 and below.
+ */
+export const KEPT_RESOURCE_TAGS = { stack: "queues:stack", resource: "queues:resource", channel: "queues:channel", level: "queues:level" } as const;
 
 const attributeType = (type: "S" | "N") => (type === "S" ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER);
 
