@@ -40,6 +40,8 @@ export class MemoryCore {
     [
       { name: "default", leaseMs: LEASE_MS },
       { name: "other", leaseMs: 10_000 },
+      // Flow control: at most 2 PROCEEDING, at most 1 per ConcurrencyKey.
+      { name: "limited", leaseMs: 10_000, limits: { maxInFlight: 2, concurrencyPerKey: 1 } },
     ],
     this.now,
   );

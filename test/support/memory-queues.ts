@@ -4,7 +4,8 @@
 // the lease; `changeVisibility` moves a message's visibility; `delete` removes the
 // message whose current receipt handle it names (a stale handle deletes nothing).
 // Every call is recorded; faults are injected per call (`failNext`).
-import type { QueuedTask, ReceivedMessage, TaskQueue, TaskQueues } from "../../service/src/core/task-queues.js";
+import type { QueuedTask, ReceivedMessage, SendOptions, TaskQueue, TaskQueues } from "../../service/src/core/task-queues.js";
+import type { SlotLimits } from "../../service/src/tasks/flow-slots.js";
 import { checkChannel } from "../../service/src/tasks/rules.js";
 
 export type QueueOp = "send" | "delete" | "changeVisibility" | "length";
@@ -15,6 +16,7 @@ export interface QueueCall {
   receiptHandle?: string;
   seconds?: number;
   copy?: boolean;
+  held?: number;
 }
 
 interface Message {
@@ -23,6 +25,7 @@ interface Message {
   receiptHandle: string;
   visibleAtMs: number;
   copy: boolean;
+  held: number;
 }
 
 let counter = 0;
@@ -36,12 +39,14 @@ export class MemoryQueue implements TaskQueue {
     readonly name: string,
     readonly leaseMs: number,
     private readonly now: () => number,
+    readonly limits: SlotLimits = {},
   ) {}
 
-  async send(task: QueuedTask, delaySeconds = 0, copy = false): Promise<void> {
+  async send(task: QueuedTask, options: SendOptions = {}): Promise<void> {
+    const { delaySeconds = 0, copy = false, held = 0 } = options;
     const taskId = task.id;
-    this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}), ...(copy ? { copy } : {}) });
-    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000, copy });
+    this.enter({ op: "send", taskId, ...(delaySeconds ? { seconds: delaySeconds } : {}), ...(copy ? { copy } : {}), ...(held ? { held } : {}) });
+    this.messages.push({ messageId: `m-${++counter}`, taskId, receiptHandle: "", visibleAtMs: this.now() + delaySeconds * 1000, copy, held });
   }
 
   async delete(receiptHandle: string): Promise<void> {
@@ -111,7 +116,13 @@ export class MemoryQueue implements TaskQueue {
   private handOut(message: Message): ReceivedMessage {
     message.receiptHandle = `rh-${++counter}`;
     message.visibleAtMs = this.now() + this.leaseMs;
-    return { messageId: message.messageId, receiptHandle: message.receiptHandle, taskId: message.taskId, ...(message.copy ? { copy: true } : {}) };
+    return {
+      messageId: message.messageId,
+      receiptHandle: message.receiptHandle,
+      taskId: message.taskId,
+      ...(message.copy ? { copy: true } : {}),
+      ...(message.held ? { held: message.held } : {}),
+    };
   }
 
   private byHandle(receiptHandle: string): Message | undefined {
@@ -122,8 +133,8 @@ export class MemoryQueue implements TaskQueue {
 export class MemoryQueues implements TaskQueues {
   private readonly queues = new Map<string, MemoryQueue>();
 
-  constructor(channels: { name: string; leaseMs: number }[], now: () => number) {
-    for (const { name, leaseMs } of channels) this.queues.set(name, new MemoryQueue(name, leaseMs, now));
+  constructor(channels: { name: string; leaseMs: number; limits?: SlotLimits }[], now: () => number) {
+    for (const { name, leaseMs, limits } of channels) this.queues.set(name, new MemoryQueue(name, leaseMs, now, limits));
   }
 
   /** The channel's queue; 400 for a channel that is not configured (as the SQS one). */

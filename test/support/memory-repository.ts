@@ -19,6 +19,7 @@ import { applyChange, applyTransition, receiptRenewal, type TaskChange } from ".
 import {
   DuplicateHashCode,
   IdTaken,
+  SlotsFull,
   StaleTask,
   type DueOutboxShard,
   type ParkedPage,
@@ -57,6 +58,8 @@ export class MemoryRepository implements TaskRepository {
   private readonly guards = new Map<string, bigint>();
   private readonly interceptors: Interceptor[] = [];
   private writes = 0;
+  /** The running count of each flow-control slot (the store's IF# / CK# items). */
+  readonly slotCounts = new Map<string, number>();
   /** Every call, in order. */
   readonly calls: RepositoryCall[] = [];
 
@@ -227,7 +230,15 @@ export class MemoryRepository implements TaskRepository {
     await this.enter({ method: "transition", id: task.id, transition: name });
     const updateTime = new Date(this.now()).toISOString();
     const written = applyTransition(task, name, change, updateTime); // throws if the state machine does not allow it
-    const stored = this.commit(this.current(task), name, change);
+    const current = this.current(task);
+    // Flow-control slots, as the store's transaction: all taken or none; given back on leaving PROCEEDING.
+    const full = (change.takeSlots ?? []).find((slot) => (this.slotCounts.get(slot.id) ?? 0) >= slot.max);
+    if (full) throw new SlotsFull(full.id);
+    const stored = this.commit(current, name, change);
+    for (const slot of change.takeSlots ?? []) this.slotCounts.set(slot.id, (this.slotCounts.get(slot.id) ?? 0) + 1);
+    if (!change.takeSlots?.length && written.heldSlots === undefined) {
+      for (const id of current.heldSlots ?? []) this.slotCounts.set(id, (this.slotCounts.get(id) ?? 0) - 1);
+    }
     return { ...written, version: stored.version, lastWrite: stored.lastWrite, outputExternal: stored.outputExternal };
   }
 
@@ -255,6 +266,7 @@ export class MemoryRepository implements TaskRepository {
       isInline(output) &&
       task?.state === "PROCEEDING" &&
       task.next === 0n &&
+      !task.heldSlots?.length &&
       (leaseToken === 0n || task.lease?.token === leaseToken) &&
       inScope(scope, task);
     if (!task || !holds) return { current: this.view(id, false) };

@@ -80,7 +80,7 @@ describe("the look-ahead (parked tasks)", () => {
     const task = await core.create({ runAtMs: T0 + 20 * 60_000 });
     core.advance(20 * 60_000 - LOOK_AHEAD_MS);
     await core.parked.sendDueOnce();
-    await core.queue.send(task, LOOK_AHEAD_MS / 1000, true); // a second replica's copy
+    await core.queue.send(task, { delaySeconds: LOOK_AHEAD_MS / 1000, copy: true }); // a second replica's copy
     core.advance(LOOK_AHEAD_MS);
     const calls = core.watchCalls();
     const [first, second] = core.queue.receive(2);

@@ -33,7 +33,7 @@ export function outboxDue(ctx: CoreContext, notBeforeMs = 0): Outbox {
 /** Sends a queued task's message, delayed until its RunAt if that is ahead; a parked task is left to the look-ahead. */
 export async function dispatch(ctx: CoreContext, task: TaskRecord): Promise<void> {
   const plan = dispatchOf(task.notBeforeMs, ctx.now());
-  if (plan.send) await ctx.channels.get(task.channel).send(task, plan.delaySeconds);
+  if (plan.send) await ctx.channels.get(task.channel).send(task, { delaySeconds: plan.delaySeconds });
 }
 
 /** The marker a final write leaves: set while the task still owes its chain a follow-up (it has a Next), else removed. */

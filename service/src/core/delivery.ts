@@ -4,7 +4,8 @@
 // never reaches a worker.
 import { finalOutbox, type CoreContext } from "./context.js";
 import type { DeliveryHandler, ReceivedMessage, TaskQueue } from "./task-queues.js";
-import type { StoredTask } from "./task-repository.js";
+import { SlotsFull, type StoredTask } from "./task-repository.js";
+import { holdBackSeconds, limitsSlots, slotsFor } from "../tasks/flow-slots.js";
 import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
@@ -27,8 +28,9 @@ export class Delivery implements DeliveryHandler {
     // The usual case (a queued task's message) is one conditional write; anything else
     // comes back as the task as it is, and the rules below decide what the message means.
     // A copy is read first: it usually finds its task taken, and a read costs less than a failed write.
+    // So is a task of a channel with slot limits: its lease takes the slots of its key, known from the read.
     let first: StoredTask | undefined;
-    if (message.copy) first = await ctx.store.getTask(taskId);
+    if (message.copy || limitsSlots(queue.limits)) first = await ctx.store.getTask(taskId);
     else {
       const unread = await ctx.store.leaseUnread(taskId, message, queue.leaseMs);
       if ("written" in unread) return this.handOver(queue, unread.written);
@@ -45,16 +47,25 @@ export class Delivery implements DeliveryHandler {
         }
         const current = decidedOn(task);
         switch (decision.action) {
-          case "lease":
-            return ctx.store.transition(current, "lease", {
-              lease: {
-                token: newLeaseToken(current.lease?.token),
-                messageId: message.messageId,
-                receiptHandle: message.receiptHandle,
-                expiresAtMs: ctx.now() + queue.leaseMs,
-              },
-              // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
-            });
+          case "lease": {
+            const takeSlots = slotsFor(current, queue.limits);
+            try {
+              return await ctx.store.transition(current, "lease", {
+                lease: {
+                  token: newLeaseToken(current.lease?.token),
+                  messageId: message.messageId,
+                  receiptHandle: message.receiptHandle,
+                  expiresAtMs: ctx.now() + queue.leaseMs,
+                },
+                // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
+                ...(takeSlots.length > 0 ? { takeSlots } : {}),
+              });
+            } catch (error) {
+              if (!(error instanceof SlotsFull)) throw error;
+              await this.holdBack(queue, message, current, error.slotId);
+              return undefined;
+            }
+          }
           case "defer":
             // Early for its RunAt (this replica's clock is ahead of the sender's): the message comes back then.
             await bestEffort(ctx.log, "deferral of an early message", { taskId: String(taskId) }, () =>
@@ -122,6 +133,22 @@ export class Delivery implements DeliveryHandler {
     }
     const handle = task.lease?.receiptHandle;
     if (handle) await bestEffort(ctx.log, "release of an undelivered message", { taskId: String(task.id) }, () => queue.changeVisibility(handle, 0));
+  }
+
+  /**
+   * The task's slot is full (maxInFlight, or its key's concurrencyPerKey): it waits,
+   * WAITING, with no attempt counted. Its message is sent again, delayed (1 s, doubling
+   * each time it is held back, up to 10 s), and this one deleted: a new message starts
+   * with no receives, so a long wait never brings it near the dead-letter queue, and
+   * the tasks of other keys are received meanwhile. A crash in between leaves two
+   * messages, and the lease is conditional.
+   */
+  private async holdBack(queue: TaskQueue, message: ReceivedMessage, task: StoredTask, slotId: string): Promise<void> {
+    const held = (message.held ?? 0) + 1;
+    const delaySeconds = holdBackSeconds(held - 1);
+    await queue.send(task, { delaySeconds, held, copy: message.copy ?? false });
+    this.ctx.log.debug({ taskId: String(task.id), slot: slotId, delaySeconds }, "held back by a full flow-control slot");
+    await bestEffort(this.ctx.log, "delete of a held-back task's message", { taskId: String(task.id) }, () => queue.delete(message.receiptHandle));
   }
 
   private async drop(queue: TaskQueue, message: ReceivedMessage, reason: string): Promise<void> {

@@ -141,7 +141,7 @@ export class ParkedTasks {
     // Later than the window (the index lagged a move): a later pass sends it.
     if (!plan.send) return false;
     // Sent as a copy: should another replica also send one, the copy that finds the task taken costs a read, no write.
-    await ctx.channels.get(task.channel).send(task, plan.delaySeconds, true);
+    await ctx.channels.get(task.channel).send(task, { delaySeconds: plan.delaySeconds, copy: true });
     ctx.log.debug({ taskId: String(id), delaySeconds: plan.delaySeconds }, "sent a scheduled task's message");
     return true;
   }

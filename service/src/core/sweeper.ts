@@ -119,7 +119,7 @@ export class Sweeper {
         case "resend": {
           const claimed = await ctx.store.claimOutbox(task, spacedMs, sweeps + 1);
           ctx.log.info({ taskId: String(id), state: claimed.state, sweeps: sweeps + 1 }, "sweeper: its message is overdue; sending a copy");
-          await ctx.channels.get(claimed.channel).send(claimed, 0, true);
+          await ctx.channels.get(claimed.channel).send(claimed, { copy: true });
           return true;
         }
       }

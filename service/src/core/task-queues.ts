@@ -4,6 +4,7 @@
 // (queue/channel-queues.ts) implement it; the unit tests use in-memory ones.
 import type { StoredTask } from "./task-repository.js";
 import type { TaskRecord } from "../tasks/task.js";
+import type { SlotLimits } from "../tasks/flow-slots.js";
 
 /** What a task's message is made from: its ID, and where and how it is sent (its priority level; its Owner for fairness). */
 export type QueuedTask = Pick<TaskRecord, "id" | "owner" | "priority">;
@@ -19,14 +20,28 @@ export interface ReceivedMessage {
    * copy that finds its task taken costs a read, not a failed conditional write.
    */
   copy?: boolean;
+  /** How many times the task was held back by a full flow-control slot before this message (0: never). */
+  held?: number;
+}
+
+/** How a message is sent. */
+export interface SendOptions {
+  /** Hidden for this long first (0 to 900). */
+  delaySeconds?: number;
+  /** See ReceivedMessage.copy. */
+  copy?: boolean;
+  /** The times the task was held back by a full flow-control slot (ReceivedMessage.held). */
+  held?: number;
 }
 
 /** One channel's queue. */
 export interface TaskQueue {
   /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
   readonly leaseMs: number;
-  /** Sends the task's message, hidden for `delaySeconds` (0 to 900) first; `copy`: see ReceivedMessage.copy. */
-  send(task: QueuedTask, delaySeconds?: number, copy?: boolean): Promise<void>;
+  /** The channel's maxInFlight / concurrencyPerKey (tasks/flow-slots.ts). */
+  readonly limits: SlotLimits;
+  /** Sends the task's message. */
+  send(task: QueuedTask, options?: SendOptions): Promise<void>;
   delete(receiptHandle: string): Promise<void>;
   /** Hides (or, with 0, releases) a received message: the lease, a heartbeat, a retry backoff. */
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;

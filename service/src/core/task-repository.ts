@@ -26,6 +26,13 @@ export class StaleTask extends Error {
   }
 }
 
+/** A lease did not fit: the flow-control slot `slotId` (the channel's maxInFlight, or a key's concurrencyPerKey) is full. */
+export class SlotsFull extends Error {
+  constructor(readonly slotId: string) {
+    super(`flow-control slot ${slotId} is full`);
+  }
+}
+
 /** A caller's HashCode (idempotency key) is already taken by another task. */
 export class DuplicateHashCode extends Error {}
 

@@ -5,7 +5,8 @@
 // handles are base64, so the prefix cannot be part of one), so a task's stored
 // handle is acknowledged on the right queue by any replica.
 import type { ChannelConfig } from "../config/channels.js";
-import type { QueuedTask, ReceivedMessage, TaskQueue } from "../core/task-queues.js";
+import type { QueuedTask, ReceivedMessage, SendOptions, TaskQueue } from "../core/task-queues.js";
+import type { SlotLimits } from "../tasks/flow-slots.js";
 import { LevelQueue } from "./level-queue.js";
 import type { SqsClients } from "./sqs-client.js";
 import { channelLevels, levelQueueKey, queueNames } from "./queue-definition.js";
@@ -38,9 +39,13 @@ export class ChannelQueue implements TaskQueue {
     return this.config.visibilityTimeoutSeconds * 1000;
   }
 
-  send(task: QueuedTask, delaySeconds = 0, copy = false): Promise<void> {
+  get limits(): SlotLimits {
+    return { maxInFlight: this.config.maxInFlight, concurrencyPerKey: this.config.concurrencyPerKey };
+  }
+
+  send(task: QueuedTask, options: SendOptions = {}): Promise<void> {
     const groupId = this.config.fairness === "owner" ? task.owner.toString() : undefined;
-    return this.levelOf(task.priority).send({ taskId: task.id, delaySeconds, copy, groupId });
+    return this.levelOf(task.priority).send({ taskId: task.id, delaySeconds: options.delaySeconds ?? 0, copy: options.copy ?? false, held: options.held ?? 0, groupId });
   }
 
   /** A long poll of one level's queue (1: the highest); the handles it returns name that level. */

@@ -21,12 +21,24 @@ const MAX_VISIBILITY_SECONDS = 43_200;
 
 /** The message attribute that marks a copy (core/task-queues.ts ReceivedMessage.copy). */
 export const COPY_ATTRIBUTE = "QueuesCopy";
+/** The message attribute that counts how often a task was held back by a full flow-control slot (ReceivedMessage.held). */
+export const HELD_ATTRIBUTE = "QueuesHeld";
+
+/** Attributes, not body changes: a server of an earlier version takes such a message as an ordinary one. */
+function messageAttributes(message: OutgoingMessage): Record<string, { DataType: string; StringValue: string }> | undefined {
+  const attributes: Record<string, { DataType: string; StringValue: string }> = {};
+  if (message.copy) attributes[COPY_ATTRIBUTE] = { DataType: "String", StringValue: "1" };
+  if (message.held > 0) attributes[HELD_ATTRIBUTE] = { DataType: "Number", StringValue: String(message.held) };
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
 
 /** One message to send: the task's ID, a delay, whether it is a copy, and its SQS fair-queue group (fairness "owner"). */
 export interface OutgoingMessage {
   taskId: bigint;
   delaySeconds: number;
   copy: boolean;
+  /** The times its task was held back by a full flow-control slot (0: never). */
+  held: number;
   groupId?: string | undefined;
 }
 
@@ -42,8 +54,7 @@ export class LevelQueue {
           DelaySeconds: value.delaySeconds || undefined,
           // SQS fair queues: a standard queue takes a MessageGroupId and keeps one group's backlog from holding up the others.
           MessageGroupId: value.groupId,
-          // An attribute, not a body change: a server of an earlier version takes a copy as an ordinary message.
-          MessageAttributes: value.copy ? { [COPY_ATTRIBUTE]: { DataType: "String", StringValue: "1" } } : undefined,
+          MessageAttributes: messageAttributes(value),
         })),
       }),
     );
@@ -86,7 +97,7 @@ export class LevelQueue {
         MaxNumberOfMessages: max,
         WaitTimeSeconds: waitSeconds,
         VisibilityTimeout: this.config.visibilityTimeoutSeconds,
-        MessageAttributeNames: [COPY_ATTRIBUTE],
+        MessageAttributeNames: [COPY_ATTRIBUTE, HELD_ATTRIBUTE],
       }),
       { abortSignal: signal },
     );
@@ -95,6 +106,7 @@ export class LevelQueue {
       receiptHandle: message.ReceiptHandle ?? "",
       taskId: /^\d{1,20}$/.test(message.Body ?? "") ? BigInt(message.Body as string) : undefined,
       copy: message.MessageAttributes?.[COPY_ATTRIBUTE] !== undefined,
+      held: Number(message.MessageAttributes?.[HELD_ATTRIBUTE]?.StringValue ?? 0) || 0,
     }));
   }
 

@@ -37,6 +37,8 @@ export const A = {
   priority: "priority",
   /** Task.ConcurrencyKey, only when set. */
   concurrencyKey: "concurrencyKey",
+  /** The flow-control slots (counter item keys) a PROCEEDING task holds; absent when none. */
+  heldSlots: "heldSlots",
   leaseToken: "leaseToken",
   messageId: "messageId",
   receiptHandle: "receiptHandle",
@@ -84,6 +86,7 @@ export function decodeTask(item: Item): StoredTask {
     runAtMs: Number(optionalBig(item[A.runAt]) ?? 0n),
     priority: Number(optionalBig(item[A.priority]) ?? 1n),
     concurrencyKey: (item[A.concurrencyKey] as string | undefined) ?? "",
+    heldSlots: Array.isArray(item[A.heldSlots]) ? (item[A.heldSlots] as string[]) : undefined,
     lease:
       leaseToken === undefined
         ? undefined

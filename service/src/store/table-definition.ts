@@ -16,6 +16,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
  * | `LA#<shard>`          | which replica's look-ahead sends a parking shard's messages (a lease), and how far it has read |
  * | `RL#<channel>#<second>` | the deliveries a rate-limited channel started in that second (expires a minute later) |
+ * | `IF#<channel>` / `CK#<channel>#<key>` | `running`: the PROCEEDING tasks of a channel with maxInFlight / of one ConcurrencyKey (tasks/flow-slots.ts) |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
  * Input and Output above INLINE_PAYLOAD_MAX_BYTES live in their own items and each

@@ -16,6 +16,7 @@ import { applyChange, applyTransition, receiptRenewal, type TaskChange } from ".
 import {
   DuplicateHashCode,
   IdTaken,
+  SlotsFull,
   StaleTask,
   type DueOutboxShard,
   type ParkedPage,
@@ -416,9 +417,18 @@ export class TaskStore implements TaskRepository {
     if (change.message) update.set(A.messageId, change.message.messageId).set(A.receiptHandle, change.message.receiptHandle);
     if (change.outbox === null) update.remove(A.outboxShard).remove(A.outboxDueAt).remove(A.outboxSweeps);
     else if (change.outbox) this.setOutbox(update, change.outbox);
+    // Flow-control slots: a lease takes them in its own transaction; leaving PROCEEDING gives them back.
+    const counters: SlotCount[] = [];
+    if (change.takeSlots?.length) {
+      update.set(A.heldSlots, written.heldSlots);
+      for (const slot of change.takeSlots) counters.push({ key: slot.id, delta: 1, max: slot.max });
+    } else if (task.heldSlots?.length && written.heldSlots === undefined) {
+      update.remove(A.heldSlots);
+      for (const key of task.heldSlots) counters.push({ key, delta: -1 });
+    }
 
     try {
-      await this.writeTaskUpdate(task.id, update, extraPuts);
+      await this.writeTaskUpdate(task.id, update, extraPuts, counters);
     } catch (error) {
       // The SDK retries a write whose answer was lost, and the retry fails its own
       // condition: if the task carries this write's id, the write did happen.
@@ -465,6 +475,8 @@ export class TaskStore implements TaskRepository {
     if (this.retentionSeconds !== undefined) update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
     update.set(A.reportLease, leaseToken);
     update.when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.succeed.from[0])} AND attribute_not_exists(${b.name(A.next)})`);
+    // A task holding flow-control slots gives them back in a transaction decided on a read.
+    update.when((b) => `attribute_not_exists(${b.name(A.heldSlots)})`);
     this.fence(update, leaseToken);
     this.limitTo(update, scope);
     return this.writeUnread(id, "succeed", update);
@@ -568,11 +580,11 @@ export class TaskStore implements TaskRepository {
     update.set(A.outboxShard, outboxShardFor(outbox.parked, randomInt)).set(A.outboxDueAt, outbox.dueAtMs).set(A.outboxSweeps, outbox.sweeps);
   }
 
-  /** UpdateItem on the task item, or a transaction when a payload item is written with it. */
-  private async writeTaskUpdate(id: bigint, update: UpdateBuilder, extraPuts: Item[]): Promise<void> {
+  /** UpdateItem on the task item, or a transaction when a payload item or a slot count is written with it. */
+  private async writeTaskUpdate(id: bigint, update: UpdateBuilder, extraPuts: Item[], counters: SlotCount[] = []): Promise<void> {
     const key = { [PARTITION_KEY]: itemKey.task(id) };
     try {
-      if (extraPuts.length === 0) {
+      if (extraPuts.length === 0 && counters.length === 0) {
         await this.withConflictRetry(() =>
           this.db.send(
             new UpdateCommand({ TableName: this.tableName, Key: key, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" }),
@@ -586,6 +598,7 @@ export class TaskStore implements TaskRepository {
             ClientRequestToken: requestToken(),
             TransactItems: [
               { Update: { TableName: this.tableName, Key: key, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" } },
+              ...counters.map((counter) => ({ Update: { TableName: this.tableName, ...slotCountUpdate(counter) } })),
               ...extraPuts.map((Item) => ({ Put: { TableName: this.tableName, Item } })),
             ],
           }),
@@ -595,6 +608,8 @@ export class TaskStore implements TaskRepository {
       if (isConditionFailure(error)) throw new StaleTask(decodeOptional((error as { Item?: Record<string, AttributeValue> }).Item));
       const reasons = cancellationReasons(error);
       if (reasons?.[0]?.Code === "ConditionalCheckFailed") throw new StaleTask(decodeOptional(reasons[0].Item));
+      const full = counters.findIndex((_, index) => reasons?.[index + 1]?.Code === "ConditionalCheckFailed");
+      if (full >= 0) throw new SlotsFull((counters[full] as SlotCount).key);
       throw error;
     }
   }
@@ -634,6 +649,26 @@ export class TaskStore implements TaskRepository {
     }
   }
 }
+
+/** A change of one flow-control slot's count; its item's key is the slot id (`IF#<channel>`, `CK#<channel>#<key>`). */
+interface SlotCount {
+  key: string;
+  delta: 1 | -1;
+  /** For a take: the count must stay at or below this. */
+  max?: number;
+}
+
+/** The count of running tasks in a slot item: +1 only while below its max; -1 always. */
+function slotCountUpdate(counter: SlotCount) {
+  const update = new UpdateBuilder().add(SLOT_COUNT, BigInt(counter.delta));
+  if (counter.max !== undefined) {
+    const max = counter.max;
+    update.when((b) => `attribute_not_exists(${b.name(SLOT_COUNT)}) OR ${b.name(SLOT_COUNT)} < ${b.value(max)}`);
+  }
+  return { Key: { [PARTITION_KEY]: counter.key }, ...update.expression(), ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const };
+}
+
+const SLOT_COUNT = "running";
 
 /** DynamoDB's IN takes at most 100 values: a larger scope is decided on a read instead. */
 const MAX_IN_VALUES = 100;

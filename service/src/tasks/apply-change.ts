@@ -4,6 +4,7 @@
 // DynamoDB store and the in-memory one of the unit tests alike.
 import type { Lease, Outbox, TaskRecord } from "./task.js";
 import { TRANSITIONS, type TransitionName } from "./state-machine.js";
+import type { Slot } from "./flow-slots.js";
 
 /** Fields a transition may change besides the state; undefined leaves a field as it is. */
 export interface TaskChange {
@@ -18,6 +19,8 @@ export interface TaskChange {
   outbox?: Outbox | null;
   /** The lease token of the report that makes this change (SUCCESS, CANCEL by the worker). */
   reportLease?: bigint;
+  /** The flow-control slots a lease takes (tasks/flow-slots.ts); the write fails with SlotsFull if one is full. */
+  takeSlots?: readonly Slot[];
 }
 
 /** The task with `change` applied; every other field (the state too) as it was. */
@@ -43,7 +46,14 @@ export function applyTransition<T extends TaskRecord>(task: T, name: TransitionN
   if (!(rule.from as readonly string[]).includes(task.state)) {
     throw new Error(`transition ${name} is not allowed from ${task.state} (task ${task.id})`);
   }
-  return { ...applyChange(task, change), state: rule.to, updateTime };
+  return { ...applyChange(task, change), state: rule.to, updateTime, heldSlots: slotsAfter(task, rule.to, change) };
+}
+
+/** The slots a task holds after a transition to `to`: the ones its lease took; none once it leaves PROCEEDING. */
+export function slotsAfter(task: TaskRecord, to: TaskRecord["state"], change: TaskChange): readonly string[] | undefined {
+  if (to !== "PROCEEDING") return undefined;
+  if (change.takeSlots?.length) return change.takeSlots.map((slot) => slot.id);
+  return task.heldSlots;
 }
 
 /** A redelivered message of a lease that is still valid: the lease stays, with the message's new receipt handle. */

@@ -141,7 +141,8 @@ export const UNREAD_PRECONDITIONS = {
   /** decideDelivery → "lease". */
   lease: "WAITING, not waiting for its Prior, and: this message carries its lease, or its RunAt / retry backoff is over (or it has none); and its lease token is not the one drawn for this lease",
   /** decideReport(SUCCESS) → "succeed", for a task without Next (a Next needs the chain's outbox marker). */
-  succeed: "PROCEEDING, no Next, the report's lease token (when it has one) is the task's, and the task is in the reporter's scope (when its token is scoped)",
+  succeed:
+    "PROCEEDING, no Next, holding no flow-control slots, the report's lease token (when it has one) is the task's, and the task is in the reporter's scope (when its token is scoped)",
 } as const satisfies Partial<Record<TransitionName, string>>;
 
 export type DeliveryDecision =

@@ -62,6 +62,8 @@ export interface TaskRecord {
   priority: number;
   /** Task.ConcurrencyKey ("" : none): a channel with concurrencyPerKey runs at most that many of one key at once. */
   concurrencyKey: string;
+  /** The flow-control slots (tasks/flow-slots.ts) this PROCEEDING task holds; given back when it leaves PROCEEDING. */
+  heldSlots?: readonly string[] | undefined;
   lease: Lease | undefined;
   outbox: Outbox | undefined;
   /**

@@ -1,0 +1,79 @@
+// maxInFlight and concurrencyPerKey on the in-memory backends: a lease takes the
+// task's slots with it (all or none), a full slot holds the task back (WAITING, no
+// attempt counted, its message sent again delayed and the old one deleted), and every
+// way out of PROCEEDING gives the slots back.
+import { describe, expect, it } from "vitest";
+import { MemoryCore } from "../../support/memory-context.js";
+import { reportResult } from "../../../service/src/core/reports.js";
+import { holdBackSeconds, slotsFor } from "../../../service/src/tasks/flow-slots.js";
+
+const LIMITED = "limited";
+
+describe("flow-control slots", () => {
+  it("slotsFor: the channel's maxInFlight, and the key's concurrencyPerKey when the task has a key", () => {
+    expect(slotsFor({ channel: "c", concurrencyKey: "" }, { maxInFlight: 3, concurrencyPerKey: 1 })).toEqual([{ id: "IF#c", max: 3 }]);
+    expect(slotsFor({ channel: "c", concurrencyKey: "k" }, { concurrencyPerKey: 2 })).toEqual([{ id: "CK#c#k", max: 2 }]);
+    expect(slotsFor({ channel: "c", concurrencyKey: "k" }, {})).toEqual([]);
+    expect([0, 1, 2, 3, 4, 5, 20].map(holdBackSeconds)).toEqual([1, 2, 4, 8, 10, 10, 10]);
+  });
+
+  it("maxInFlight 2: the third lease is held back, no attempt counted; a result frees a slot", async () => {
+    const core = new MemoryCore();
+    const [a, b, c] = [await core.create({ channel: LIMITED }), await core.create({ channel: LIMITED }), await core.create({ channel: LIMITED })];
+    await core.lease(a!.id);
+    await core.lease(b!.id);
+    expect(core.store.slotCounts.get("IF#limited")).toBe(2);
+    const queue = core.queues.get(LIMITED);
+    expect(await core.deliver(c!.id)).toBeUndefined();
+    expect(core.task(c!.id)).toMatchObject({ state: "WAITING", retryCount: 0n });
+    // Sent again, delayed 1 s and counted as held once; the received message deleted.
+    expect(queue.callsOf("send").at(-1)).toEqual({ op: "send", taskId: c!.id, seconds: 1, held: 1 });
+    expect(queue.callsOf("delete")).toHaveLength(1);
+    expect(queue.taskIds().filter((id) => id === c!.id)).toHaveLength(1);
+    // Held again: 2 s.
+    core.advance(1_000);
+    expect(await core.deliver(c!.id)).toBeUndefined();
+    expect(queue.callsOf("send").at(-1)).toEqual({ op: "send", taskId: c!.id, seconds: 2, held: 2 });
+    // a succeeds: its slot is free, and c gets it.
+    await reportResult(core.ctx, a!.id, "SUCCESS", "done", core.task(a!.id).lease?.token ?? 0n);
+    expect(core.store.slotCounts.get("IF#limited")).toBe(1);
+    core.advance(2_000);
+    expect((await core.lease(c!.id)).state).toBe("PROCEEDING");
+    expect(core.task(c!.id).heldSlots).toEqual(["IF#limited"]);
+    expect(core.store.slotCounts.get("IF#limited")).toBe(2);
+  });
+
+  it("concurrencyPerKey 1: a second task of key A waits while a task of key B runs; failure, retry and cancel give the slots back", async () => {
+    const core = new MemoryCore();
+    const a1 = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    const a2 = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    const b1 = await core.create({ channel: LIMITED, concurrencyKey: "B" });
+    const leased = await core.lease(a1.id);
+    expect(leased.heldSlots).toEqual(["IF#limited", "CK#limited#A"]);
+    expect(await core.deliver(a2.id)).toBeUndefined();
+    // The key's slot was full, so nothing was taken: not even the channel's.
+    expect(core.store.slotCounts.get("IF#limited")).toBe(1);
+    expect((await core.lease(b1.id)).state).toBe("PROCEEDING");
+    // A failed attempt with retries left goes back to WAITING: its slots are free again.
+    await reportResult(core.ctx, a1.id, "FAILURE", "boom", leased.lease?.token ?? 0n);
+    expect(core.task(a1.id)).toMatchObject({ state: "WAITING", heldSlots: undefined });
+    expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
+    core.advance(1_000);
+    expect((await core.lease(a2.id)).state).toBe("PROCEEDING");
+    // Cancelling a PROCEEDING task gives its slots back too.
+    await core.tasks.cancel(a2.id);
+    expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
+    expect(core.store.slotCounts.get("IF#limited")).toBe(1);
+  });
+
+  it("a lease that runs out (the worker died) gives its slots back when its message comes again", async () => {
+    const core = new MemoryCore();
+    const task = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    await core.lease(task.id);
+    core.advance(10_001);
+    expect(await core.deliver(task.id)).toBeUndefined(); // expire: a failed attempt, back to WAITING with backoff
+    expect(core.task(task.id)).toMatchObject({ state: "WAITING", retryCount: 1n });
+    expect(core.store.slotCounts.get("IF#limited")).toBe(0);
+    expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
+  });
+});
