@@ -193,10 +193,16 @@ export class ChannelPoller {
 
   /** Waits `ms`, or less if the poller stops. */
   private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const signal = this.polling.signal;
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.polling.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      if (this.stopped) (clearTimeout(timer), resolve());
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
     });
   }
 
