@@ -76,4 +76,25 @@ describe("flow-control slots", () => {
     expect(core.store.slotCounts.get("IF#limited")).toBe(0);
     expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
   });
+
+  it("crash window: the held-back message was sent again but the old one not deleted: two messages, one delivery, the counts balance", async () => {
+    const core = new MemoryCore();
+    const first = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    const second = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    const running = await core.lease(first.id);
+    const queue = core.queues.get(LIMITED);
+    queue.failNext("delete");
+    expect(await core.deliver(second.id)).toBeUndefined();
+    expect(queue.taskIds().filter((id) => id === second.id)).toHaveLength(2);
+    await reportResult(core.ctx, first.id, "SUCCESS", "done", running.lease?.token ?? 0n);
+    core.advance(10_001); // both of second's messages are visible again
+    const [one, two] = queue.receive(10).filter((message) => message.taskId === second.id);
+    const leased = await core.delivery.lease(queue, one!);
+    expect(leased?.state).toBe("PROCEEDING");
+    expect(await core.delivery.lease(queue, two!)).toBeUndefined();
+    await reportResult(core.ctx, second.id, "SUCCESS", "done", leased?.lease?.token ?? 0n);
+    expect(core.task(second.id).state).toBe("SUCCESS");
+    expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
+    expect(core.store.slotCounts.get("IF#limited")).toBe(0);
+  });
 });
