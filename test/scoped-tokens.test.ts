@@ -223,6 +223,22 @@ describe("a producer token scoped to owners", () => {
     expect((await as("producer").cancel(theirs.ID)).State).toBe("200");
   });
 
+  it("RerunTaskByID: its owners' final tasks; another owner's is 404 as absent and nothing is created", async () => {
+    const scoped = as("producer42");
+    const theirs = await task("7");
+    expect((await as("admin").cancel(theirs.ID)).State).toBe("200");
+    expect(await scoped.rerun(theirs.ID)).toEqual({ State: "404", Message: `Task ${theirs.ID} does not exist`, Data: "" });
+    const mine = await task("42");
+    expect((await scoped.cancel(mine.ID)).State).toBe("200");
+    const again = await scoped.rerun(mine.ID);
+    expect(again.State).toBe("200");
+    const rerun = (await scoped.queryByHashCode(again.Data)).Data;
+    expect(rerun).toMatchObject({ Owner: "42", State: "WAITING", Input: mine.Input });
+    expect((await as("admin").cancel(rerun?.ID as string)).State).toBe("200");
+    // Workers may not rerun.
+    expect(await statusOf(as("worker").rerun(mine.ID))).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+  });
+
   it("CancelTaskByID of its task cancels the rest of the chain, but shows only its owners' tasks", async () => {
     const head = await task("42");
     const other = await task("7", "default", { Prior: head.ID }); // linked by an unscoped token

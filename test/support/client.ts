@@ -69,6 +69,10 @@ export class Api {
     return promisify(this.raw.QueryLengthByChannel.bind(this.raw), { Channel }, deadlineMs);
   }
 
+  rerun(ID: string, deadlineMs = 10_000): Promise<CreateTaskResponse__Output> {
+    return promisify(this.raw.RerunTaskByID.bind(this.raw), { ID }, deadlineMs);
+  }
+
   createTasks(tasks: Task[], deadlineMs = 20_000): Promise<CreateTasksResponse__Output> {
     return promisify(this.raw.CreateTasks.bind(this.raw), { Tasks: tasks }, deadlineMs);
   }

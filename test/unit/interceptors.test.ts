@@ -42,6 +42,7 @@ const handlers: QueuesHandlers = {
   PutSchedule: unaryStub(),
   DeleteSchedule: unaryStub(),
   QuerySchedules: unaryStub(),
+  RerunTaskByID: unaryStub(),
   ReceiveQueueByChannel: streamRpc((call, context) => {
     seen.push(context);
     call.on("data", () => call.write({ Tasks: { ID: "1", Channel: context.principal?.role ?? "anonymous" } }));

@@ -22,6 +22,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<string>> = {
     "PutSchedule",
     "DeleteSchedule",
     "QuerySchedules",
+    "RerunTaskByID",
   ]),
   worker: new Set(["ReceiveQueueByChannel", "ReportTaskResult", "QueryTaskByID", "QueryTaskByHashCode", "QueryTaskByOwner"]),
   admin: new Set([
@@ -37,6 +38,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<string>> = {
     "PutSchedule",
     "DeleteSchedule",
     "QuerySchedules",
+    "RerunTaskByID",
   ]),
 };
 

@@ -5,7 +5,7 @@ import { generateHashCode, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { decideLink } from "../tasks/state-machine.js";
 import { conflict, invalid, notFound, Rejection, Status } from "../tasks/status.js";
 import { checkOffset, PAGE_MAX_BYTES, type NewTask, type Page } from "../tasks/rules.js";
-import type { TaskRecord } from "../tasks/task.js";
+import { isFinal, type TaskRecord } from "../tasks/task.js";
 import { bestEffort } from "./best-effort.js";
 import { cancelTask } from "./chains.js";
 import { decidedOn } from "./optimistic.js";
@@ -182,6 +182,34 @@ export class TaskService {
       this.ctx.log.warn({ err: error, taskId: String(id) }, "could not read the cancelled tasks back; answering with them as written");
       return { tasks: cancelled, hidden, cascadePending, payloadsMissing: cancelled.some((task) => task.inputExternal || task.outputExternal) };
     }
+  }
+
+  /**
+   * RerunTaskByID: a new task made from a final one (its Channel, Input, Owner,
+   * RetryMaxLimit, Priority and ConcurrencyKey; no Prior, no RunAt, a generated
+   * HashCode); 409 while the task is not final, 404 if it is absent or outside `scope`.
+   */
+  async rerun(id: bigint, onHashCode: (hashCode: string) => void = () => {}, scope?: TaskScope): Promise<string> {
+    const task = await this.getById(id, scope);
+    if (!isFinal(task.state)) throw conflict(`Task ${id} is ${task.state}; only a final task (SUCCESS, FAILURE or CANCEL) can be rerun`);
+    this.ctx.channels.get(task.channel); // 400 if its channel is no longer configured
+    const hashCode = await this.create(
+      {
+        owner: task.owner,
+        channel: task.channel,
+        input: task.input,
+        hashCode: "",
+        retryMaxLimit: task.retryMaxLimit,
+        prior: 0n,
+        runAtMs: 0,
+        priority: task.priority,
+        concurrencyKey: task.concurrencyKey,
+      },
+      onHashCode,
+      scope,
+    );
+    this.ctx.log.info({ taskId: String(id) }, "task rerun");
+    return hashCode;
   }
 
   async length(channel: string): Promise<bigint> {

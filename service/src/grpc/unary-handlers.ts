@@ -18,7 +18,7 @@ import { toWireTask } from "./wire.js";
 
 type UnaryHandlers = Pick<
   QueuesHandlers,
-  "CreateTask" | "CreateTasks" | "QueryTaskByID" | "QueryTaskByHashCode" | "QueryTaskByOwner" | "CancelTaskByID" | "QueryLengthByChannel"
+  "CreateTask" | "CreateTasks" | "QueryTaskByID" | "QueryTaskByHashCode" | "QueryTaskByOwner" | "CancelTaskByID" | "QueryLengthByChannel" | "RerunTaskByID"
 >;
 
 /** CreateTasks takes 1 to this many tasks (SPEC §7.1). */
@@ -132,6 +132,23 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, now
         return { State: Status.OK, Message: `Cancelled ${cancelled.length} task(s)${notes.length ? `; ${notes.join("; ")}` : ""}`, Data: cancelled.map(toWireTask) };
       },
       ({ state, message, data }) => ({ State: state, Message: message, Data: Array.isArray(data) ? (data as TaskRecord[]).map(toWireTask) : [] }),
+    ),
+
+    RerunTaskByID: unaryRpc(
+      async (request, context, progress) => {
+        const hashCode = await tasks.rerun(
+          requireId(request.ID),
+          (code) => {
+            progress.outcomeUnknown = {
+              message: "The backends did not answer before the call's deadline; the new task may or may not exist: look it up by the HashCode in Data",
+              data: code,
+            };
+          },
+          context.taskScope,
+        );
+        return { State: Status.OK, Message: `Task created from task ${request.ID}`, Data: hashCode };
+      },
+      ({ state, message, data }) => ({ State: state, Message: message, Data: typeof data === "string" ? data : "" }),
     ),
 
     QueryLengthByChannel: unaryRpc(
