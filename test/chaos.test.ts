@@ -1,6 +1,8 @@
 // A small run of the chaos harness (test/harness/chaos.ts) in the suite: 300 tasks,
 // 2 replicas, one SIGKILLed every 3 s, worker connections cut at random, a 2 s
-// visibility channel. No task may be lost and no final state may happen twice.
+// visibility channel, and a third of the tasks on a channel with every flow-control
+// option on (SPEC §7.2). No task may be lost, no final state may happen twice, and no
+// flow-control slot may stay taken once every task is final.
 //
 // And the chaos must have hit work in flight, or a quiet run would prove nothing.
 // `redeliveries` cannot show that: the planned fail-first and FAILURE tasks give about
@@ -12,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { runChaos } from "./harness/chaos.js";
 
 describe("chaos (SPEC §4)", () => {
-  it("300 tasks, 2 replicas killed every 3 s: lost 0, doubleFinal 0, every task in its planned final state, work interrupted", async () => {
+  it("300 tasks, 2 replicas killed every 3 s: lost 0, doubleFinal 0, every task in its planned final state, no slot leaked, work interrupted", async () => {
     const lines: string[] = [];
     const result = await runChaos({
       tasks: 300,
@@ -27,6 +29,8 @@ describe("chaos (SPEC §4)", () => {
     expect(result.lost, report).toBe(0);
     expect(result.doubleFinal, report).toBe(0);
     expect(result.unexpected, report).toBe(0);
+    expect(result.leakedSlots, report).toBe(0);
+    expect(result.channels["chaos-flow"]?.tasks, report).toBe(100);
     expect(result.succeeded + result.failed + result.cancelled, report).toBe(300);
     expect(result.kills, report).toBeGreaterThan(0);
     expect(result.interrupted, report).toBeGreaterThan(0);

@@ -8,8 +8,11 @@
 // report on another. Meanwhile it SIGKILLs a random replica every S seconds and
 // restarts it (at most one is down at a time), cuts worker connections at random, and
 // one channel has a 2 s visibility timeout, so messages a killed replica held come back
-// at once (duplicate deliveries). Workers keep a ledger of every result the server
-// acknowledged. At the end it waits for every task to be final and checks each one:
+// at once (duplicate deliveries). A third of the tasks go to a channel with every flow
+// control option on (SPEC §7.2: rateLimitPerSecond, maxInFlight, concurrencyPerKey,
+// priorities, fairness), with Priority 0-3 and a few ConcurrencyKeys (some tasks none),
+// so held-back tasks, slot takes and give-backs run under the same kills and cuts.
+// Workers keep a ledger of every result the server acknowledged. At the end it waits for every task to be final and checks each one:
 //   lost         a task that never reached a final state
 //   doubleFinal  a task acknowledged final more than once, or whose stored final state
 //                or Output is not the one that was acknowledged (overwritten)
@@ -23,22 +26,55 @@
 //   expiredLeases       failed attempts the server counted that no handler run threw: leases
 //                       that ran out without a report (a delivery lost with a killed replica
 //                       or a cut stream, or a report held back past the lease)
+//   leakedSlots         flow-control slot counts (`running` of IF#chaos-flow and of every
+//                       CK#chaos-flow#<key> item in the table) not back at 0 once every task
+//                       is final: a slot taken by a lease and never given back (or given back twice)
 //   interrupted         the two together. Without kills and cuts both are 0 (handlers
 //                       heartbeat, so only a machine too loaded to answer within the 2 s
 //                       lease lets one run out): interrupted > 0 shows the chaos hit work in
 //                       flight (`npm run chaos -- --tasks 300 --kill-every 100000` gives 0).
-// It prints a summary and, last, one JSON line; it exits 0 only if lost and doubleFinal are 0.
+// It prints a summary and, last, one JSON line (with the counts per channel); it exits 0
+// only if lost, doubleFinal and leakedSlots are 0.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { Metadata } from "@grpc/grpc-js";
+import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "@queues/client";
-import { parseChannels, type ChannelConfig } from "../../service/src/config/channels.js";
+import { parseChannels } from "../../service/src/config/channels.js";
 import { freePort } from "../../service/src/local/free-port.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, waitServing } from "./processes.js";
 
 const FINAL = new Set(["SUCCESS", "FAILURE", "CANCEL"]);
+
+/**
+ * The channel with every flow-control option on. The rate limit is far above the run's
+ * rate (it costs a budget write per poll, and never makes the run wait); maxInFlight is
+ * below the workers' credits on it (2 workers x 16), and concurrencyPerKey below what one
+ * key's share would take, so both slot limits bind and tasks are held back.
+ */
+const FLOW_CHANNEL = {
+  name: "chaos-flow",
+  visibilityTimeoutSeconds: 5,
+  rateLimitPerSecond: 200,
+  maxInFlight: 24,
+  concurrencyPerKey: 4,
+  priorities: 3,
+  fairness: "owner",
+} as const;
+/** The ConcurrencyKeys of the flow channel's tasks ("": none, limited by maxInFlight only). */
+const FLOW_KEYS = ["", "k0", "k1", "k2", "k3", "k4"] as const;
+
+/** Which channel task i goes to, and on the flow channel its Priority (0: the middle level) and ConcurrencyKey. */
+function routeOf(index: number): { channel: string; priority: number; concurrencyKey: string } {
+  if (index % 3 === 2) {
+    const n = Math.floor(index / 3);
+    return { channel: FLOW_CHANNEL.name, priority: n % 4, concurrencyKey: FLOW_KEYS[Math.floor(n / 4) % FLOW_KEYS.length] as string };
+  }
+  return { channel: index % 4 === 0 ? "chaos-dup" : "chaos", priority: 0, concurrencyKey: "" };
+}
 
 export interface ChaosOptions {
   tasks: number;
@@ -69,7 +105,24 @@ export interface ChaosResult {
   expiredLeases: number;
   /** unacknowledgedRuns + expiredLeases: work the kills and connection cuts interrupted. */
   interrupted: number;
+  /** Flow-control slot items whose `running` count is not 0 once every task is final. */
+  leakedSlots: number;
+  /** Each slot item of the flow channel at the end: pk → running. */
+  slots: Record<string, number>;
+  /** The verdict's counts per channel. */
+  channels: Record<string, ChannelCounts>;
   seconds: number;
+}
+
+export interface ChannelCounts {
+  tasks: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  lost: number;
+  doubleFinal: number;
+  unexpected: number;
+  redeliveries: number;
 }
 
 /** What the handler does with task i, so that every task's final state is known in advance. */
@@ -81,6 +134,7 @@ function planOf(index: number): { expect: "SUCCESS" | "FAILURE" | "CANCEL"; fail
 
 interface Ledger {
   index: number;
+  channel: string;
   handlerRuns: number;
   /** Handler runs that threw a retryable error (a FAILURE report), acknowledged or not. */
   failedRuns: number;
@@ -104,7 +158,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
   const { log } = options;
   const run = randomBytes(3).toString("hex");
-  const channels = parseChannels(["chaos", { name: "chaos-dup", visibilityTimeoutSeconds: 2 }], "chaos");
+  const channels = parseChannels(["chaos", { name: "chaos-dup", visibilityTimeoutSeconds: 2 }, FLOW_CHANNEL], "chaos");
   const backends = await standaloneBackends(`chaos-${run}`, `chaos${run}`, channels, log);
   const replicas: Replica[] = [];
   const workers: Worker[] = [];
@@ -222,22 +276,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // --------------------------------------------------------------- producers
     for (const replica of replicas) producers.push(new QueuesClient({ address: replica.address, deadlineMs: 5_000 }));
     const owner = BigInt(`0x${randomBytes(6).toString("hex")}`);
+    const flowOwner = owner + 1n;
     let next = 0;
     const produce = async () => {
       while (next < options.tasks) {
         const index = next++;
         const hashCode = `chaos-${run}-${index}`;
-        ledger.set(hashCode, { index, handlerRuns: 0, failedRuns: 0, acknowledgedRuns: 0, acknowledged: [] });
+        const route = routeOf(index);
+        ledger.set(hashCode, { index, channel: route.channel, handlerRuns: 0, failedRuns: 0, acknowledgedRuns: 0, acknowledged: [] });
         const plan = planOf(index);
         for (let attempt = 0; ; attempt++) {
           const producer = producers[(index + attempt) % producers.length] as QueuesClient;
           try {
-            await producer.createTask({
-              channel: index % 4 === 0 ? "chaos-dup" : "chaos",
-              input: String(index),
-              hashCode,
-              owner,
-              retryMaxLimit: plan.expect === "FAILURE" ? 1 : 20,
+            await createTask(producer, {
+              Channel: route.channel,
+              Input: String(index),
+              HashCode: hashCode,
+              // Owners differ on the flow channel (fairness sends the Owner as MessageGroupId); the
+              // harness reads tasks back by owner, so there are only two.
+              Owner: String(route.channel === FLOW_CHANNEL.name && index % 2 === 0 ? flowOwner : owner),
+              RetryMaxLimit: plan.expect === "FAILURE" ? "1" : "20",
+              Priority: String(route.priority),
+              ConcurrencyKey: route.concurrencyKey,
             });
             break;
           } catch (error) {
@@ -266,10 +326,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const stored = new Map<string, Task>();
     const readAll = async () => {
       stored.clear();
-      for (let offset = 0n; ; offset += 100n) {
-        const page = await retrying((attempt) => (readers[attempt % readers.length] as QueuesClient).listTasksByOwner(owner, { limit: 100, offset }));
-        for (const task of page.tasks) stored.set(task.HashCode, task);
-        if (page.tasks.length < 100) break;
+      for (const of of [owner, flowOwner]) {
+        for (let offset = 0n; ; offset += 100n) {
+          const page = await retrying((attempt) => (readers[attempt % readers.length] as QueuesClient).listTasksByOwner(of, { limit: 100, offset }));
+          for (const task of page.tasks) stored.set(task.HashCode, task);
+          if (page.tasks.length < 100) break;
+        }
       }
       return notFinalCount();
     };
@@ -312,7 +374,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let unacknowledgedRuns = 0;
     let expiredLeases = 0;
     const examples: string[] = [];
+    const perChannel: Record<string, ChannelCounts> = Object.fromEntries(
+      channels.map((channel) => [channel.name, { tasks: 0, succeeded: 0, failed: 0, cancelled: 0, lost: 0, doubleFinal: 0, unexpected: 0, redeliveries: 0 }]),
+    );
     for (const [hashCode, entry] of ledger) {
+      const counts = perChannel[entry.channel] as ChannelCounts;
+      counts.tasks += 1;
+      counts.redeliveries += Math.max(0, entry.handlerRuns - 1);
       redeliveries += Math.max(0, entry.handlerRuns - 1);
       unacknowledgedRuns += Math.max(0, entry.handlerRuns - entry.acknowledgedRuns);
       const task = stored.get(hashCode);
@@ -320,23 +388,42 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (task) expiredLeases += Math.max(0, Number(task.RetryCount) - entry.failedRuns);
       if (!task || !FINAL.has(task.State)) {
         lost += 1;
-        if (examples.length < 10) examples.push(`lost: #${entry.index} ${hashCode} ${task ? `${task.State} retries ${task.RetryCount}` : "not stored"}`);
+        counts.lost += 1;
+        if (examples.length < 10) {
+          examples.push(`lost: #${entry.index} ${entry.channel} ${hashCode} ${task ? `ID ${task.ID} ${task.State} retries ${task.RetryCount}` : "not stored"}`);
+        }
         continue;
       }
-      if (task.State === "SUCCESS") succeeded += 1;
-      else if (task.State === "FAILURE") failed += 1;
-      else cancelled += 1;
+      if (task.State === "SUCCESS") (succeeded += 1), (counts.succeeded += 1);
+      else if (task.State === "FAILURE") (failed += 1), (counts.failed += 1);
+      else (cancelled += 1), (counts.cancelled += 1);
       const acked = entry.acknowledged;
       const overwritten = acked.length === 1 && (acked[0]?.state !== task.State || (task.State === "SUCCESS" && acked[0]?.output !== task.Output));
       if (acked.length > 1 || overwritten) {
         doubleFinal += 1;
-        if (examples.length < 10) examples.push(`doubleFinal: #${entry.index} stored ${task.State} "${task.Output}", acknowledged ${JSON.stringify(acked)}`);
+        counts.doubleFinal += 1;
+        if (examples.length < 10) {
+          examples.push(`doubleFinal: #${entry.index} ${entry.channel} ID ${task.ID} stored ${task.State} "${task.Output}", acknowledged ${JSON.stringify(acked)}`);
+        }
       }
       if (task.State !== planOf(entry.index).expect) {
         unexpected += 1;
-        if (examples.length < 10) examples.push(`unexpected: #${entry.index} ${task.State} (planned ${planOf(entry.index).expect}), retries ${task.RetryCount}`);
+        counts.unexpected += 1;
+        if (examples.length < 10) {
+          examples.push(`unexpected: #${entry.index} ${entry.channel} ID ${task.ID} ${task.State} (planned ${planOf(entry.index).expect}), retries ${task.RetryCount}`);
+        }
       }
     }
+    // Every task is final, so none holds a flow-control slot: each count must be back at 0.
+    let slots = await slotCounts(backends, FLOW_CHANNEL.name);
+    if (Object.values(slots).some((running) => running !== 0)) {
+      log(`slot counts not 0 with every task final: ${JSON.stringify(slots)}; reading them again in 5 s`);
+      await sleep(5_000);
+      slots = await slotCounts(backends, FLOW_CHANNEL.name);
+    }
+    const leaked = Object.entries(slots).filter(([, running]) => running !== 0);
+    for (const [key, running] of leaked) examples.push(`leaked slot: ${key} running ${running}`);
+    if (notFinalCount() === 0 && !(`IF#${FLOW_CHANNEL.name}` in slots)) examples.push(`no IF#${FLOW_CHANNEL.name} item: maxInFlight was never taken`);
     for (const example of examples) log(`  ${example}`);
     return {
       tasks: options.tasks,
@@ -352,6 +439,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       unacknowledgedRuns,
       expiredLeases,
       interrupted: unacknowledgedRuns + expiredLeases,
+      leakedSlots: leaked.length,
+      slots,
+      channels: perChannel,
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
   } finally {
@@ -365,6 +455,50 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     await backends.stop();
   }
+}
+
+/** CreateTask with a wire Task (the SDK's createTask has no Priority nor ConcurrencyKey); 409 rejects with DuplicateTaskError. */
+function createTask(client: QueuesClient, task: Record<string, string>, deadlineMs = 5_000): Promise<void> {
+  type Answer = { State: string; Message: string; Data: string };
+  const raw = client.raw as unknown as {
+    CreateTask(request: object, metadata: Metadata, options: { deadline: number }, callback: (error: Error | null, answer?: Answer) => void): void;
+  };
+  return new Promise((resolve, reject) =>
+    raw.CreateTask({ Task: task }, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, answer) => {
+      if (error) reject(error);
+      else if (answer?.State === "409") reject(new DuplicateTaskError(answer.Message, answer.Data));
+      else if (answer?.State !== "200") reject(new Error(`CreateTask answered ${answer?.State}: ${answer?.Message}`));
+      else resolve();
+    }),
+  );
+}
+
+/**
+ * The flow-control slot items of `channel` in the table (`IF#<channel>`, `CK#<channel>#<key>`):
+ * pk → `running`. A consistent scan of the whole table, read directly (not through a replica).
+ */
+async function slotCounts(backends: { dynamodbEndpoint: string; table: string }, channel: string): Promise<Record<string, number>> {
+  const db = new DynamoDBClient({ endpoint: backends.dynamodbEndpoint, region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+  const counts: Record<string, number> = {};
+  try {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await db.send(
+        new ScanCommand({
+          TableName: backends.table,
+          ConsistentRead: true,
+          FilterExpression: "pk = :inFlight OR begins_with(pk, :perKey)",
+          ExpressionAttributeValues: { ":inFlight": { S: `IF#${channel}` }, ":perKey": { S: `CK#${channel}#` } },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) counts[item.pk?.S ?? "?"] = Number(item.running?.N ?? "0");
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  } finally {
+    db.destroy();
+  }
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Calls again (`attempt` counts up) until it answers; gives up after a minute of failures. */
@@ -417,11 +551,16 @@ async function main(): Promise<void> {
       `  unexpected:   ${result.unexpected} (final state other than planned)`,
       `  redeliveries: ${result.redeliveries} (handler runs beyond the first, planned retries included)`,
       `  interrupted:  ${result.interrupted} (${result.unacknowledgedRuns} handler run(s) never acknowledged, ${result.expiredLeases} lease(s) run out without a report)`,
+      `  leakedSlots:  ${result.leakedSlots} (flow-control slot counts not 0 at the end: ${JSON.stringify(result.slots)})`,
+      ...Object.entries(result.channels).map(
+        ([name, c]) =>
+          `  ${`${name}:`.padEnd(13)} ${c.tasks} tasks: ${c.succeeded} SUCCESS, ${c.failed} FAILURE, ${c.cancelled} CANCEL; lost ${c.lost}, doubleFinal ${c.doubleFinal}, unexpected ${c.unexpected}`,
+      ),
       "",
     ].join("\n"),
   );
   console.log(JSON.stringify(result));
-  process.exitCode = result.lost === 0 && result.doubleFinal === 0 ? 0 : 1;
+  process.exitCode = result.lost === 0 && result.doubleFinal === 0 && result.leakedSlots === 0 ? 0 : 1;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
