@@ -14,7 +14,7 @@ import { startTestServer, type TestServer } from "./support/harness.js";
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ settings: { healthHttpPort: 0 } });
+  server = await startTestServer({ settings: { httpPort: 0 } });
 });
 afterAll(async () => server?.stop());
 
@@ -63,7 +63,7 @@ describe("backend usage", () => {
   });
 
   it("the server serves its counters at GET /usage: a task's create shows up as DynamoDB units and an SQS send", async () => {
-    const read = async () => (await (await fetch(`http://127.0.0.1:${server.app.healthHttpPort}/usage`)).json()) as UsageSnapshot;
+    const read = async () => (await (await fetch(`http://127.0.0.1:${server.app.httpPort}/usage`)).json()) as UsageSnapshot;
     const before = await read();
     expect((await server.api.createTask({ Channel: "default", Input: "counted" })).State).toBe("200");
     const after = await read();
@@ -115,7 +115,7 @@ describe("backend usage", () => {
   });
 
   it("the server counts per partition key between POST and DELETE /usage/partitions", async () => {
-    const url = `http://127.0.0.1:${server.app.healthHttpPort}/usage/partitions`;
+    const url = `http://127.0.0.1:${server.app.httpPort}/usage/partitions`;
     const read = async () => (await (await fetch(url)).json()) as PartitionLoadSnapshot;
     expect((await fetch(url, { method: "POST" })).status).toBe(204);
     expect((await server.api.createTask({ Channel: "default", Input: "counted", Owner: "12" })).State).toBe("200");

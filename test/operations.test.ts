@@ -188,9 +188,9 @@ describe("health (grpc.health.v1.Health)", () => {
 
 describe("liveness (the load balancer's and the container's health check)", () => {
   it("stays SERVING through a backend outage once the backends answered, so ECS does not replace every replica", async () => {
-    const live = await startTestServer({ replicaOf: server, settings: { healthHttpPort: 0 } });
+    const live = await startTestServer({ replicaOf: server, settings: { httpPort: 0 } });
     const client = healthClient(live.address);
-    const healthz = async () => (await fetch(`http://127.0.0.1:${live.app.healthHttpPort}/healthz`)).status;
+    const healthz = async () => (await fetch(`http://127.0.0.1:${live.app.httpPort}/healthz`)).status;
     try {
       expect(await check(client, "liveness")).toBe("SERVING");
       expect(await healthz()).toBe(200);
@@ -216,7 +216,7 @@ describe("liveness (the load balancer's and the container's health check)", () =
 
   it("is NOT_SERVING (and /healthz 503) while the backends have never answered", async () => {
     const app = new QueuesApp({
-      settings: { ...server.settings, port: 0, healthHttpPort: 0, tableName: `missing-${Date.now()}` },
+      settings: { ...server.settings, port: 0, httpPort: 0, tableName: `missing-${Date.now()}` },
       logger: testLogger(),
     });
     const port = await app.start();
@@ -224,7 +224,7 @@ describe("liveness (the load balancer's and the container's health check)", () =
     try {
       await app.health.check();
       expect(await check(client, "liveness")).toBe("NOT_SERVING");
-      expect((await fetch(`http://127.0.0.1:${app.healthHttpPort}/healthz`)).status).toBe(503);
+      expect((await fetch(`http://127.0.0.1:${app.httpPort}/healthz`)).status).toBe(503);
     } finally {
       client.close();
       await app.shutdown({ abandonLongPolls: true });

@@ -20,7 +20,7 @@ import { scheduleHandlers } from "./grpc/schedule-handlers.js";
 import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "@queues/protocol";
 import { BackendHealth } from "./health/backend-health.js";
-import { HealthHttpEndpoint } from "./health/http-endpoint.js";
+import { HttpEndpoint } from "./http/http-endpoint.js";
 import { receiveHandler } from "./grpc/receive-stream.js";
 import { reportHandler } from "./grpc/report-stream.js";
 import { bind, createGrpcServer } from "./grpc/server.js";
@@ -34,6 +34,7 @@ import { ChannelQueues } from "./queue/channel-queues.js";
 import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
 import { BackendUsage } from "./metrics/backend-usage.js";
+import { TaskMetrics } from "./metrics/task-metrics.js";
 import { createDocumentClient } from "./store/dynamo-client.js";
 import { TaskStore } from "./store/task-store.js";
 import { IdGenerator } from "./tasks/ids.js";
@@ -60,10 +61,12 @@ export class QueuesApp {
   readonly streams = new StreamRegistry();
   /** DynamoDB capacity and SQS requests used since start (GET /usage on the health HTTP port). */
   readonly usage = new BackendUsage();
+  /** The Prometheus metrics served at GET /metrics. */
+  readonly metrics: TaskMetrics;
   /** The port of GET /healthz once started (undefined when it is not served). */
-  healthHttpPort: number | undefined;
+  httpPort: number | undefined;
   private readonly server: grpc.Server;
-  private readonly healthHttp: HealthHttpEndpoint | undefined;
+  private readonly http: HttpEndpoint | undefined;
   private readonly log: Logger;
   private readonly channels: ChannelRegistry;
   private shuttingDown: Promise<void> | undefined;
@@ -85,6 +88,12 @@ export class QueuesApp {
     const now = options.now ?? Date.now;
     const store = new TaskStore(dynamo, settings.tableName, { retentionDays: settings.taskRetentionDays, now });
     const queues = new ChannelQueues(sqs, settings.channels, settings.queueUrls, settings.queuePrefix);
+    this.metrics = new TaskMetrics({
+      channels: () => [...queues.names],
+      queueCounts: (channel) => queues.get(channel).counts(),
+      openWorkerStreams: () => this.streams.size,
+      creditsWaiting: (channel) => this.channels.creditsWaiting(channel),
+    });
     this.ctx = {
       store,
       channels: queues,
@@ -93,6 +102,7 @@ export class QueuesApp {
       sweepAfterMs: settings.sweepAfterMs,
       log: this.log,
       now,
+      events: this.metrics,
     };
     const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log, { budgets: new RateBudgetStore(dynamo, settings.tableName), now });
     this.channels = channels;
@@ -123,15 +133,15 @@ export class QueuesApp {
       connectionIdleMs: settings.connectionIdleMs,
       connectionAgeGraceMs: settings.connectionAgeGraceMs,
     });
-    if (settings.healthHttpPort !== undefined) this.healthHttp = new HealthHttpEndpoint(this.health, this.usage);
+    if (settings.httpPort !== undefined) this.http = new HttpEndpoint(this.health, this.usage, this.metrics);
   }
 
   /** Binds the port and starts health checks and the sweeper; returns the bound port. */
   async start(): Promise<number> {
     const { settings } = this.options;
     const port = await bind(this.server, settings.host, settings.port);
-    if (this.healthHttp && settings.healthHttpPort !== undefined) {
-      this.healthHttpPort = await this.healthHttp.listen(settings.host, settings.healthHttpPort);
+    if (this.http && settings.httpPort !== undefined) {
+      this.httpPort = await this.http.listen(settings.host, settings.httpPort);
     }
     this.health.start();
     this.sweeper.start();
@@ -144,7 +154,7 @@ export class QueuesApp {
       {
         host: settings.host,
         port,
-        healthHttpPort: this.healthHttpPort,
+        httpPort: this.httpPort,
         auth: settings.authTokens ? `${settings.authTokens.length} token(s), ${settings.authTokens.filter((token) => token.scope).length} scoped` : "off",
         table: settings.tableName,
         channels: settings.channels.map((channel) => channel.name),
@@ -193,7 +203,7 @@ export class QueuesApp {
       this.server.forceShutdown();
     }
     // Last: a load balancer keeps seeing 503 on /healthz while the drain runs.
-    await this.healthHttp?.close();
+    await this.http?.close();
     this.log.info({ ms: Date.now() - started }, "stopped");
   }
 }

@@ -8,7 +8,7 @@ export { INDEXES, LEGACY_INDEXES, PARTITION_KEY, STREAM_VIEW_TYPE, TASK_KEY_PREF
 export { A as TASK_ATTRIBUTES } from "./store/item-codec.js";
 export { channelLevels, channelQueueDefinition, levelQueueKey, queueNames } from "./queue/queue-definition.js";
 export { ChannelConfigError, parseChannels, type ChannelConfig, type ChannelEntry } from "./config/channels.js";
-export { HEALTH_HTTP_PATH } from "./health/http-endpoint.js";
+export { HEALTH_HTTP_PATH } from "./http/http-endpoint.js";
 export { UNEXPECTED_ERROR_LOG_MESSAGE } from "./grpc/call-context.js";
 
 /** The table stream function's handler module, for bundling: its source where there is one, else its build. */

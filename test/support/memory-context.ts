@@ -5,6 +5,7 @@ import type { CoreContext } from "../../service/src/core/context.js";
 import { Delivery } from "../../service/src/core/delivery.js";
 import { Sweeper } from "../../service/src/core/sweeper.js";
 import { ParkedTasks } from "../../service/src/core/parked-tasks.js";
+import { NO_TASK_EVENTS } from "../../service/src/core/task-events.js";
 import type { StoredTask } from "../../service/src/core/task-repository.js";
 import { TaskService } from "../../service/src/core/task-service.js";
 import { createLogger } from "../../service/src/logging.js";
@@ -60,6 +61,7 @@ export class MemoryCore {
       sweepAfterMs: options.sweepAfterMs ?? SWEEP_AFTER_MS,
       log: createLogger("debug", { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) }),
       now: this.now,
+      events: NO_TASK_EVENTS,
     };
     this.tasks = new TaskService(this.ctx);
     this.delivery = new Delivery(this.ctx);

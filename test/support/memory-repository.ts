@@ -254,7 +254,7 @@ export class MemoryRepository implements TaskRepository {
       (task.lease?.messageId === message.messageId || task.notBeforeMs <= now) &&
       task.lease?.token !== token;
     if (!task || !holds) return { current: this.view(id, false) };
-    const lease = { token, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: now + leaseMs };
+    const lease = { token, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: now + leaseMs, startedAtMs: now };
     this.commit(task, "lease", { lease });
     return { written: this.view(id, false) as StoredTask };
   }

@@ -203,7 +203,7 @@ describe("settingsFromEnv", () => {
       maxCreditsPerStream: 10,
       maxMessageBytes: 2_097_152,
       maxConcurrentStreams: 64,
-      healthHttpPort: 8081,
+      httpPort: 8081,
       taskRetentionDays: 30,
       logLevel: "debug",
     });

@@ -26,7 +26,7 @@ export interface Settings {
   drainTimeoutMs: number;
   healthIntervalMs: number;
   /** Where GET /healthz mirrors the health status over HTTP (for an NLB); undefined: not served. */
-  healthHttpPort: number | undefined;
+  httpPort: number | undefined;
   /** Days a final task is kept before DynamoDB's TTL deletes it; undefined: kept forever. */
   taskRetentionDays: number | undefined;
   maxCreditsPerStream: number;
@@ -60,7 +60,7 @@ export const DEFAULTS = {
   scheduleIntervalMs: 1_000,
   drainTimeoutMs: 25_000,
   healthIntervalMs: 5_000,
-  healthHttpPort: undefined,
+  httpPort: undefined,
   taskRetentionDays: undefined,
   maxCreditsPerStream: 1_000,
   maxMessageBytes: 1024 * 1024,
@@ -104,7 +104,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     scheduleIntervalMs: intFromEnv(env, "QUEUES_SCHEDULE_INTERVAL_MS", DEFAULTS.scheduleIntervalMs, 50, 60_000),
     drainTimeoutMs: intFromEnv(env, "QUEUES_DRAIN_TIMEOUT_MS", DEFAULTS.drainTimeoutMs, 0, 600_000),
     healthIntervalMs: intFromEnv(env, "QUEUES_HEALTH_INTERVAL_MS", DEFAULTS.healthIntervalMs, 50, 600_000),
-    healthHttpPort: optionalIntFromEnv(env, "QUEUES_HEALTH_HTTP_PORT", 0, 65_535),
+    httpPort: httpPortFromEnv(env),
     taskRetentionDays: optionalIntFromEnv(env, "QUEUES_TASK_RETENTION_DAYS", 1, 36_500),
     maxCreditsPerStream: intFromEnv(env, "QUEUES_MAX_CREDITS_PER_STREAM", DEFAULTS.maxCreditsPerStream, 1, 1_000_000),
     // At least a 256 KiB payload and its envelope.
@@ -158,6 +158,16 @@ function booleanFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean)
 function optionalIntFromEnv(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
   const raw = env[name];
   return raw === undefined || raw === "" ? undefined : intFromEnv(env, name, min, min, max);
+}
+
+/** QUEUES_HTTP_PORT, or its older name QUEUES_HEALTH_HTTP_PORT (both set: they must agree). */
+function httpPortFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const port = optionalIntFromEnv(env, "QUEUES_HTTP_PORT", 0, 65_535);
+  const alias = optionalIntFromEnv(env, "QUEUES_HEALTH_HTTP_PORT", 0, 65_535);
+  if (port !== undefined && alias !== undefined && port !== alias) {
+    throw new SettingsError(`QUEUES_HTTP_PORT (${port}) and its older name QUEUES_HEALTH_HTTP_PORT (${alias}) differ; set one`);
+  }
+  return port ?? alias;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

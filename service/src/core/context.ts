@@ -7,6 +7,7 @@ import type { IdGenerator } from "../tasks/ids.js";
 import type { Outbox, TaskRecord } from "../tasks/task.js";
 import type { TaskQueues } from "./task-queues.js";
 import type { TaskRepository } from "./task-repository.js";
+import type { TaskEvents } from "./task-events.js";
 
 export interface CoreContext {
   store: TaskRepository;
@@ -17,6 +18,8 @@ export interface CoreContext {
   sweepAfterMs: number;
   log: Logger;
   now: () => number;
+  /** Creates, deliveries and results, for metrics (NO_TASK_EVENTS: none). */
+  events: TaskEvents;
 }
 
 /**

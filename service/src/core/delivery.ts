@@ -9,6 +9,7 @@ import { holdBackSeconds, limitsSlots, slotsFor } from "../tasks/flow-slots.js";
 import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
+import { dueAtMs, runMsOf } from "./task-events.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 import { newLeaseToken } from "../tasks/ids.js";
 
@@ -56,6 +57,7 @@ export class Delivery implements DeliveryHandler {
                   messageId: message.messageId,
                   receiptHandle: message.receiptHandle,
                   expiresAtMs: ctx.now() + queue.leaseMs,
+                  startedAtMs: ctx.now(),
                 },
                 // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
                 ...(takeSlots.length > 0 ? { takeSlots } : {}),
@@ -83,22 +85,26 @@ export class Delivery implements DeliveryHandler {
             // now on this message carries the task (it may be a copy the sweeper sent).
             const attempt = afterFailedAttempt(current, ctx.retry);
             ctx.log.warn({ taskId: String(taskId), retryCount: String(attempt.retryCount) }, "lease expired without a report");
+            ctx.events.leaseExpired(current);
             if (attempt.transition === "fail") {
               finished = await ctx.store.transition(current, "fail", {
                 retryCount: attempt.retryCount,
                 message,
                 outbox: finalOutbox(ctx, current),
               });
+              ctx.events.finished(finished, runMsOf(current, ctx.now()));
               await bestEffort(ctx.log, "delete of a failed task's message", { taskId: String(taskId) }, () =>
                 queue.delete(message.receiptHandle),
               );
               return undefined;
             }
-            await ctx.store.transition(current, "retry", {
-              retryCount: attempt.retryCount,
-              notBeforeMs: ctx.now() + attempt.backoffMs,
-              message,
-            });
+            ctx.events.retried(
+              await ctx.store.transition(current, "retry", {
+                retryCount: attempt.retryCount,
+                notBeforeMs: ctx.now() + attempt.backoffMs,
+                message,
+              }),
+            );
             await bestEffort(ctx.log, "retry backoff", { taskId: String(taskId) }, () =>
               queue.changeVisibility(message.receiptHandle, attempt.backoffMs / 1000),
             );
@@ -114,7 +120,9 @@ export class Delivery implements DeliveryHandler {
   /** The leased task with its payloads, ready for a worker. */
   private async handOver(queue: TaskQueue, leased: StoredTask): Promise<StoredTask> {
     try {
-      return await this.ctx.store.withPayloads(leased);
+      const task = await this.ctx.store.withPayloads(leased);
+      this.ctx.events.delivered(task, Math.max(0, this.ctx.now() - dueAtMs(task)));
+      return task;
     } catch (error) {
       // Leased but not deliverable: undo the lease now rather than let it expire as a failed attempt.
       await this.handBack(queue, leased);

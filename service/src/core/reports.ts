@@ -7,6 +7,7 @@ import { decideReport } from "../tasks/state-machine.js";
 import type { ReportKind } from "../tasks/rules.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
+import { runMsOf } from "./task-events.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 import { visible, type TaskScope } from "../tasks/scope.js";
 
@@ -69,6 +70,7 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
             retryCount: decision.retryCount,
             notBeforeMs: ctx.now() + decision.backoffMs,
           });
+          ctx.events.retried(updated);
           await bestEffort(ctx.log, "retry backoff", fields, () => queue.changeVisibility(handle, decision.backoffMs / 1000));
           const left = current.retryMaxLimit + 1n - decision.retryCount;
           return { task: updated, message: `Attempt failed; retrying in ${(decision.backoffMs / 1000).toFixed(1)} s (${left} attempt(s) left)` };
@@ -78,6 +80,7 @@ export async function reportResult(ctx: CoreContext, id: bigint, kind: ReportKin
   );
   if (finished) {
     ctx.log.info({ taskId: String(id), state: finished.state }, "task finished");
+    ctx.events.finished(finished, runMsOf(finished, ctx.now()));
     if (finished.outbox) await followUpOrLeaveToSweeper(ctx, finished);
   }
   return outcome;
@@ -93,5 +96,6 @@ async function afterUnreadSuccess(ctx: CoreContext, task: StoredTask): Promise<R
   const handle = task.lease?.receiptHandle ?? "";
   await bestEffort(ctx.log, "delete of a finished task's message", { taskId: String(task.id) }, () => ctx.channels.get(task.channel).delete(handle));
   ctx.log.info({ taskId: String(task.id), state: task.state }, "task finished");
+  ctx.events.finished(task, runMsOf(task, ctx.now()));
   return { task, message: "Task succeeded" };
 }

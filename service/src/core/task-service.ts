@@ -94,6 +94,7 @@ export class TaskService {
         throw error;
       }
       ctx.log.info({ taskId: String(task.id), channel: task.channel, prior: String(task.prior) }, queued ? "task created" : "task created; waits for its Prior");
+      ctx.events.created(task);
       // A RunAt ahead: sent delayed, or (beyond SQS's 15 minutes) parked for the sweeper's look-ahead.
       if (queued) await bestEffort(ctx.log, "send of a new task", { taskId: String(task.id) }, () => dispatch(ctx, task));
       return hashCode;
@@ -174,6 +175,7 @@ export class TaskService {
    */
   async cancel(id: bigint, scope?: TaskScope): Promise<CancelResult> {
     const { cancelled: all, cascadePending } = await cancelTask(this.ctx, id, scope);
+    for (const task of all) this.ctx.events.finished(task, undefined);
     const cancelled = all.filter((task) => inScope(scope, task));
     const hidden = all.length - cancelled.length;
     try {

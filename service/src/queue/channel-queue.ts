@@ -76,6 +76,12 @@ export class ChannelQueue implements TaskQueue {
     return lengths.reduce((sum, length) => sum + length, 0n);
   }
 
+  /** Waiting and in-flight messages over all levels (approximate, as SQS reports them). */
+  async counts(): Promise<{ waiting: number; inFlight: number }> {
+    const counts = await Promise.all(this.levels.map((queue) => queue.counts()));
+    return counts.reduce((sum, each) => ({ waiting: sum.waiting + each.waiting, inFlight: sum.inFlight + each.inFlight }), { waiting: 0, inFlight: 0 });
+  }
+
   /** A task's level queue; a level above the channel's (its `priorities` lowered since) goes to the lowest. */
   private levelOf(priority: number): LevelQueue {
     const index = Math.min(Math.max(priority, 1), this.levels.length) - 1;

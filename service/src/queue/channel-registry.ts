@@ -45,6 +45,11 @@ export class ChannelRegistry implements ChannelCatalog {
     return poller;
   }
 
+  /** Credits waiting for a task of the channel on this replica. */
+  creditsWaiting(name: string): number {
+    return this.pollers.get(name)?.outstandingCredits ?? 0;
+  }
+
   activePollers(): ChannelPoller[] {
     return [...this.pollers.values()];
   }

@@ -127,6 +127,18 @@ export class LevelQueue {
     await this.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: await this.url(), AttributeNames: ["QueueArn"] }));
   }
 
+  /** Waiting (visible + delayed) and in-flight (received, not deleted) messages, approximate, as SQS reports them. */
+  async counts(): Promise<{ waiting: number; inFlight: number }> {
+    const { Attributes } = await this.clients.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: await this.url(),
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    const number = (name: string) => Number(Attributes?.[name as keyof typeof Attributes] ?? "0");
+    return { waiting: number("ApproximateNumberOfMessages") + number("ApproximateNumberOfMessagesDelayed"), inFlight: number("ApproximateNumberOfMessagesNotVisible") };
+  }
+
   /** Tasks waiting to be delivered: visible plus delayed messages (approximate, as SQS reports it). */
   async length(): Promise<bigint> {
     const { Attributes } = await this.clients.sqs.send(

@@ -43,6 +43,8 @@ export const A = {
   messageId: "messageId",
   receiptHandle: "receiptHandle",
   leaseExpiresAt: "leaseExpiresAt",
+  /** When the current lease started (epoch ms): a finished task's run time. */
+  leasedAt: "leasedAt",
   outboxShard: "outboxShard",
   outboxDueAt: "outboxDueAt",
   outboxSweeps: "outboxSweeps",
@@ -95,6 +97,7 @@ export function decodeTask(item: Item): StoredTask {
             messageId: item[A.messageId] as string,
             receiptHandle: item[A.receiptHandle] as string,
             expiresAtMs: Number(optionalBig(item[A.leaseExpiresAt]) ?? 0n),
+            startedAtMs: item[A.leasedAt] === undefined ? undefined : Number(optionalBig(item[A.leasedAt])),
           },
     reportLease: optionalBig(item[A.reportLease]),
     outbox:

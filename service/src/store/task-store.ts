@@ -412,6 +412,7 @@ export class TaskStore implements TaskRepository {
         .set(A.messageId, change.lease.messageId)
         .set(A.receiptHandle, change.lease.receiptHandle)
         .set(A.leaseExpiresAt, change.lease.expiresAtMs);
+      if (change.lease.startedAtMs !== undefined) update.set(A.leasedAt, change.lease.startedAtMs);
     }
     if (change.leaseExpiresAtMs !== undefined) update.set(A.leaseExpiresAt, change.leaseExpiresAtMs);
     if (change.message) update.set(A.messageId, change.message.messageId).set(A.receiptHandle, change.message.receiptHandle);
@@ -451,6 +452,7 @@ export class TaskStore implements TaskRepository {
       .set(A.messageId, message.messageId)
       .set(A.receiptHandle, message.receiptHandle)
       .set(A.leaseExpiresAt, now + leaseMs)
+      .set(A.leasedAt, now)
       .when((b) => `${b.name(A.state)} = ${b.value(TRANSITIONS.lease.from[0])}`)
       .when((b) => `attribute_not_exists(${b.name(A.awaitsPrior)}) OR ${b.name(A.awaitsPrior)} = ${b.value(false)}`)
       .when(

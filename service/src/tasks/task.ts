@@ -11,6 +11,8 @@ export interface Lease {
   messageId: string;
   receiptHandle: string;
   expiresAtMs: number;
+  /** When this delivery started (epoch ms); absent on leases written before it was recorded. */
+  startedAtMs?: number | undefined;
 }
 
 /**

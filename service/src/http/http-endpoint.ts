@@ -1,25 +1,36 @@
-// The liveness health status over plain HTTP, for load balancers that cannot speak
-// the gRPC health protocol (an NLB's target health check is TCP or HTTP): GET /healthz
+// The server's HTTP port (QUEUES_HTTP_PORT). The liveness health status over plain
+// HTTP, for load balancers that cannot speak the gRPC health protocol (an NLB's target
+// health check is TCP or HTTP): GET /healthz
 // answers 200 once the backends have answered and until the server drains, 503
 // otherwise (see backend-health.ts for why liveness, not readiness). GET /usage
-// answers the backend usage counters as JSON (see metrics/backend-usage.ts).
+// answers the backend usage counters as JSON (see metrics/backend-usage.ts). GET
+// /metrics answers the Prometheus metrics (metrics/task-metrics.ts).
 // /usage/partitions is the partition-load counter (metrics/partition-load.ts, for
 // `npm run bench`): POST starts a counting window (204), GET answers its counts,
 // DELETE ends the window and frees them (204). Counting changes no data; it costs
 // the server some CPU per DynamoDB call while a window is open (at most 15 minutes).
 import { createServer, type Server } from "node:http";
-import type { BackendHealth } from "./backend-health.js";
+import type { BackendHealth } from "../health/backend-health.js";
 import type { BackendUsage } from "../metrics/backend-usage.js";
+import type { TaskMetrics } from "../metrics/task-metrics.js";
 
 export const HEALTH_HTTP_PATH = "/healthz";
 export const USAGE_HTTP_PATH = "/usage";
 export const PARTITIONS_HTTP_PATH = "/usage/partitions";
+export const METRICS_HTTP_PATH = "/metrics";
 
-export class HealthHttpEndpoint {
+export class HttpEndpoint {
   private readonly server: Server;
 
-  constructor(health: BackendHealth, usage?: BackendUsage) {
+  constructor(health: BackendHealth, usage?: BackendUsage, metrics?: TaskMetrics) {
     this.server = createServer((request, response) => {
+      if (request.method === "GET" && request.url === METRICS_HTTP_PATH && metrics) {
+        metrics.text().then(
+          ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(body),
+          () => response.writeHead(503, { "content-type": "text/plain" }).end("metrics unavailable (a backend did not answer)\n"),
+        );
+        return;
+      }
       if (request.method === "GET" && request.url === USAGE_HTTP_PATH && usage) {
         response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(usage.snapshot())}\n`);
         return;
