@@ -15,7 +15,9 @@ let server: TestServer;
 let client: QueuesClient;
 
 beforeAll(async () => {
-  server = await startTestServer({ channels: ["default", "work", "fails", "watched", { name: "slow", visibilityTimeoutSeconds: 2 }] });
+  server = await startTestServer({
+    channels: ["default", "work", "fails", "watched", { name: "slow", visibilityTimeoutSeconds: 2 }, { name: "ranked", priorities: 3, concurrencyPerKey: 1 }],
+  });
   client = new QueuesClient({ address: server.address });
 });
 afterAll(async () => {
@@ -182,6 +184,59 @@ describe("queues create --run-at / --delay, queues schedule", () => {
     expect((await queues(["schedule", "put", "cli-bad", "--cron", "every day", "-c", "work"])).code).toBe(ExitCode.INVALID);
     expect((await queues(["schedule", "delete", "cli-nightly"])).code).toBe(0);
     expect((await queues(["schedule", "delete", "cli-nightly"])).code).toBe(ExitCode.NOT_FOUND);
+  });
+});
+
+describe("queues create / schedule put --priority / --concurrency-key", () => {
+  it("create --priority and --concurrency-key reach the task (get shows them); a level the channel lacks or a bad key exits 2", async () => {
+    for (const command of ["create", "schedule put"]) {
+      const help = await queues([...command.split(" "), "--help"]);
+      expect(help.stdout, command).toMatch(/--priority <n>/);
+      expect(help.stdout, command).toMatch(/--concurrency-key <key>/);
+    }
+    const created = await json<{ task: Task }>(["create", "-c", "ranked", "-i", "urgent", "--priority", "1", "--concurrency-key", "tenant-42"]);
+    expect(created.task).toMatchObject({ Channel: "ranked", Priority: "1", ConcurrencyKey: "tenant-42" });
+    const shown = await queues(["get", created.task.ID]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^Priority\s+1$/m);
+    expect(shown.stdout).toMatch(/^ConcurrencyKey\s+tenant-42$/m);
+    // Left out: the middle level of 3; no key, no ConcurrencyKey line.
+    const middle = await json<{ task: Task }>(["create", "-c", "ranked"]);
+    expect(middle.task).toMatchObject({ Priority: "2", ConcurrencyKey: "" });
+    expect((await queues(["get", middle.task.ID])).stdout).not.toMatch(/^ConcurrencyKey/m);
+    for (const task of [created.task, middle.task]) await client.cancelTask(task.ID);
+
+    const tooLow = await queues(["create", "-c", "ranked", "--priority", "4"]);
+    expect(tooLow.code).toBe(ExitCode.INVALID);
+    expect(tooLow.stderr).toMatch(/Priority is 4; this channel has 3 levels/);
+    const tooLowJson = await queues(["--json", "create", "-c", "ranked", "--priority", "4"]);
+    expect(JSON.parse(tooLowJson.stdout)).toMatchObject({ state: 400, exitCode: ExitCode.INVALID });
+    const badKey = await queues(["create", "-c", "ranked", "--concurrency-key", "no spaces"]);
+    expect(badKey.code).toBe(ExitCode.INVALID);
+    expect(badKey.stderr).toMatch(/ConcurrencyKey must be 1 to 128 characters/);
+    expect((await queues(["create", "-c", "ranked", "--concurrency-key", "k".repeat(129)])).code).toBe(ExitCode.INVALID);
+    // Not a level at all: a usage error before any call.
+    for (const priority of ["high", "1.5", "-1", "18446744073709551616"]) {
+      const usage = await queues(["create", "-c", "ranked", "--priority", priority]);
+      expect(usage.code, priority).toBe(ExitCode.INVALID);
+      expect(usage.stderr, priority).toMatch(/--priority/);
+    }
+  });
+
+  it("schedule put --priority / --concurrency-key set the template's; a bad one exits 2", async () => {
+    const put = await json<{ Name: string; Template: Task }>([
+      "schedule", "put", "cli-ranked", "--cron", "0 0 1 1 *", "-c", "ranked", "--priority", "3", "--concurrency-key", "nightly",
+    ]);
+    expect(put).toMatchObject({ Name: "cli-ranked", Template: { Channel: "ranked", Priority: "3", ConcurrencyKey: "nightly" } });
+    const listed = await json<{ Name: string; Template: Task }[]>(["schedule", "list", "-c", "ranked"]);
+    expect(listed.find((found) => found.Name === "cli-ranked")).toMatchObject({ Template: { Priority: "3", ConcurrencyKey: "nightly" } });
+    const tooLow = await queues(["schedule", "put", "cli-ranked", "--cron", "0 0 1 1 *", "-c", "ranked", "--priority", "9"]);
+    expect(tooLow.code).toBe(ExitCode.INVALID);
+    expect(tooLow.stderr).toMatch(/Template\.Priority/);
+    const badKey = await queues(["schedule", "put", "cli-ranked", "--cron", "0 0 1 1 *", "-c", "ranked", "--concurrency-key", "ü"]);
+    expect(badKey.code).toBe(ExitCode.INVALID);
+    expect(badKey.stderr).toMatch(/Template\.ConcurrencyKey/);
+    expect((await queues(["schedule", "delete", "cli-ranked"])).code).toBe(0);
   });
 });
 

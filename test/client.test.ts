@@ -22,7 +22,7 @@ let server: TestServer;
 let client: QueuesClient;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ channels: [{ name: "default" }, "other", { name: "ranked", priorities: 3, concurrencyPerKey: 1 }] });
   client = new QueuesClient({ address: server.address, metadata: { "x-request-id": "client-test" } });
 });
 afterAll(async () => {
@@ -77,6 +77,58 @@ describe("QueuesClient", () => {
     await expect(client.deleteSchedule("sdk-hourly")).rejects.toMatchObject({ state: 404 });
     for (const task of [scheduled, asString]) await client.cancelTask(task.ID);
     for (const outcome of outcomes) if (outcome.ok) await client.cancelTask((await client.getTaskByHashCode(outcome.hashCode)).ID);
+  });
+
+  it("createTask, createTasks and schedule templates carry priority and concurrencyKey; a level the channel lacks or a bad key is InvalidArgumentError", async () => {
+    // "ranked" has 3 levels: 1 the highest, 0 or left out the middle one (2).
+    const ranked = await client.getTaskByHashCode(await client.createTask({ channel: "ranked", input: "urgent", priority: 1, concurrencyKey: "tenant-42" }));
+    expect(ranked).toMatchObject({ Channel: "ranked", Priority: "1", ConcurrencyKey: "tenant-42", State: "WAITING" });
+    expect(await client.getTask(ranked.ID)).toMatchObject({ Priority: "1", ConcurrencyKey: "tenant-42" });
+    const middle = await client.getTaskByHashCode(await client.createTask({ channel: "ranked" }));
+    expect(middle).toMatchObject({ Priority: "2", ConcurrencyKey: "" });
+    const zero = await client.getTaskByHashCode(await client.createTask({ channel: "ranked", priority: 0, concurrencyKey: "a.b:c_d-1" }));
+    expect(zero).toMatchObject({ Priority: "2", ConcurrencyKey: "a.b:c_d-1" });
+    // A channel without priorities has the one level 1.
+    const plain = await client.getTaskByHashCode(await client.createTask({ channel: "default", priority: 1, concurrencyKey: "k".repeat(128) }));
+    expect(plain).toMatchObject({ Priority: "1", ConcurrencyKey: "k".repeat(128) });
+
+    const tooLow = await client.createTask({ channel: "ranked", priority: 4 }).catch((error: unknown) => error);
+    expect(tooLow).toBeInstanceOf(InvalidArgumentError);
+    expect(tooLow).toMatchObject({ state: 400, retryable: false, message: expect.stringMatching(/Priority is 4; this channel has 3 levels/) });
+    await expect(client.createTask({ channel: "default", priority: 2 })).rejects.toMatchObject({ state: 400, message: expect.stringMatching(/Priority/) });
+    for (const concurrencyKey of ["has space", "k".repeat(129), "ünïcødé", "a/b"]) {
+      await expect(client.createTask({ channel: "ranked", concurrencyKey })).rejects.toMatchObject({ state: 400, message: expect.stringMatching(/ConcurrencyKey/) });
+    }
+    // Not an integer a uint64 can carry: refused before anything is sent.
+    for (const priority of [-1, 1.5, Number.NaN, 2 ** 53]) await expect(client.createTask({ channel: "ranked", priority })).rejects.toThrow(RangeError);
+
+    const outcomes = await client.createTasks([
+      { channel: "ranked", priority: 3, concurrencyKey: "batch" },
+      { channel: "ranked", priority: 5 },
+      { channel: "ranked", concurrencyKey: "bad key" },
+      { channel: "default" },
+    ]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, false, true]);
+    expect(outcomes[1]).toMatchObject({ ok: false, error: { name: "InvalidArgumentError", state: 400, message: expect.stringMatching(/Priority/) } });
+    expect(outcomes[2]).toMatchObject({ ok: false, error: { state: 400, message: expect.stringMatching(/ConcurrencyKey/) } });
+    const batched = await client.getTaskByHashCode((outcomes[0] as { hashCode: string }).hashCode);
+    expect(batched).toMatchObject({ Priority: "3", ConcurrencyKey: "batch" });
+
+    const template = { channel: "ranked", input: "tick", priority: 1, concurrencyKey: "nightly" };
+    const put = await client.putSchedule({ name: "sdk-ranked", cron: "0 0 1 1 *", template });
+    expect(put).toMatchObject({ Name: "sdk-ranked", Template: { Channel: "ranked", Priority: "1", ConcurrencyKey: "nightly" } });
+    expect((await client.listSchedules("ranked")).find((found) => found.Name === "sdk-ranked")).toMatchObject({ Template: { Priority: "1", ConcurrencyKey: "nightly" } });
+    await expect(client.putSchedule({ name: "sdk-ranked", cron: "0 0 1 1 *", template: { ...template, priority: 4 } })).rejects.toMatchObject({
+      state: 400,
+      message: expect.stringMatching(/Template\.Priority/),
+    });
+    await expect(client.putSchedule({ name: "sdk-ranked", cron: "0 0 1 1 *", template: { ...template, concurrencyKey: "no spaces" } })).rejects.toMatchObject({
+      state: 400,
+      message: expect.stringMatching(/Template\.ConcurrencyKey/),
+    });
+    await client.deleteSchedule("sdk-ranked");
+    for (const task of [ranked, middle, zero, plain, batched]) await client.cancelTask(task.ID);
+    if (outcomes[3]?.ok) await client.cancelTask((await client.getTaskByHashCode(outcomes[3].hashCode)).ID);
   });
 
   it("turns each non-200 State into its typed error", async () => {

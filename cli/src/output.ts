@@ -17,6 +17,9 @@ export function printTask(task: Task): void {
     ["Prior", task.Prior],
     ["Next", task.Next],
     ...(task.RunAt ? ([["RunAt", task.RunAt]] as [string, string][]) : []),
+    // "0": a server that predates Task.Priority (it answers with the level, 1 and up).
+    ...(task.Priority && task.Priority !== "0" ? ([["Priority", task.Priority]] as [string, string][]) : []),
+    ...(task.ConcurrencyKey ? ([["ConcurrencyKey", task.ConcurrencyKey]] as [string, string][]) : []),
     ["CreateTime", task.CreateTime],
     ["UpdateTime", task.UpdateTime],
     ["Input", preview(task.Input, 200)],

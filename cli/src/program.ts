@@ -99,6 +99,13 @@ export function durationArgument(value: string): number {
   return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] as number));
 }
 
+/** Task.Priority: a level 1 (the highest) to the channel's `priorities`, or 0 for the middle one; the server checks the range (400, exit 2). */
+export function priorityArgument(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError("expected a priority level: 1 (the highest) to the channel's priorities, or 0 for the middle one");
+  return parsed;
+}
+
 /** A uint64 argument, kept as its decimal string (never a JS number). */
 export function uint64Argument(value: string): string {
   if (parseUint64(value) === undefined) throw new InvalidArgumentError("expected an unsigned 64-bit integer");

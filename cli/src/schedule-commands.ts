@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { Schedule } from "@queues/client";
 import { printJson, printTable } from "./output.js";
-import { uint64Argument, withClient } from "./program.js";
+import { priorityArgument, uint64Argument, withClient } from "./program.js";
 
 export function registerScheduleCommands(program: Command): void {
   const schedule = program.command("schedule").description("recurring schedules: each cron tick creates one task");
@@ -17,6 +17,8 @@ export function registerScheduleCommands(program: Command): void {
     .option("-i, --input <text>", "the Input of each task", "")
     .option("--owner <uint64>", "the Owner of each task", uint64Argument, "0")
     .option("--retry-max-limit <n>", "retries after the first attempt (0 means 3, at most 100)", uint64Argument)
+    .option("--priority <n>", "the Priority of each task, on a channel with priorities: 1 (the highest) to its priorities; 0 or left out: the middle level", priorityArgument)
+    .option("--concurrency-key <key>", "the ConcurrencyKey of each task, on a channel with concurrencyPerKey (1-128 of [A-Za-z0-9._:-])")
     .option("--paused", "store it paused: no ticks fire", false)
     .action(async function (this: Command, name: string, flags: PutFlags) {
       await withClient(this, async (client, options) => {
@@ -25,7 +27,14 @@ export function registerScheduleCommands(program: Command): void {
           cron: flags.cron,
           timeZone: flags.timeZone,
           paused: flags.paused,
-          template: { channel: flags.channel, input: flags.input, owner: flags.owner, retryMaxLimit: flags.retryMaxLimit },
+          template: {
+            channel: flags.channel,
+            input: flags.input,
+            owner: flags.owner,
+            retryMaxLimit: flags.retryMaxLimit,
+            priority: flags.priority,
+            concurrencyKey: flags.concurrencyKey,
+          },
         });
         if (options.json) printJson(stored);
         else process.stdout.write(`Schedule ${stored.Name} saved${stored.Paused ? " (paused)" : `; next tick ${stored.NextRunTime}`}\n`);
@@ -64,6 +73,8 @@ interface PutFlags {
   input: string;
   owner: string;
   retryMaxLimit?: string;
+  priority?: number;
+  concurrencyKey?: string;
   paused: boolean;
 }
 

@@ -4,7 +4,7 @@ import { Option, type Command } from "commander";
 import { isFinal, type Task } from "@queues/client";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
-import { clientOf, durationArgument, positiveInteger, uint64Argument, withClient } from "./program.js";
+import { clientOf, durationArgument, positiveInteger, priorityArgument, uint64Argument, withClient } from "./program.js";
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -19,6 +19,8 @@ export function registerTaskCommands(program: Command): void {
     .option("--retry-max-limit <n>", "retries after the first attempt (0 means 3, at most 100)", uint64Argument)
     .addOption(new Option("--run-at <time>", "not delivered before this RFC 3339 time (e.g. 2026-12-01T09:00:00Z), up to 366 days ahead").conflicts("delay"))
     .option("--delay <duration>", "not delivered before this long from now: 90s, 15m, 2h, 7d (or ms)", durationArgument)
+    .option("--priority <n>", "on a channel with priorities: 1 (the highest) to its priorities (the lowest); 0 or left out: the middle level", priorityArgument)
+    .option("--concurrency-key <key>", "on a channel with concurrencyPerKey: at most that many tasks of this key run at once (1-128 of [A-Za-z0-9._:-])")
     .action(async function (this: Command, flags: CreateFlags) {
       await withClient(this, async (client, options) => {
         const input = flags.inputFile !== undefined ? readFileSync(flags.inputFile === "-" ? 0 : flags.inputFile, "utf8") : flags.input;
@@ -30,6 +32,8 @@ export function registerTaskCommands(program: Command): void {
           prior: flags.prior,
           retryMaxLimit: flags.retryMaxLimit,
           runAt: flags.delay !== undefined ? new Date(Date.now() + flags.delay) : flags.runAt,
+          priority: flags.priority,
+          concurrencyKey: flags.concurrencyKey,
         });
         // The task exists now: whatever happens to the lookup, say its HashCode and succeed,
         // so that a script does not create it a second time.
@@ -150,4 +154,6 @@ interface CreateFlags {
   runAt?: string;
   /** Milliseconds. */
   delay?: number;
+  priority?: number;
+  concurrencyKey?: string;
 }

@@ -24,6 +24,16 @@ export interface NewTask {
   retryMaxLimit?: Uint64;
   /** Not delivered before this time (up to 366 days ahead): a Date, or an RFC 3339 string such as "2026-12-01T09:00:00Z". */
   runAt?: Date | string;
+  /**
+   * The priority level, on a channel with `priorities`: 1 is the highest, the channel's `priorities` the lowest;
+   * 0 or left out: the middle level (ceil(priorities / 2)). Above the channel's levels: InvalidArgumentError (400).
+   */
+  priority?: number;
+  /**
+   * On a channel with `concurrencyPerKey`: at most that many tasks with this key run at once, the others wait
+   * (no attempt counted). 1 to 128 characters of [A-Za-z0-9._:-]; left out: no key.
+   */
+  concurrencyKey?: string;
 }
 
 /** One task's outcome in createTasks, in the order given. */
@@ -38,7 +48,7 @@ export interface ScheduleInput {
   /** IANA name such as "Europe/Berlin". @default "UTC" */
   timeZone?: string;
   /** The task each tick creates (its HashCode is "schedule:<name>:<tick in epoch ms>"). */
-  template: Pick<NewTask, "channel" | "input" | "owner" | "retryMaxLimit">;
+  template: Pick<NewTask, "channel" | "input" | "owner" | "retryMaxLimit" | "priority" | "concurrencyKey">;
   /** true: no ticks fire until it is put again unpaused. @default false */
   paused?: boolean;
 }
@@ -108,7 +118,14 @@ export class QueuesClient {
           Cron: schedule.cron,
           TimeZone: schedule.timeZone ?? "",
           Paused: schedule.paused ?? false,
-          Template: { Channel: template.channel, Input: template.input ?? "", Owner: uint64(template.owner, "owner"), RetryMaxLimit: uint64(template.retryMaxLimit, "retryMaxLimit") },
+          Template: {
+            Channel: template.channel,
+            Input: template.input ?? "",
+            Owner: uint64(template.owner, "owner"),
+            RetryMaxLimit: uint64(template.retryMaxLimit, "retryMaxLimit"),
+            Priority: priorityOf(template.priority),
+            ConcurrencyKey: template.concurrencyKey ?? "",
+          },
         },
       },
       options,
@@ -194,7 +211,16 @@ function wireTask(task: NewTask) {
     Prior: uint64(task.prior, "prior"),
     RetryMaxLimit: uint64(task.retryMaxLimit, "retryMaxLimit"),
     RunAt: runAtOf(task.runAt),
+    Priority: priorityOf(task.priority),
+    ConcurrencyKey: task.concurrencyKey ?? "",
   };
+}
+
+/** Priority as the wire's uint64 ("0", the middle level, when absent); the server checks it against the channel's levels. */
+function priorityOf(value: number | undefined): string {
+  if (value === undefined) return "0";
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`priority must be a non-negative integer (1 the highest level, 0 the middle one), got ${value}`);
+  return String(value);
 }
 
 /** RunAt as RFC 3339: a Date in UTC with milliseconds; a string as given (the server checks it). */
