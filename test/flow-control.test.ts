@@ -134,7 +134,7 @@ describe("priorities", () => {
     const highShare = 30 / (lastHigh - firstHigh + 1);
     expect(highShare, `the 30 high ones spread over deliveries ${firstHigh}..${lastHigh}`).toBeGreaterThanOrEqual(0.8);
     expect(delivered.map((task) => task.Input).filter((input) => input.startsWith("low"))).toHaveLength(300);
-  });
+  }, 120_000);
 
   it("with every level backlogged, the lowest still gets at least 2 % of the deliveries; Priority 0 is the middle level", async () => {
     await createAt("mixed", 1, 200, "a");

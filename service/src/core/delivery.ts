@@ -6,6 +6,7 @@ import { finalOutbox, type CoreContext } from "./context.js";
 import type { DeliveryHandler, ReceivedMessage, TaskQueue } from "./task-queues.js";
 import { SlotsFull, type StoredTask } from "./task-repository.js";
 import { holdBackSeconds, limitsSlots, slotsFor } from "../tasks/flow-slots.js";
+import { FullSlots } from "./full-slots.js";
 import { afterFailedAttempt, decideDelivery } from "../tasks/state-machine.js";
 import { decidedOn, withLatest } from "./optimistic.js";
 import { bestEffort } from "./best-effort.js";
@@ -13,11 +14,22 @@ import { dueAtMs, runMsOf } from "./task-events.js";
 import { followUpOrLeaveToSweeper } from "./chains.js";
 import { newLeaseToken } from "../tasks/ids.js";
 
-/** SQS hides a received message at most 12 hours. */
+/** SQS hides a received message at most 12 hours, and delays a new one at most 15 minutes. */
 const MAX_VISIBILITY_SECONDS = 43_200;
+const MAX_SQS_DELAY_SECONDS = 900;
 
 export class Delivery implements DeliveryHandler {
-  constructor(private readonly ctx: CoreContext) {}
+  private readonly fullSlots: FullSlots;
+
+  constructor(private readonly ctx: CoreContext) {
+    this.fullSlots = new FullSlots(ctx.now);
+  }
+
+  /** While the channel's maxInFlight is known full, its poller waits this long before receiving again. */
+  pauseMs(queue: TaskQueue): number {
+    const channelSlot = slotsFor({ channel: queue.name, concurrencyKey: "" }, queue.limits)[0];
+    return channelSlot && queue.limits.maxInFlight !== undefined ? this.fullSlots.remainingMs(channelSlot.id) : 0;
+  }
 
   async lease(queue: TaskQueue, message: ReceivedMessage): Promise<StoredTask | undefined> {
     const { ctx } = this;
@@ -50,8 +62,14 @@ export class Delivery implements DeliveryHandler {
         switch (decision.action) {
           case "lease": {
             const takeSlots = slotsFor(current, queue.limits);
+            // A slot that refused a lease a moment ago: held back without a transaction bound to be refused.
+            const knownFull = takeSlots.find((slot) => this.fullSlots.remainingMs(slot.id) > 0);
+            if (knownFull) {
+              await this.holdBack(queue, message, current, knownFull.id);
+              return undefined;
+            }
             try {
-              return await ctx.store.transition(current, "lease", {
+              const leased = await ctx.store.transition(current, "lease", {
                 lease: {
                   token: newLeaseToken(current.lease?.token),
                   messageId: message.messageId,
@@ -62,8 +80,11 @@ export class Delivery implements DeliveryHandler {
                 // The outbox marker stays: it is the task's watchdog until it is final (see sweeper.ts).
                 ...(takeSlots.length > 0 ? { takeSlots } : {}),
               });
+              for (const slot of takeSlots) this.fullSlots.took(slot.id);
+              return leased;
             } catch (error) {
               if (!(error instanceof SlotsFull)) throw error;
+              this.fullSlots.refused(error.slotId);
               await this.holdBack(queue, message, current, error.slotId);
               return undefined;
             }
@@ -152,11 +173,21 @@ export class Delivery implements DeliveryHandler {
    * messages, and the lease is conditional.
    */
   private async holdBack(queue: TaskQueue, message: ReceivedMessage, task: StoredTask, slotId: string): Promise<void> {
+    const { ctx } = this;
+    const now = ctx.now();
     const held = (message.held ?? 0) + 1;
-    const delaySeconds = holdBackSeconds(held - 1);
+    // Never back before the task's own RunAt / retry backoff: such a message would be dropped as early.
+    const delaySeconds = Math.min(MAX_SQS_DELAY_SECONDS, Math.max(holdBackSeconds(held - 1), Math.ceil((task.notBeforeMs - now) / 1000)));
     await queue.send(task, { delaySeconds, held, copy: message.copy ?? false });
-    this.ctx.log.debug({ taskId: String(task.id), slot: slotId, delaySeconds }, "held back by a full flow-control slot");
-    await bestEffort(this.ctx.log, "delete of a held-back task's message", { taskId: String(task.id) }, () => queue.delete(message.receiptHandle));
+    ctx.log.debug({ taskId: String(task.id), slot: slotId, delaySeconds }, "held back by a full flow-control slot");
+    await bestEffort(ctx.log, "delete of a held-back task's message", { taskId: String(task.id) }, () => queue.delete(message.receiptHandle));
+    // The task's watchdog (its outbox marker) moves on while it is held back: it has a
+    // message, and a sweeper copy would be held back in turn, one more message each time.
+    const outbox = task.outbox;
+    const watchdogAt = now + delaySeconds * 1000 + ctx.sweepAfterMs;
+    if (outbox && !outbox.parked && outbox.dueAtMs < now + delaySeconds * 1000 + ctx.sweepAfterMs / 2) {
+      await bestEffort(ctx.log, "moving a held-back task's watchdog", { taskId: String(task.id) }, () => ctx.store.claimOutbox(task, watchdogAt, outbox.sweeps));
+    }
   }
 
   private async drop(queue: TaskQueue, message: ReceivedMessage, reason: string): Promise<void> {

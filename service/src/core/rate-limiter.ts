@@ -6,14 +6,15 @@
 // duplicate) while the window lasts. With the window spent it waits for the next
 // one: a waiting credit is answered as soon as the budget allows. Replicas share the
 // budget whatever their number, since the count is in the table, not in memory.
+import { randomUUID } from "node:crypto";
 import { msToNextWindow, rateWindowOf, windowBudget } from "../tasks/rate-windows.js";
 
 /** The table's side: the permits taken in one window of one channel. */
 export interface RateBudgets {
   /** Takes up to `wanted` permits of the window if `budget` allows; returns how many it took (0: the window is spent). */
   take(channel: string, window: number, budget: number, wanted: number): Promise<number>;
-  /** Returns unused permits to the window (a no-op once the window is over). */
-  giveBack(channel: string, window: number, count: number): Promise<void>;
+  /** Returns unused permits to the window (a no-op once the window is over); `id` makes a repeat of the same give-back a no-op. */
+  giveBack(channel: string, window: number, count: number, id: string): Promise<void>;
 }
 
 /** Permits granted for now, or (granted 0) how long to wait for the next window. */
@@ -43,6 +44,6 @@ export class RateLimiter {
   /** Permits of `grant` that were not used; given back only while their window lasts. */
   async giveBack(grant: Grant, unused: number): Promise<void> {
     if (unused <= 0 || rateWindowOf(this.now()) !== grant.window) return;
-    await this.budgets.giveBack(this.channel, grant.window, unused);
+    await this.budgets.giveBack(this.channel, grant.window, unused, randomUUID());
   }
 }

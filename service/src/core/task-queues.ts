@@ -36,6 +36,8 @@ export interface SendOptions {
 
 /** One channel's queue. */
 export interface TaskQueue {
+  /** The channel's name. */
+  readonly name: string;
   /** The lease a delivery gets (the channel's visibility timeout), in milliseconds. */
   readonly leaseMs: number;
   /** The channel's maxInFlight / concurrencyPerKey (tasks/flow-slots.ts). */
@@ -61,4 +63,6 @@ export interface DeliveryHandler {
   lease(queue: TaskQueue, message: ReceivedMessage): Promise<StoredTask | undefined>;
   /** Undoes a lease whose worker left before the task was handed over, and releases the message. */
   handBack(queue: TaskQueue, task: StoredTask): Promise<void>;
+  /** How long the channel's poller should wait before receiving again (its maxInFlight is full); 0: go on. */
+  pauseMs(queue: TaskQueue): number;
 }

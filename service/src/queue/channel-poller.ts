@@ -5,11 +5,13 @@
 // its level has a backlog, and up to MAX_PARALLEL_POLLS polls run at once until it
 // is drained.
 //
-// Priorities (SPEC §7.2): each level's queue has its own long poll while that level
-// has no known backlog, so a task of any level is seen at once. Among backlogged
-// levels the polls are shared by smooth weighted round robin: every lower backlogged
-// level gets LOWER_LEVEL_SHARE of them (4 %: above SPEC's 2 % floor) and the
-// highest backlogged level the rest (at least 84 % with 5 levels: above SPEC's 80 %).
+// Priorities (SPEC §7.2): while no level has a known backlog, each level's queue has
+// its own long poll, so a task of any level is seen at once. Among backlogged levels
+// the polls are shared by smooth weighted round robin: every lower backlogged level
+// gets LOWER_LEVEL_SHARE of them (4 %: above SPEC's 2 % floor) and the highest
+// backlogged level the rest (at least 84 % with 5 levels: above SPEC's 80 %); one
+// poll in PROBE_EVERY looks at a level without a known backlog. Every poll but the
+// idle long polls reserves its credits, so no message is received for nobody.
 import type { Logger } from "pino";
 import type { TaskRecord } from "../tasks/task.js";
 import type { DeliveryHandler, ReceivedMessage } from "../core/task-queues.js";
@@ -38,6 +40,11 @@ const MAX_PARALLEL_POLLS = 4;
 const MAX_ERROR_BACKOFF_MS = 10_000;
 /** The share of the backlog polls each backlogged level below the highest backlogged one gets. */
 export const LOWER_LEVEL_SHARE = 0.04;
+/** While a level is backlogged, one poll in this many probes a level without a known backlog. */
+const PROBE_EVERY = 10;
+
+/** A level's long poll while none is backlogged; a backlogged level's poll; a probe of a level not known to be. */
+type PollKind = "watch" | "backlog" | "probe";
 
 export class ChannelPoller {
   /** One entry per outstanding credit, oldest first. */
@@ -47,6 +54,9 @@ export class ChannelPoller {
   /** Polls in flight: all of them, and those of backlogged levels. */
   private polls = 0;
   private backlogPolls = 0;
+  /** Backlog polls started (every PROBE_EVERY-th is a probe), and the level probed last. */
+  private backlogPollCount = 0;
+  private lastProbe = -1;
   /** Per level (index 0: level 1): polls in flight, and whether its last poll came back full (a backlog). */
   private readonly levelPolls: number[];
   private readonly backlogged: boolean[];
@@ -109,33 +119,69 @@ export class ChannelPoller {
 
   private pump(): void {
     if (this.stopped || this.retryTimer) return;
-    // A level without a known backlog: its own long poll while credits wait. It reserves
-    // no credits (it may bring more messages than credits are left: those are released),
-    // and while another level is backlogged it asks for one message, only to learn
-    // that its level has tasks.
-    const anyBacklogged = this.backlogged.includes(true);
-    for (let index = 0; index < this.levelPolls.length; index++) {
-      if (this.waiting.length === 0) return;
-      if (this.backlogged[index] || this.levelPolls[index] !== 0) continue;
-      this.startPoll(index, anyBacklogged ? 1 : Math.min(MAX_BATCH, this.waiting.length), false);
+    // The channel's maxInFlight is full: receiving now would only hold tasks back again.
+    const pauseMs = this.handler.pauseMs(this.queue);
+    if (pauseMs > 0) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.pump();
+      }, pauseMs);
+      return;
     }
-    // Backlogged levels: up to MAX_PARALLEL_POLLS polls, each of the level the weights pick, for the credits not yet asked for.
+    if (!this.backlogged.includes(true)) {
+      // No known backlog: every level has its own long poll while credits wait. They
+      // reserve no credits: when tasks arrive on several levels at once, the extra
+      // messages are released (once: that level is then known to be backlogged).
+      for (let index = 0; index < this.levelPolls.length; index++) {
+        if (this.waiting.length === 0) return;
+        if (this.levelPolls[index] === 0) this.startPoll(index, Math.min(MAX_BATCH, this.waiting.length), "watch");
+      }
+      return;
+    }
+    // Backlogged levels: up to MAX_PARALLEL_POLLS polls for the credits not yet asked
+    // for, each of the level the weights pick; every PROBE_EVERY-th one probes a level
+    // without a known backlog instead, so a task of a higher level is seen while a lower
+    // one is busy.
     while (this.backlogPolls < MAX_PARALLEL_POLLS) {
       const free = this.waiting.length - this.requested;
       if (free <= 0) return;
-      const index = this.pickBacklogged();
+      const probe = ++this.backlogPollCount % PROBE_EVERY === 0 ? this.nextProbe() : undefined;
+      const index = probe ?? this.pickBacklogged();
       if (index === undefined) return;
-      this.startPoll(index, Math.min(MAX_BATCH, free), true);
+      this.startPoll(index, Math.min(MAX_BATCH, free), probe === undefined ? "backlog" : "probe");
     }
   }
 
-  private startPoll(index: number, max: number, backlog: boolean): void {
-    const reserved = backlog ? max : 0;
+  private startPoll(index: number, max: number, kind: PollKind): void {
+    const reserved = kind === "watch" ? 0 : max;
     this.requested += reserved;
     this.polls += 1;
-    if (backlog) this.backlogPolls += 1;
+    if (kind !== "watch") this.backlogPolls += 1;
     this.levelPolls[index] = (this.levelPolls[index] ?? 0) + 1;
-    void this.poll(index, max, reserved, backlog);
+    void this.poll(index, max, reserved, kind);
+  }
+
+  /** The next level without a known backlog and without a poll in flight, in turn; undefined: none. */
+  private nextProbe(): number | undefined {
+    const levels = this.levelPolls.length;
+    for (let step = 1; step <= levels; step++) {
+      const index = (this.lastProbe + step) % levels;
+      if (!this.backlogged[index] && this.levelPolls[index] === 0) {
+        this.lastProbe = index;
+        return index;
+      }
+    }
+    return undefined;
+  }
+
+  /** How long a poll waits for messages (seconds). */
+  private waitSeconds(kind: PollKind): number {
+    // A probe holds the credits it reserved: it must not wait on an empty level (a short
+    // poll samples only some of SQS's servers, so a probe may miss a task; the next finds it).
+    if (kind === "probe") return 0;
+    // A backlog poll of one of several levels: a level just drained must not hold its credits from the others.
+    if (this.limiter || (kind === "backlog" && this.levelPolls.length > 1)) return SHORT_WAIT_SECONDS;
+    return LONG_POLL_SECONDS;
   }
 
   /** Smooth weighted round robin over the backlogged levels (the highest one weighs the most); undefined: none. */
@@ -155,7 +201,7 @@ export class ChannelPoller {
     return picked;
   }
 
-  private async poll(index: number, max: number, reserved: number, backlog: boolean): Promise<void> {
+  private async poll(index: number, max: number, reserved: number, kind: PollKind): Promise<void> {
     let messages: ReceivedMessage[] = [];
     let grant: Grant | undefined;
     try {
@@ -167,9 +213,7 @@ export class ChannelPoller {
         if (asking === 0) await this.pause(grant.waitMs);
       }
       if (asking > 0) {
-        // A backlog poll of one of several levels waits briefly: a level just drained must not hold its credits from the others.
-        const wait = this.limiter || (backlog && this.levelPolls.length > 1) ? SHORT_WAIT_SECONDS : LONG_POLL_SECONDS;
-        messages = await this.queue.receive(index + 1, asking, wait, this.polling.signal);
+        messages = await this.queue.receive(index + 1, asking, this.waitSeconds(kind), this.polling.signal);
         // With messages, the outage is over only once their tasks can be leased (dispatch).
         if (messages.length === 0) this.failures = 0;
         this.backlogged[index] = messages.length === asking;
@@ -179,7 +223,7 @@ export class ChannelPoller {
     } finally {
       this.requested -= reserved;
       this.polls -= 1;
-      if (backlog) this.backlogPolls -= 1;
+      if (kind !== "watch") this.backlogPolls -= 1;
       this.levelPolls[index] = (this.levelPolls[index] ?? 1) - 1;
     }
     if (grant) this.giveBack(grant, grant.granted - messages.length);

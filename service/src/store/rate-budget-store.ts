@@ -15,6 +15,7 @@ import { itemKey, PARTITION_KEY, TTL_ATTRIBUTE } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
 
 const USED = "used";
+const LAST_GIVE_BACK = "lastGiveBack";
 /** How long a window's item stays (it is read only during its own second). */
 const WINDOW_ITEM_TTL_SECONDS = 60;
 
@@ -52,8 +53,13 @@ export class RateBudgetStore implements RateBudgets {
     return 0;
   }
 
-  async giveBack(channel: string, window: number, count: number): Promise<void> {
-    const update = new UpdateBuilder().add(USED, BigInt(-count)).when((b) => `${b.name(USED)} >= ${b.value(count)}`);
+  async giveBack(channel: string, window: number, count: number, id: string): Promise<void> {
+    // The SDK repeats a write whose answer was lost: the give-back's id makes the repeat fail its condition.
+    const update = new UpdateBuilder()
+      .add(USED, BigInt(-count))
+      .set(LAST_GIVE_BACK, id)
+      .when((b) => `${b.name(USED)} >= ${b.value(count)}`)
+      .when((b) => `attribute_not_exists(${b.name(LAST_GIVE_BACK)}) OR ${b.name(LAST_GIVE_BACK)} <> ${b.value(id)}`);
     try {
       await this.db.send(
         new UpdateCommand({ TableName: this.tableName, Key: { [PARTITION_KEY]: itemKey.rateWindow(channel, window) }, ...update.expression() }),

@@ -97,4 +97,54 @@ describe("flow-control slots", () => {
     expect(core.store.slotCounts.get("CK#limited#A")).toBe(0);
     expect(core.store.slotCounts.get("IF#limited")).toBe(0);
   });
+
+  it("a slot that refused a lease is taken as full for a while: the next task is held back without a transaction, and the poller pauses on a full maxInFlight", async () => {
+    const core = new MemoryCore();
+    const tasks = [];
+    for (let i = 0; i < 4; i++) tasks.push(await core.create({ channel: LIMITED }));
+    await core.lease(tasks[0]!.id);
+    await core.lease(tasks[1]!.id);
+    const queue = core.queues.get(LIMITED);
+    expect(core.delivery.pauseMs(queue)).toBe(0);
+    const calls = core.watchCalls();
+    expect(await core.deliver(tasks[2]!.id)).toBeUndefined(); // refused by the transaction
+    expect(core.delivery.pauseMs(queue)).toBe(100);
+    expect(await core.deliver(tasks[3]!.id)).toBeUndefined(); // held back on what the replica knows
+    expect(calls().filter((call) => call === "transition:lease")).toHaveLength(1);
+    core.advance(100);
+    expect(core.delivery.pauseMs(queue)).toBe(0);
+    // Refused again: the pause doubles; a lease that takes the slot clears it.
+    core.advance(1_000);
+    expect(await core.deliver(tasks[2]!.id)).toBeUndefined();
+    expect(core.delivery.pauseMs(queue)).toBe(200);
+    await reportResult(core.ctx, tasks[0]!.id, "SUCCESS", "ok", core.task(tasks[0]!.id).lease?.token ?? 0n);
+    core.advance(2_000);
+    expect((await core.lease(tasks[3]!.id)).state).toBe("PROCEEDING");
+    expect(core.delivery.pauseMs(queue)).toBe(0);
+  });
+
+  it("a held-back task is never sent back before its retry backoff ends, and its watchdog moves on instead of the sweeper sending copies", async () => {
+    const core = new MemoryCore();
+    const running = await core.create({ channel: LIMITED, concurrencyKey: "A" });
+    const first = await core.lease(running.id);
+    // Another task of key A failed once and waits out a backoff (5 s more); its own message comes back early.
+    const queue = core.queues.get(LIMITED);
+    const template = await core.create({ channel: LIMITED, concurrencyKey: "B" });
+    const message = queue.receiveTask(template.id);
+    const backedOff = core.store.seed({
+      ...core.task(template.id),
+      concurrencyKey: "A",
+      retryCount: 1n,
+      notBeforeMs: core.now() + 5_000,
+      lease: { token: 5n, messageId: message.messageId, receiptHandle: message.receiptHandle, expiresAtMs: core.now() - 1 },
+      outbox: { dueAtMs: core.now() + 1_000, sweeps: 0 },
+    });
+    expect(await core.delivery.lease(queue, message)).toBeUndefined();
+    const resent = queue.callsOf("send").at(-1);
+    expect(resent?.taskId).toBe(backedOff.id);
+    expect(resent?.seconds).toBeGreaterThanOrEqual(5);
+    // Its outbox marker (the watchdog) was due within the sweep grace: it is moved past the hold.
+    expect(core.task(backedOff.id).outbox?.dueAtMs).toBeGreaterThan(core.now() + 5_000);
+    await reportResult(core.ctx, running.id, "SUCCESS", "ok", first.lease?.token ?? 0n);
+  });
 });
