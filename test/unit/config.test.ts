@@ -236,6 +236,14 @@ describe("settingsFromEnv", () => {
     expect(settingsFromEnv({ ...base, QUEUES_QUEUE_URLS: JSON.stringify(urls) }).queueUrls).toEqual(urls);
   });
 
+  it("QUEUES_HTTP_PORT, or its older name QUEUES_HEALTH_HTTP_PORT; both set, they must agree", () => {
+    expect(settingsFromEnv({ ...base, QUEUES_HTTP_PORT: "9090" }).httpPort).toBe(9090);
+    expect(settingsFromEnv({ ...base, QUEUES_HEALTH_HTTP_PORT: "9091" }).httpPort).toBe(9091);
+    expect(settingsFromEnv({ ...base, QUEUES_HTTP_PORT: "9092", QUEUES_HEALTH_HTTP_PORT: "9092" }).httpPort).toBe(9092);
+    expect(errorOf(() => settingsFromEnv({ ...base, QUEUES_HTTP_PORT: "1", QUEUES_HEALTH_HTTP_PORT: "2" })).message).toContain("differ");
+    expect(settingsFromEnv(base).httpPort).toBeUndefined();
+  });
+
   it("QUEUES_QUEUE_URLS names each priority level's queue: <channel>-p<level> above level 1", () => {
     const channels = JSON.stringify([{ name: "jobs", priorities: 2 }]);
     const urls = { jobs: "http://sqs.local/jobs", "jobs-p2": "http://sqs.local/jobs-p2" };
