@@ -3,7 +3,8 @@
 // hostile requests over raw HTTP/2. Bad input must never crash it, every answer must
 // be well-formed (SPEC §2, §4), health stays SERVING and memory stays bounded. The
 // mix must also have reached what it is meant to reach (the caps, the 400 paths, the
-// gRPC errors for undecodable input), or a quiet run would prove nothing.
+// gRPC errors for undecodable input, the Priority / ConcurrencyKey rules), or a quiet
+// run would prove nothing.
 //
 // The run happens once, in beforeAll; each test judges one side of its result, so
 // either test can run alone (-t) and neither depends on the other having run.
@@ -59,5 +60,8 @@ describe("fuzzing the real server (npm run fuzz)", () => {
     expect(summary.invalidChannelEnds, report).toBeGreaterThan(0);
     expect(summary.reportsAnswered, report).toBeGreaterThan(0);
     expect(summary.abandoned, report).toBeGreaterThan(0);
+    // Task.Priority and Task.ConcurrencyKey (SPEC §7.2): valid ones created, invalid ones refused with 400.
+    expect(summary.flowControl.accepted, report).toBeGreaterThan(0);
+    expect(summary.flowControl.refused, report).toBeGreaterThan(0);
   });
 });

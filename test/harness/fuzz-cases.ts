@@ -7,10 +7,13 @@ import {
   CONFIGURED_CHANNELS,
   invalidUtf8Around,
   pickChannel,
+  pickConcurrencyKey,
   pickHashCode,
+  pickPriority,
   pickRequestId,
   pickString,
   pickUint64,
+  priorityLevels,
   randomText,
   type Known,
 } from "./fuzz-values.js";
@@ -187,8 +190,9 @@ export class CaseGenerator {
   /** A new task: about a third are valid (so chains, duplicates and deliveries happen), the rest break one rule or more. */
   private extremeTask(): Record<string, string> {
     const { rng, known } = this;
+    const channel = rng.chance(0.7) ? rng.pick(CONFIGURED_CHANNELS) : pickChannel(rng);
     const task: Record<string, string> = {
-      Channel: rng.chance(0.7) ? rng.pick(CONFIGURED_CHANNELS) : pickChannel(rng),
+      Channel: channel,
       Input: rng.chance(0.6) ? randomText(rng, rng.int(0, 40)) : pickString(rng, true),
       Owner: this.owner(),
       HashCode: rng.chance(0.5) ? "" : pickHashCode(rng, known),
@@ -202,6 +206,13 @@ export class CaseGenerator {
         [1, () => new Date(Date.now() + 400 * 86_400_000).toISOString()],
         [1, () => rng.pick(["2026-02-30T00:00:00Z", "tomorrow", "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", pickString(rng)])],
       ])(),
+      // Mostly the middle level or one the channel has (so most tasks stay valid), else anything (SPEC §7.2).
+      Priority: rng.weighted<() => string>([
+        [5, () => "0"],
+        [3, () => String(rng.int(1, priorityLevels(channel) ?? 1))],
+        [3, () => pickPriority(rng)],
+      ])(),
+      ConcurrencyKey: rng.chance(0.5) ? "" : pickConcurrencyKey(rng),
     };
     // Server-managed fields must be ignored, whatever they hold.
     if (rng.chance(0.2)) {
@@ -259,7 +270,9 @@ export class CaseGenerator {
   private fieldBytes(number: number, kind: FieldKind, name: string, depth: number, notes: string[]): Buffer {
     const { rng } = this;
     if (kind === "uint64") {
-      const value = BigInt(pickUint64(rng, this.known));
+      // Priority: its levels and edges; a negative one as a client's two's complement, 2^64 and up as a varint over 64 bits.
+      const picked = BigInt(name === "Priority" && rng.chance(0.7) ? pickPriority(rng) : pickUint64(rng, this.known));
+      const value = picked < 0n ? BigInt.asUintN(64, picked) : picked;
       if (rng.chance(0.1)) {
         notes.push(`${name}: non-minimal varint`);
         return Buffer.concat([tag(number, WireType.VARINT), nonMinimalVarint(value)]);
@@ -271,7 +284,14 @@ export class CaseGenerator {
       notes.push(...inner.notes.map((note) => `${kind}.${note}`));
       return lenField(number, inner.bytes);
     }
-    const plausible = name === "Channel" ? pickChannel(rng) : name === "HashCode" ? pickHashCode(rng, this.known) : pickString(rng, name === "Input" || name === "Output");
+    const plausible =
+      name === "Channel"
+        ? pickChannel(rng)
+        : name === "HashCode"
+          ? pickHashCode(rng, this.known)
+          : name === "ConcurrencyKey"
+            ? pickConcurrencyKey(rng)
+            : pickString(rng, name === "Input" || name === "Output");
     if (rng.chance(0.35)) {
       notes.push(`${name}: invalid UTF-8`);
       return lenField(number, invalidUtf8Around(rng, plausible));

@@ -84,7 +84,7 @@ async function runUnary(ctx: ExecContext, c: UnaryCase, tally: Tally): Promise<v
   const outcome = await call.done;
   const decoded = decodeRequest(c.method, c.payload);
   const decodable = decoded !== undefined && c.payload.length <= ctx.caps.maxMessageBytes;
-  judgeUnary(tally, c.method, outcome, decodable, describeUnary(c, decoded), ctx.known);
+  judgeUnary(tally, c.method, outcome, decodable, describeUnary(c, decoded), ctx.known, decoded);
 }
 
 /** A frame cut so the 5-byte header itself is split, then the rest in up to 32 pieces. */

@@ -3,10 +3,14 @@
 //   well-formed response whose State is 200/400/404/409 (500/503 are counted apart);
 // - a gRPC error is acceptable only for input that is not a decodable message of the
 //   method (garbage, wrong framing, oversized): counted in grpcErrors by code;
-// - no call is left without an answer.
+// - no call is left without an answer;
+// - flow control (SPEC §7.2), by what the server decoded: a task (CreateTask, each of
+//   CreateTasks, PutSchedule's Template) whose Priority is above its channel's levels
+//   or whose ConcurrencyKey breaks the rule is answered 400; a 400 never blames a valid
+//   one; a stored schedule shows the level it resolved and the key as given.
 import type { CallOutcome } from "./fuzz-h2.js";
 import { decodeResponse, type Method } from "./fuzz-proto.js";
-import type { Known } from "./fuzz-values.js";
+import { CONCURRENCY_KEY_PATTERN, priorityLevels, type Known } from "./fuzz-values.js";
 import { grpcCodeName } from "./fuzz-wire.js";
 
 export const ANSWER_STATES = new Set(["200", "400", "404", "409"]);
@@ -52,6 +56,12 @@ export class Tally {
   reportsAnswered = 0;
   floodStreams = 0;
   floodStreamsAnswered = 0;
+  /** Answers judged against the Priority / ConcurrencyKey rules (a task on a configured channel, or with a bad key). */
+  flowControlJudged = 0;
+  /** Of those: 200 for a task that set a valid Priority (not 0) or ConcurrencyKey. */
+  flowControlAccepted = 0;
+  /** Of those: 400 for a task with a Priority above its channel's levels or a bad ConcurrencyKey. */
+  flowControlRefused = 0;
   readonly malformedExamples: Example[] = [];
   readonly status5xxExamples: Example[] = [];
 
@@ -177,12 +187,22 @@ export function judgeState(tally: Tally, method: string, response: Record<string
  * request (and it is under the max message size), so only an OK answer with a
  * State is acceptable.
  */
-export function judgeUnary(tally: Tally, method: Method, outcome: CallOutcome, decodable: boolean, request: string, known: Known): void {
+export function judgeUnary(
+  tally: Tally,
+  method: Method,
+  outcome: CallOutcome,
+  decodable: boolean,
+  request: string,
+  known: Known,
+  /** The request as the server decodes it (for the flow-control rules); leave out when unknown. */
+  decoded?: Record<string, unknown>,
+): void {
   if (outcome.grpcStatus === 0) {
     const read = readUnaryResponse(method, outcome);
     if ("problem" in read) return tally.malformed(read.problem, request, outcome);
     const state = judgeState(tally, method, read.response, request);
     if (state) learn(known, method, state, read.response);
+    if (state && decoded && decodable) judgeFlowControl(tally, method, decoded, state, read.response, request);
     return;
   }
   if (outcome.grpcStatus !== undefined) {
@@ -194,6 +214,92 @@ export function judgeUnary(tally: Tally, method: Method, outcome: CallOutcome, d
   if (outcome.timedOut) return tally.malformed("no answer (no gRPC status) before the harness gave up", request, outcome);
   if (decodable) return tally.malformed("the call ended without a gRPC status", request, outcome);
   tally.grpcError(outcome.httpStatus !== undefined && outcome.httpStatus !== 200 ? `HTTP_${outcome.httpStatus}` : `RST_STREAM_${outcome.rstCode}`);
+}
+
+/** A task's flow-control fields as the server decoded them. */
+interface FlowFields {
+  channel: string;
+  priority: bigint;
+  key: string;
+}
+
+function flowFieldsOf(task: unknown): FlowFields | undefined {
+  if (typeof task !== "object" || task === null) return undefined;
+  const fields = task as { Channel?: unknown; Priority?: unknown; ConcurrencyKey?: unknown };
+  try {
+    return { channel: String(fields.Channel ?? ""), priority: BigInt(String(fields.Priority ?? "0")), key: String(fields.ConcurrencyKey ?? "") };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The flow-control rules on the tasks of CreateTask, CreateTasks (each result) and PutSchedule (its Template). */
+function judgeFlowControl(tally: Tally, method: Method, decoded: Record<string, unknown>, state: string, response: Record<string, unknown>, request: string): void {
+  const message = String(response.Message ?? "");
+  if (method === "CreateTask") {
+    const fields = flowFieldsOf(decoded.Task);
+    if (fields) judgeFlowFields(tally, fields, "", state, message, request);
+  } else if (method === "CreateTasks") {
+    // A batch refused as a whole (0 or over 100 tasks) has no results to judge.
+    const tasks = Array.isArray(decoded.Tasks) ? decoded.Tasks : [];
+    const results = Array.isArray(response.Results) ? (response.Results as { State?: unknown; Message?: unknown }[]) : [];
+    if (state !== "200" || results.length !== tasks.length) return;
+    tasks.forEach((task, index) => {
+      const fields = flowFieldsOf(task);
+      const result = results[index];
+      const resultState = String(result?.State);
+      // 5xx of one task are not the rules' business (the judge counts States of calls, not of results).
+      if (fields && ANSWER_STATES.has(resultState)) judgeFlowFields(tally, fields, "", resultState, String(result?.Message ?? ""), `${request} (task ${index})`);
+    });
+  } else if (method === "PutSchedule") {
+    const template = (decoded.Schedule as { Template?: unknown } | null | undefined)?.Template;
+    const fields = flowFieldsOf(template);
+    if (!fields) return;
+    const stored = state === "200" ? ((response.Data as { Template?: { Priority?: unknown; ConcurrencyKey?: unknown } | null } | null)?.Template ?? undefined) : undefined;
+    judgeFlowFields(tally, fields, "Template.", state, message, request, stored ?? undefined);
+  }
+}
+
+function judgeFlowFields(
+  tally: Tally,
+  fields: FlowFields,
+  prefix: "" | "Template.",
+  state: string,
+  message: string,
+  request: string,
+  stored?: { Priority?: unknown; ConcurrencyKey?: unknown },
+): void {
+  const levels = priorityLevels(fields.channel);
+  const keyValid = fields.key === "" || CONCURRENCY_KEY_PATTERN.test(fields.key);
+  // Unknown channel: its levels are unknown too (and the task is refused for the channel anyway).
+  const priorityValid = levels === undefined ? undefined : fields.priority <= BigInt(levels);
+  if (!keyValid || priorityValid !== undefined) tally.flowControlJudged += 1;
+  const broken = [
+    ...(priorityValid === false ? [`${prefix}Priority ${fields.priority} on channel "${fields.channel}" of ${levels} level(s)`] : []),
+    ...(keyValid ? [] : [`${prefix}ConcurrencyKey ${JSON.stringify(fields.key.slice(0, 40))} (${fields.key.length} chars)`]),
+  ];
+  if (broken.length > 0) {
+    if (state === "400") tally.flowControlRefused += 1;
+    else tally.malformed(`State ${state} for ${broken.join(" and ")}: must be 400`, request, message);
+    return;
+  }
+  if (state === "400") {
+    if (priorityValid === true && message.startsWith(`${prefix}Priority is `)) tally.malformed(`400 blaming a valid ${prefix}Priority ${fields.priority} (channel of ${levels} level(s))`, request, message);
+    if (message.startsWith(`${prefix}ConcurrencyKey must`)) tally.malformed(`400 blaming a valid ${prefix}ConcurrencyKey ${JSON.stringify(fields.key)}`, request, message);
+    return;
+  }
+  if (state !== "200" || levels === undefined) return;
+  if (fields.priority !== 0n || fields.key !== "") tally.flowControlAccepted += 1;
+  if (stored) {
+    const level = fields.priority === 0n ? Math.ceil(levels / 2) : Number(fields.priority);
+    if (String(stored.Priority) !== String(level) || String(stored.ConcurrencyKey ?? "") !== fields.key) {
+      tally.malformed(
+        `stored ${prefix}Priority ${String(stored.Priority)} / ConcurrencyKey ${JSON.stringify(stored.ConcurrencyKey)}, asked ${fields.priority} (level ${level}) / ${JSON.stringify(fields.key)}`,
+        request,
+        JSON.stringify(stored),
+      );
+    }
+  }
 }
 
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };

@@ -46,6 +46,8 @@ export const TASK_FIELDS: FieldSchema = [
   [14, "uint64", "LeaseToken"],
   [15, "string", "LeaseExpireTime"],
   [16, "string", "RunAt"],
+  [17, "string", "ConcurrencyKey"],
+  [18, "uint64", "Priority"],
 ];
 
 /** standard.Schedule (its bool Paused is a varint on the wire: written as a uint64). */

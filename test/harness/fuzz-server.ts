@@ -9,8 +9,10 @@ import { parseChannels, type ChannelConfig } from "../../service/src/config/chan
 import { provision, startLocalBackends, useLocalEndpoints, type LocalBackends } from "../../service/src/local/backends.js";
 import { freePort } from "../../service/src/local/free-port.js";
 import { checkServing } from "../../service/src/health/check.js";
+import { FUZZ_CHANNELS } from "./fuzz-values.js";
 
-export const FUZZ_CHANNELS = ["default", "other"] as const;
+// "default", "other" and "ranked" (priorities 3, concurrencyPerKey, maxInFlight, rateLimitPerSecond): see fuzz-values.ts.
+export { FUZZ_CHANNELS };
 
 /** The server's caps as the fuzzer configures them (small, so the fuzzer reaches them). */
 export interface ServerCaps {
@@ -51,7 +53,7 @@ export class Backends {
   }
 }
 
-/** A fresh table and queues for one run, so runs never see each other's tasks. */
+/** A fresh table and queues for one run (ranked: one queue per priority level), so runs never see each other's tasks. */
 export async function provisionFuzzResources(): Promise<{ table: string; channels: ChannelConfig[]; queueUrls: Record<string, string> }> {
   const id = randomBytes(4).toString("hex");
   const table = `fuzz-${id}`;

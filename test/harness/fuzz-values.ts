@@ -2,6 +2,9 @@
 // 2^64-1; empty, huge, unicode, control characters; Input sizes around the 256 KiB
 // limit), the channel and HashCode rules' edges, bytes that are not UTF-8, and what
 // earlier answers taught (real IDs, HashCodes and leases, so 200/404/409 paths run).
+// Also the channels the fuzzed server serves, and Task.Priority / Task.ConcurrencyKey
+// values around the flow-control rules (SPEC §7.2).
+import type { ChannelEntry } from "../../service/src/config/channels.js";
 import type { Random } from "./fuzz-random.js";
 import { MAX_UINT64 } from "./fuzz-wire.js";
 
@@ -115,12 +118,83 @@ export function pickUint64(rng: Random, known?: Known): string {
   ])();
 }
 
-export const CONFIGURED_CHANNELS = ["default", "other"];
+/**
+ * The fuzzed server's channels (fuzz-server.ts provisions them): two plain ones, and
+ * "ranked" with every flow-control option, so creates meet the Priority (levels 1-3,
+ * 0 the middle one) and ConcurrencyKey rules and deliveries go through the limits.
+ * Limits high enough that receive streams still get tasks.
+ */
+export const FUZZ_CHANNELS: readonly ChannelEntry[] = [
+  "default",
+  "other",
+  { name: "ranked", priorities: 3, concurrencyPerKey: 2, maxInFlight: 20, rateLimitPerSecond: 50 },
+];
+
+export const CONFIGURED_CHANNELS: readonly string[] = FUZZ_CHANNELS.map((entry) => (typeof entry === "string" ? entry : entry.name));
+
+/** A configured channel's priority levels (1: no priorities); undefined for a channel the server does not serve. */
+export function priorityLevels(channel: string): number | undefined {
+  const entry = FUZZ_CHANNELS.find((candidate) => (typeof candidate === "string" ? candidate : candidate.name) === channel);
+  if (entry === undefined) return undefined;
+  return typeof entry === "string" ? 1 : (entry.priorities ?? 1);
+}
+
+/** Task.ConcurrencyKey's rule (SPEC §7.2): empty (no key) or 1-128 of [A-Za-z0-9._:-]. */
+export const CONCURRENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Task.Priority as the request object carries it (a decimal string): the levels and
+ * their edges, then values no channel has: 2^32, 2^53+1, 2^63, 2^64-1, and strings the
+ * encoder wraps into a uint64 (negative: 2^64-n; 2^64 and above: modulo 2^64). The
+ * judge goes by what the server decodes (fuzz-judge.ts).
+ */
+export function pickPriority(rng: Random): string {
+  return rng.weighted<() => string>([
+    [12, () => "0"],
+    [10, () => "1"],
+    [8, () => "2"],
+    [8, () => "3"],
+    [6, () => "4"],
+    [3, () => "5"],
+    [2, () => "6"],
+    [2, () => String(rng.int(7, 1000))],
+    [2, () => String(2n ** 32n)],
+    [2, () => String(2n ** 32n + 1n)],
+    [2, () => String(2n ** 53n + 1n)],
+    [2, () => String(2n ** 63n)],
+    [4, () => String(MAX_UINT64)],
+    [2, () => String(rng.uint64())],
+    [3, () => rng.pick(["-1", "-2", "-3", "-18446744073709551615"])],
+    [3, () => rng.pick(["18446744073709551616", "18446744073709551617", "18446744073709551619", "99999999999999999999999"])],
+  ])();
+}
+
+/** A few keys reused often, so a channel's concurrencyPerKey is actually reached. */
+const POOLED_KEYS = ["tenant-1", "tenant-2", "user:42", "a", "x.y_z-9"];
+
+/** Task.ConcurrencyKey: valid keys (pooled, random, exactly 128), then 129 and more, bad characters, unicode, control characters. */
+export function pickConcurrencyKey(rng: Random): string {
+  return rng.weighted<() => string>([
+    [20, () => ""],
+    [16, () => rng.pick(POOLED_KEYS)],
+    [10, () => randomText(rng, rng.int(1, 40), HASH_CODE_CHARS)],
+    [4, () => randomText(rng, 128, HASH_CODE_CHARS)],
+    [4, () => randomText(rng, 129, HASH_CODE_CHARS)],
+    [2, () => randomText(rng, rng.int(130, 1000), HASH_CODE_CHARS)],
+    [10, () => rng.pick(["has space", "slash/es", "semi;colon", "tab\t", "new\nline", "*", "%", "a\u0000", "tenant 1", "a,b", "quote\"", "back\\slash", "+", "=", "@home"])],
+    [8, () => rng.pick(["ümlaut", "emoji🎉", "键", "ключ", "é".repeat(64), "😀".repeat(32), "\u202ertl", "\uFEFFbom", "tenant-1\u200b"])],
+    [4, () => rng.pick(ODD_STRINGS)],
+    [0.5, () => rng.pick(BIG_STRINGS)],
+  ])();
+}
 
 export function pickChannel(rng: Random): string {
   return rng.weighted<() => string>([
     [40, () => "default"],
     [15, () => "other"],
+    [12, () => "ranked"],
+    // The queue names of ranked's lower levels: queues, not channels.
+    [2, () => rng.pick(["ranked-p2", "ranked-p3", "ranked-p1"])],
     [10, () => ""],
     [8, () => "nope"],
     [4, () => rng.pick(["Default", "DEFAULT", " default", "default ", "default\u0000", "defaułt"])],

@@ -80,6 +80,8 @@ export interface FuzzSummary {
   abandoned: number;
   tasksDelivered: number;
   reportsAnswered: number;
+  /** Creates and schedule puts judged against the Priority / ConcurrencyKey rules (SPEC §7.2; fuzz-judge.ts). */
+  flowControl: { judged: number; accepted: number; refused: number };
   serverErrorLogs: number;
   rssMiB: { warm: number | null; end: number | null };
   seed: number;
@@ -275,6 +277,7 @@ class Run {
         abandoned: t.abandoned,
         tasksDelivered: t.tasksDelivered,
         reportsAnswered: t.reportsAnswered,
+        flowControl: { judged: t.flowControlJudged, accepted: t.flowControlAccepted, refused: t.flowControlRefused },
         serverErrorLogs: this.server.errorLogCount,
         rssMiB: { warm: warm ? round1(warm.mib) : null, end: rssEnd === undefined ? null : round1(rssEnd) },
         seed: this.setup.seed,
@@ -339,6 +342,7 @@ export function formatReport(result: FuzzResult): string[] {
     `  gRPC errors (for undecodable input, broken framing, caps): ${s.grpcErrors}: ${formatCounts(s.grpcErrorCodes)}`,
     `  transport limits (grpc-js / Node HTTP/2, not the service): ${s.transportLimits}: ${formatCounts(s.transportLimitReasons)}`,
     `  streams: ${s.creditCapHits} credit-cap ends (RESOURCE_EXHAUSTED), ${s.invalidChannelEnds} unknown-channel ends, ${s.tasksDelivered} tasks delivered, ${s.reportsAnswered} reports answered, ${s.abandoned} calls abandoned`,
+    `  flow control (Priority, ConcurrencyKey): ${s.flowControl.judged} answers judged, ${s.flowControl.accepted} valid ones created, ${s.flowControl.refused} invalid ones refused (400)`,
     `  server RSS: ${s.rssMiB.warm ?? "?"} MiB after warm-up, ${s.rssMiB.end ?? "?"} MiB at the end (growth ${s.rssGrowthMiB ?? "?"} MiB)`,
     `  crashes ${s.crashes}, malformed answers ${s.malformedAnswers}, 5xx ${s.status5xx}, health failures ${s.healthFailures}, harness errors ${s.harnessErrors}, server error logs ${s.serverErrorLogs}`,
   ];
