@@ -83,6 +83,7 @@ export class TaskService {
         runAtMs: request.runAtMs,
         priority: request.priority,
         concurrencyKey: request.concurrencyKey,
+        ...(request.traceParent ? { traceParent: request.traceParent } : {}),
         lease: undefined,
         outbox: queued ? outboxDue(ctx, request.runAtMs) : undefined,
       };
@@ -191,7 +192,7 @@ export class TaskService {
    * RetryMaxLimit, Priority and ConcurrencyKey; no Prior, no RunAt, a generated
    * HashCode); 409 while the task is not final, 404 if it is absent or outside `scope`.
    */
-  async rerun(id: bigint, onHashCode: (hashCode: string) => void = () => {}, scope?: TaskScope): Promise<string> {
+  async rerun(id: bigint, onHashCode: (hashCode: string) => void = () => {}, scope?: TaskScope, traceParent = ""): Promise<string> {
     const task = await this.getById(id, scope);
     if (!isFinal(task.state)) throw conflict(`Task ${id} is ${task.state}; only a final task (SUCCESS, FAILURE or CANCEL) can be rerun`);
     this.ctx.channels.get(task.channel); // 400 if its channel is no longer configured
@@ -206,6 +207,7 @@ export class TaskService {
         runAtMs: 0,
         priority: task.priority,
         concurrencyKey: task.concurrencyKey,
+        ...(traceParent ? { traceParent } : {}),
       },
       onHashCode,
       scope,

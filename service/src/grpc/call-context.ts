@@ -43,6 +43,8 @@ export class CallContext {
     readonly method: string,
     /** Every line carries the request id and the RPC. */
     readonly log: Logger,
+    /** The caller's W3C traceparent ("" : none or not valid): CreateTask keeps it on the task. */
+    readonly traceParent = "",
   ) {}
 
   /** The authenticated caller; undefined when authentication is off. */

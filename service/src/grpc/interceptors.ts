@@ -1,6 +1,8 @@
 // The cross-cutting concerns of the Queues RPCs as grpc-js server interceptors,
 // installed on the server (server.ts) in this order, outermost first:
 //
+// 0. tracingInterceptor (tracing.ts): a server span per call, child of the caller's
+//    W3C traceparent.
 // 1. callContextInterceptor: the request id (the caller's `x-request-id` or a fresh
 //    one) and the call's context (request-scoped logger; see call-context.ts); every
 //    answer carries the id in its response metadata, a refusal too.
@@ -17,6 +19,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { attachCallContext, CallContext, REQUEST_ID_KEY, requestIdOf } from "./call-context.js";
 import { SHUTTING_DOWN, type DrainState } from "./stream-registry.js";
+import { traceParentOf } from "./tracing.js";
 
 /** The RPCs an interceptor acts on: method path ("/standard.Queues/CreateTask") → RPC name ("CreateTask"). */
 export type QueuesMethods = ReadonlyMap<string, string>;
@@ -69,7 +72,7 @@ export function callContextInterceptor(log: Logger, methods: QueuesMethods): grp
         next({
           onReceiveMetadata: (metadata, pass) => {
             requestId = requestIdOf(metadata);
-            attachCallContext(metadata, new CallContext(requestId, method, log.child({ requestId, rpc: method })));
+            attachCallContext(metadata, new CallContext(requestId, method, log.child({ requestId, rpc: method }), traceParentOf(metadata)));
             pass(metadata);
           },
         }),

@@ -13,6 +13,7 @@ import type { Authorizer } from "../auth/authorizer.js";
 import { authInterceptor } from "../auth/interceptor.js";
 import { RefusalLog } from "../auth/refusal-log.js";
 import { callContextInterceptor, drainingInterceptor, firstMessageInterceptor, queuesMethods } from "./interceptors.js";
+import { tracingInterceptor } from "./tracing.js";
 import type { DrainState } from "./stream-registry.js";
 import { withSafeDeserializers } from "./undecodable.js";
 
@@ -82,6 +83,7 @@ export function createGrpcServer(handlers: QueuesHandlers, health: Pick<BackendH
   const methods = queuesMethods(service);
   // Outermost first: the context exists (and the id is echoed) before a refusal; authentication precedes the drain check, as before.
   const interceptors = [
+    tracingInterceptor(methods),
     callContextInterceptor(policy.log, methods),
     ...(policy.authorizer ? [authInterceptor(policy.authorizer, methods, new RefusalLog(policy.log))] : []),
     drainingInterceptor(policy.drain, methods),

@@ -30,7 +30,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, now
   return {
     CreateTask: unaryRpc(
       async (request, context, progress) => {
-        const task = validateNewTask(request.Task, channels, now());
+        const task = { ...validateNewTask(request.Task, channels, now()), traceParent: context.traceParent };
         const scope = context.taskScope;
         if (!ownerInScope(scope, task.owner)) {
           throw new CallRefused(grpc.status.PERMISSION_DENIED, `This token is scoped to other owners: it may not create a task for Owner ${task.owner}`);
@@ -63,7 +63,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, now
         const seen = new Set<string>();
         const checked = wireTasks.map((wireTask) => {
           try {
-            const task = validateNewTask(wireTask, channels, now());
+            const task = { ...validateNewTask(wireTask, channels, now()), traceParent: context.traceParent };
             // The same HashCode twice in one batch: the first is created, the later ones are 409 (as a second CreateTask would be).
             if (task.hashCode !== "" && seen.has(task.hashCode)) throw duplicateInBatch(task.hashCode);
             if (task.hashCode !== "") seen.add(task.hashCode);
@@ -145,6 +145,7 @@ export function unaryHandlers(tasks: TaskService, channels: ChannelRegistry, now
             };
           },
           context.taskScope,
+          context.traceParent,
         );
         return { State: Status.OK, Message: `Task created from task ${request.ID}`, Data: hashCode };
       },

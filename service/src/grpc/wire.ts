@@ -29,5 +29,6 @@ export function toWireTask(task: TaskRecord): Task {
     RunAt: task.runAtMs > 0 ? new Date(task.runAtMs).toISOString() : "",
     ConcurrencyKey: task.concurrencyKey,
     Priority: String(task.priority),
+    TraceParent: task.traceParent ?? "",
   };
 }

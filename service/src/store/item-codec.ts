@@ -37,6 +37,8 @@ export const A = {
   priority: "priority",
   /** Task.ConcurrencyKey, only when set. */
   concurrencyKey: "concurrencyKey",
+  /** Task.TraceParent, only when set. */
+  traceParent: "traceParent",
   /** The flow-control slots (counter item keys) a PROCEEDING task holds; absent when none. */
   heldSlots: "heldSlots",
   leaseToken: "leaseToken",
@@ -89,6 +91,7 @@ export function decodeTask(item: Item): StoredTask {
     priority: Number(optionalBig(item[A.priority]) ?? 1n),
     concurrencyKey: (item[A.concurrencyKey] as string | undefined) ?? "",
     heldSlots: Array.isArray(item[A.heldSlots]) ? (item[A.heldSlots] as string[]) : undefined,
+    traceParent: (item[A.traceParent] as string | undefined) ?? "",
     lease:
       leaseToken === undefined
         ? undefined
@@ -137,6 +140,7 @@ export function encodeNewTask(task: TaskRecord, outboxShard: number, writeId?: s
   if (task.runAtMs > 0) item[A.runAt] = task.runAtMs;
   if (task.priority > 1) item[A.priority] = task.priority;
   if (task.concurrencyKey !== "") item[A.concurrencyKey] = task.concurrencyKey;
+  if (task.traceParent) item[A.traceParent] = task.traceParent;
   if (task.notBeforeMs > 0) item[A.notBeforeAt] = task.notBeforeMs;
   if (task.input !== "") {
     if (isInline(task.input)) item[A.input] = task.input;

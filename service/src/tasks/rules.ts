@@ -30,6 +30,8 @@ export interface NewTask {
   priority: number;
   /** Task.ConcurrencyKey; "": none. */
   concurrencyKey: string;
+  /** The create call's W3C traceparent (its metadata, not a field the caller sets); absent: none. */
+  traceParent?: string;
 }
 
 /** The request Task as it comes off the wire (uint64 as decimal strings). */

@@ -64,6 +64,8 @@ export interface TaskRecord {
   priority: number;
   /** Task.ConcurrencyKey ("" : none): a channel with concurrencyPerKey runs at most that many of one key at once. */
   concurrencyKey: string;
+  /** Task.TraceParent: the W3C traceparent of the call that created it ("" : none). */
+  traceParent?: string | undefined;
   /** The flow-control slots (tasks/flow-slots.ts) this PROCEEDING task holds; given back when it leaves PROCEEDING. */
   heldSlots?: readonly string[] | undefined;
   lease: Lease | undefined;
