@@ -4,6 +4,7 @@ import parsePrometheusTextFormat, { type ParsedFamily } from "parse-prometheus-t
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveStream, ReportState, ReportStream } from "./support/client.js";
 import { startTestServer, type TestServer } from "./support/harness.js";
+import { parseTokens } from "../service/src/auth/tokens.js";
 
 let server: TestServer;
 
@@ -74,11 +75,21 @@ describe("GET /metrics", () => {
     reports.end();
   });
 
-  it("stays open without a token when authentication is on (no task data in it)", async () => {
-    const authed = await startTestServer({ replicaOf: server, settings: { httpPort: 0, authTokens: [{ role: "admin", digest: Buffer.alloc(32) } as never] } });
+  it("stays open without a token when authentication is on (no task data in it); /usage then needs an admin token", async () => {
+    const tokens = parseTokens(JSON.stringify({ admin: "admin-secret-token-0001", producer: "producer-secret-token-01" }), "test");
+    const authed = await startTestServer({ replicaOf: server, settings: { httpPort: 0, authTokens: tokens } });
     try {
-      const response = await fetch(`http://127.0.0.1:${authed.app.httpPort}/metrics`);
-      expect(response.status).toBe(200);
+      const base = `http://127.0.0.1:${authed.app.httpPort}`;
+      expect((await fetch(`${base}/metrics`)).status).toBe(200);
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      const refused = await fetch(`${base}/usage`);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get("www-authenticate")).toContain("Bearer");
+      expect((await fetch(`${base}/usage`, { headers: { authorization: "Bearer producer-secret-token-01" } })).status).toBe(401);
+      expect((await fetch(`${base}/usage/partitions`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+      const usage = await fetch(`${base}/usage`, { headers: { authorization: "Bearer admin-secret-token-0001" } });
+      expect(usage.status).toBe(200);
+      expect(await usage.json()).toHaveProperty("dynamodb");
     } finally {
       await authed.stop();
     }

@@ -133,7 +133,7 @@ export class QueuesApp {
       connectionIdleMs: settings.connectionIdleMs,
       connectionAgeGraceMs: settings.connectionAgeGraceMs,
     });
-    if (settings.httpPort !== undefined) this.http = new HttpEndpoint(this.health, this.usage, this.metrics);
+    if (settings.httpPort !== undefined) this.http = new HttpEndpoint(this.health, this.usage, this.metrics, policy.authorizer);
   }
 
   /** Binds the port and starts health checks and the sweeper; returns the bound port. */

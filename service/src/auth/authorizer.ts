@@ -72,6 +72,13 @@ export class Authorizer {
     return { allowed: true, role, scope };
   }
 
+  /** Whether an HTTP `authorization` header carries an admin token without a scope (the HTTP port's /usage, the console). */
+  isAdmin(authorization: string | undefined): boolean {
+    const match = typeof authorization === "string" ? /^Bearer ([^\s]+)$/i.exec(authorization.trim()) : null;
+    const entry = match ? this.entryOf(match[1] as string) : undefined;
+    return entry?.role === "admin" && entry.scope === undefined;
+  }
+
   /** Compares the digest with every configured one, without stopping early: the time taken does not depend on the token. */
   private entryOf(token: string): TokenEntry | undefined {
     const digest = digestOf(token);

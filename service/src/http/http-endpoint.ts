@@ -3,7 +3,8 @@
 // health check is TCP or HTTP): GET /healthz
 // answers 200 once the backends have answered and until the server drains, 503
 // otherwise (see backend-health.ts for why liveness, not readiness). GET /usage
-// answers the backend usage counters as JSON (see metrics/backend-usage.ts). GET
+// answers the backend usage counters as JSON (see metrics/backend-usage.ts); with
+// authentication on it needs an admin token (`authorization: Bearer`). GET
 // /metrics answers the Prometheus metrics (metrics/task-metrics.ts).
 // /usage/partitions is the partition-load counter (metrics/partition-load.ts, for
 // `npm run bench`): POST starts a counting window (204), GET answers its counts,
@@ -13,6 +14,7 @@ import { createServer, type Server } from "node:http";
 import type { BackendHealth } from "../health/backend-health.js";
 import type { BackendUsage } from "../metrics/backend-usage.js";
 import type { TaskMetrics } from "../metrics/task-metrics.js";
+import type { Authorizer } from "../auth/authorizer.js";
 
 export const HEALTH_HTTP_PATH = "/healthz";
 export const USAGE_HTTP_PATH = "/usage";
@@ -22,8 +24,14 @@ export const METRICS_HTTP_PATH = "/metrics";
 export class HttpEndpoint {
   private readonly server: Server;
 
-  constructor(health: BackendHealth, usage?: BackendUsage, metrics?: TaskMetrics) {
+  constructor(health: BackendHealth, usage?: BackendUsage, metrics?: TaskMetrics, authorizer?: Authorizer) {
     this.server = createServer((request, response) => {
+      // With authentication on, /usage (and what comes under it) needs an admin token; /healthz and /metrics carry no task data.
+      if (authorizer && request.url?.startsWith(USAGE_HTTP_PATH) && !authorizer.isAdmin(request.headers.authorization)) {
+        request.resume();
+        response.writeHead(401, { "www-authenticate": 'Bearer realm="queues"', "content-type": "text/plain" }).end("an admin token is required: authorization: Bearer <token>\n");
+        return;
+      }
       if (request.method === "GET" && request.url === METRICS_HTTP_PATH && metrics) {
         metrics.text().then(
           ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(body),
