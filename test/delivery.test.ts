@@ -106,6 +106,9 @@ describe("ReceiveQueueByChannel credits", () => {
       LeaseToken: task.LeaseToken,
       LeaseExpireTime: task.LeaseExpireTime,
       RunAt: "", // not scheduled (SPEC §7.1)
+      ConcurrencyKey: "", // SPEC §7.2: none
+      Priority: "1", // the only level of a channel without priorities
+      TraceParent: "", // SPEC §7.3: created without a traceparent
     });
     expectLeaseToken(task.LeaseToken);
     expect(task.UpdateTime).toMatch(RFC3339_MS);
