@@ -95,6 +95,9 @@ describe("QueryTaskByID", () => {
       LeaseToken: "0",
       LeaseExpireTime: "",
       RunAt: "",
+      ConcurrencyKey: "",
+      Priority: "1",
+      TraceParent: "",
     });
     const tail = await server.api.queryById(second.ID);
     expect(tail.State).toBe("200");
@@ -115,6 +118,9 @@ describe("QueryTaskByID", () => {
       LeaseToken: "0",
       LeaseExpireTime: "",
       RunAt: "",
+      ConcurrencyKey: "",
+      Priority: "1",
+      TraceParent: "",
     });
     expect(second.HashCode).toMatch(/^[A-Za-z0-9_~-]{20}$/);
     for (const task of [head.Data as WireTask, tail.Data as WireTask]) {
