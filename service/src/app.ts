@@ -35,6 +35,7 @@ import { ChannelRegistry } from "./queue/channel-registry.js";
 import { createSqsClients, type SqsClients } from "./queue/sqs-client.js";
 import { BackendUsage } from "./metrics/backend-usage.js";
 import { TaskMetrics } from "./metrics/task-metrics.js";
+import { EmfPublisher } from "./metrics/emf-publisher.js";
 import { createDocumentClient } from "./store/dynamo-client.js";
 import { TaskStore } from "./store/task-store.js";
 import { IdGenerator } from "./tasks/ids.js";
@@ -63,6 +64,8 @@ export class QueuesApp {
   readonly usage = new BackendUsage();
   /** The Prometheus metrics served at GET /metrics. */
   readonly metrics: TaskMetrics;
+  /** With QUEUES_EMF_NAMESPACE: the same numbers as CloudWatch Embedded Metric Format lines on stdout. */
+  readonly emf: EmfPublisher | undefined;
   /** The port of GET /healthz once started (undefined when it is not served). */
   httpPort: number | undefined;
   private readonly server: grpc.Server;
@@ -94,6 +97,9 @@ export class QueuesApp {
       openWorkerStreams: () => this.streams.size,
       creditsWaiting: (channel) => this.channels.creditsWaiting(channel),
     });
+    this.emf = settings.emfNamespace
+      ? new EmfPublisher(this.metrics.registry, { namespace: settings.emfNamespace, intervalMs: settings.emfIntervalMs, channels: () => [...queues.names], log: this.log })
+      : undefined;
     this.ctx = {
       store,
       channels: queues,
@@ -147,6 +153,7 @@ export class QueuesApp {
     this.sweeper.start();
     this.parked.start();
     this.scheduler.start();
+    this.emf?.start();
     if (!settings.authTokens) {
       this.log.warn("authentication is off: no QUEUES_AUTH_TOKENS or QUEUES_AUTH_TOKENS_FILE, so any client can call every RPC");
     }
@@ -202,6 +209,8 @@ export class QueuesApp {
       for (const poller of pollers) poller.abortPolls();
       this.server.forceShutdown();
     }
+    // After the streams' last reports: the final EMF lines count them.
+    await this.emf?.stop();
     // Last: a load balancer keeps seeing 503 on /healthz while the drain runs.
     await this.http?.close();
     this.log.info({ ms: Date.now() - started }, "stopped");

@@ -1,6 +1,7 @@
 // What the infrastructure (the CDK app in infra/) takes from the server, so that the
 // two cannot drift apart: the one definition of the table and of the channel queues,
-// the channel list format, the health endpoint, and the table stream function's entry.
+// the channel list format, the health endpoint, the names of the EMF metrics, and the
+// table stream function's entry.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +11,7 @@ export { channelLevels, channelQueueDefinition, levelQueueKey, queueNames } from
 export { ChannelConfigError, parseChannels, type ChannelConfig, type ChannelEntry } from "./config/channels.js";
 export { HEALTH_HTTP_PATH } from "./http/http-endpoint.js";
 export { UNEXPECTED_ERROR_LOG_MESSAGE } from "./grpc/call-context.js";
+export { DEFAULT_METRICS_NAMESPACE, EMF_DIMENSION, EMF_METRICS, metricsNamespaceProblem } from "./metrics/emf-names.js";
 
 /** The table stream function's handler module, for bundling: its source where there is one, else its build. */
 export function tableStreamFunctionEntry(): string {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { channelLevels, levelQueueKey } from "../queue/queue-definition.js";
 import { AuthConfigError, checkScopedChannels, parseTokens, type TokenEntry } from "../auth/tokens.js";
 import { type ChannelConfig, ChannelConfigError, parseChannelsJson } from "./channels.js";
+import { metricsNamespaceProblem } from "../metrics/emf-names.js";
 
 export interface Settings {
   host: string;
@@ -44,6 +45,10 @@ export interface Settings {
   reflection: boolean;
   /** Bearer tokens, their roles and scopes; undefined: no authentication (the server logs a warning). */
   authTokens: TokenEntry[] | undefined;
+  /** CloudWatch namespace of the Embedded Metric Format lines written to stdout (metrics/emf-publisher.ts); undefined: none are written. */
+  emfNamespace: string | undefined;
+  /** How often the EMF lines are written (one per channel). */
+  emfIntervalMs: number;
   logLevel: string;
 }
 
@@ -70,6 +75,8 @@ export const DEFAULTS = {
   connectionAgeGraceMs: 10 * 60_000,
   reflection: true,
   authTokens: undefined,
+  emfNamespace: undefined,
+  emfIntervalMs: 60_000,
   logLevel: "info",
 } as const;
 
@@ -115,6 +122,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     connectionAgeGraceMs: intFromEnv(env, "QUEUES_CONNECTION_AGE_GRACE_MS", DEFAULTS.connectionAgeGraceMs, 0, 86_400_000),
     reflection: booleanFromEnv(env, "QUEUES_REFLECTION", DEFAULTS.reflection),
     authTokens: authTokensFromEnv(env, channels),
+    emfNamespace: emfNamespaceFromEnv(env),
+    // CloudWatch's standard resolution is a minute: the default writes one line per channel per minute.
+    emfIntervalMs: intFromEnv(env, "QUEUES_EMF_INTERVAL_MS", DEFAULTS.emfIntervalMs, 10_000, 300_000),
     logLevel: env.LOG_LEVEL || DEFAULTS.logLevel,
   };
 }
@@ -144,6 +154,15 @@ function authTokensFromEnv(env: NodeJS.ProcessEnv, channels: ChannelConfig[]): T
     throw error;
   }
   return undefined;
+}
+
+/** QUEUES_EMF_NAMESPACE: a CloudWatch namespace, or unset (no EMF lines). */
+function emfNamespaceFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.QUEUES_EMF_NAMESPACE;
+  if (raw === undefined || raw === "") return undefined;
+  const problem = metricsNamespaceProblem(raw);
+  if (problem) throw new SettingsError(`QUEUES_EMF_NAMESPACE ${problem}`);
+  return raw;
 }
 
 function booleanFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
