@@ -54,11 +54,11 @@ describe("queues --help", () => {
     const run = spawnSync("npx", ["--no-install", "queues", "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/Usage: queues/);
-    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work"]) expect(run.stdout).toContain(command);
+    for (const command of ["create", "get", "list", "cancel", "rerun", "length", "watch", "work"]) expect(run.stdout).toContain(command);
   });
 
   it("every subcommand has its --help", async () => {
-    for (const command of ["create", "get", "list", "cancel", "length", "watch", "work", "schedule", "schedule put", "schedule list", "schedule delete"]) {
+    for (const command of ["create", "get", "list", "cancel", "rerun", "length", "watch", "work", "schedule", "schedule put", "schedule list", "schedule delete"]) {
       const run = await queues([...command.split(" "), "--help"]);
       expect(run.code, command).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`Usage: queues ${command}`));
@@ -142,6 +142,28 @@ describe("queues create / get / list / length / cancel", () => {
     expect(again.code).toBe(ExitCode.CONFLICT);
     expect(again.stderr).toMatch(/already CANCEL/);
     expect((await queues(["length", "no-such-channel"])).code).toBe(ExitCode.INVALID);
+  });
+
+  it("rerun prints the new task like create (--json: its HashCode and the task); exit 4 for a task not final, 3 for an absent one, 2 for ID 0", async () => {
+    const created = await json<{ task: Task }>(["create", "-c", "default", "-i", "run me twice", "--owner", "42"]);
+    // WAITING: not final yet.
+    const early = await queues(["rerun", created.task.ID]);
+    expect(early.code).toBe(ExitCode.CONFLICT);
+    expect(early.stderr).toMatch(/is WAITING; only a final task/);
+    const early409 = await queues(["--json", "rerun", created.task.ID]);
+    expect(JSON.parse(early409.stdout)).toMatchObject({ state: 409, exitCode: ExitCode.CONFLICT });
+    await client.cancelTask(created.task.ID);
+    const run = await queues(["rerun", created.task.ID]);
+    expect(run.code, run.stderr).toBe(0);
+    const line = new RegExp(`^Created task (\\d+) from task ${created.task.ID} \\(HashCode ([\\w~-]{20})\\) on channel default, WAITING\n$`).exec(run.stdout);
+    expect(line, run.stdout).not.toBeNull();
+    const again = await json<{ hashCode: string; task: Task }>(["rerun", created.task.ID]);
+    expect(again.task).toMatchObject({ HashCode: again.hashCode, Input: "run me twice", Owner: "42", Channel: "default", State: "WAITING" });
+    expect([again.task.ID, again.hashCode]).not.toEqual([line?.[1], line?.[2]]);
+    for (const id of [line?.[1] as string, again.task.ID]) await client.cancelTask(id);
+    expect((await queues(["rerun", String(BigInt(again.task.ID) + 1_000_000n)])).code).toBe(ExitCode.NOT_FOUND);
+    expect((await queues(["rerun", "0"])).code).toBe(ExitCode.INVALID);
+    expect((await queues(["rerun", "x"])).code).toBe(ExitCode.INVALID);
   });
 
   it("exits 5 when the server cannot be reached", async () => {

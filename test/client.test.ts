@@ -151,6 +151,29 @@ describe("QueuesClient", () => {
     expect((again as QueuesError).data).toMatchObject([{ ID: task.ID, State: "CANCEL" }]);
   });
 
+  it("rerunTask runs a final task again as a new task (resolving with its HashCode, like createTask); not final, absent or 0 are typed errors", async () => {
+    const owner = 2n ** 64n - 3n;
+    const first = await client.getTaskByHashCode(await client.createTask({ channel: "ranked", input: "again", owner, retryMaxLimit: 2, priority: 1, concurrencyKey: "k-1" }));
+    // WAITING is not final: 409, nothing created.
+    const notFinal = await client.rerunTask(first.ID).catch((error: unknown) => error);
+    expect(notFinal).toBeInstanceOf(ConflictError);
+    expect(notFinal).not.toBeInstanceOf(DuplicateTaskError);
+    expect(notFinal).toMatchObject({ state: 409, message: expect.stringMatching(/is WAITING; only a final task/) });
+    await client.cancelTask(first.ID);
+    const hashCode = await client.rerunTask(BigInt(first.ID));
+    expect(hashCode).toMatch(/^[\w~-]{20}$/);
+    expect(hashCode).not.toBe(first.HashCode);
+    const rerun = await client.getTaskByHashCode(hashCode);
+    expect(rerun).toMatchObject({ Channel: "ranked", Input: "again", Owner: owner.toString(), RetryMaxLimit: "2", Priority: "1", ConcurrencyKey: "k-1", State: "WAITING", RetryCount: "0" });
+    expect(rerun.ID).not.toBe(first.ID);
+    expect((await client.getTask(first.ID)).State).toBe("CANCEL");
+    await client.cancelTask(rerun.ID);
+    const missing = String(BigInt(rerun.ID) + 1_000_000n);
+    await expect(client.rerunTask(missing)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.rerunTask(0)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.rerunTask(-1)).rejects.toThrow(RangeError);
+  });
+
   it("answers UnavailableError (retryable) when the backend outlives the call's deadline", async () => {
     const task = await client.getTaskByHashCode(await client.createTask({ channel: "default" }));
     server.faults.hook = async (command) => {

@@ -2,8 +2,10 @@
 // and CLI packages, installed from the tarballs alone into an empty directory outside
 // the repository; a script there creates a task with QueuesClient and processes it
 // with Worker against a real server, `npx queues` works, and the installed tree holds
-// none of the server's dependencies. And the built import graph: nothing in the client
-// or the CLI reaches into the server's code.
+// none of the server's dependencies, nor the client's optional peer @opentelemetry/api
+// (so that script also shows the SDK working without it). And the built import graph:
+// nothing in the client or the CLI reaches into the server's code, and the client
+// loads @opentelemetry/api only with a dynamic import.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,6 +68,8 @@ describe("the packed client and CLI, installed from their tarballs alone", () =>
       `
       import { QueuesClient, Worker } from "@queues/client";
       const address = process.argv[2];
+      // The client's optional peer dependency is not installed here: the SDK must work without it.
+      const otel = await import("@opentelemetry/api").then(() => "installed", () => "absent");
       const queues = new QueuesClient({ address });
       const hashCode = await queues.createTask({ channel: "emails", input: "hello" });
       const done = new Promise((resolve) => {
@@ -75,12 +79,12 @@ describe("the packed client and CLI, installed from their tarballs alone", () =>
       });
       await done;
       const task = await queues.getTaskByHashCode(hashCode);
-      console.log(JSON.stringify({ state: task.State, output: task.Output }));
+      console.log(JSON.stringify({ state: task.State, output: task.Output, otel }));
       queues.close();
       `,
     );
     const { stdout } = await inWork(process.execPath, ["use.mjs", server.address], 60_000);
-    expect(JSON.parse(stdout.trim().split("\n").at(-1) ?? "")).toEqual({ state: "SUCCESS", output: "HELLO" });
+    expect(JSON.parse(stdout.trim().split("\n").at(-1) ?? "")).toEqual({ state: "SUCCESS", output: "HELLO", otel: "absent" });
   });
 
   it("npx queues --help and npx queues create work", async () => {
@@ -100,28 +104,41 @@ describe("the packed client and CLI, installed from their tarballs alone", () =>
       dependencies?: Record<string, Node>;
     }
     const tree = JSON.parse(stdout) as Node;
-    const namesUnder = (node: Node | undefined): string[] =>
-      Object.entries(node?.dependencies ?? {}).flatMap(([name, child]) => [name, ...namesUnder(child)]);
+    // Installed packages only: npm lists an optional peer dependency that is not installed as {} (no version).
+    const installed = (node: Node | undefined) => Object.entries(node?.dependencies ?? {}).filter(([, child]) => child.version !== undefined);
+    const namesUnder = (node: Node | undefined): string[] => installed(node).flatMap(([name, child]) => [name, ...namesUnder(child)]);
     const client = tree.dependencies?.["@queues/client"];
     expect(client, "the client is installed").toBeDefined();
     const underClient = namesUnder(client);
     expect(underClient.filter((name) => SERVER_ONLY.some((pattern) => pattern.test(name)))).toEqual([]);
     // Its direct dependencies are gRPC and the protocol, nothing else.
-    expect(Object.keys(client?.dependencies ?? {}).sort()).toEqual(["@grpc/grpc-js", "@queues/protocol"]);
+    expect(installed(client).map(([name]) => name).sort()).toEqual(["@grpc/grpc-js", "@queues/protocol"]);
+    // @opentelemetry/api is an optional peer dependency: declared, and not installed.
+    const manifest = JSON.parse(readFileSync(join(work, "node_modules/@queues/client/package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual(["@grpc/grpc-js", "@queues/protocol"]);
+    expect(manifest.peerDependencies?.["@opentelemetry/api"]).toBeDefined();
+    expect(manifest.peerDependenciesMeta?.["@opentelemetry/api"]?.optional).toBe(true);
+    expect(namesUnder(tree)).not.toContain("@opentelemetry/api");
+    expect(readdirSync(join(work, "node_modules"))).not.toContain("@opentelemetry");
     // Nothing of the server's anywhere in the directory, either (the CLI brings commander, its own).
     const everything = namesUnder(tree);
     expect(everything.filter((name) => SERVER_ONLY.some((pattern) => pattern.test(name)) && name !== "commander")).toEqual([]);
   });
 });
 
-/** Every module specifier a compiled file imports (static imports, re-exports, dynamic imports). */
-function specifiersOf(file: string): string[] {
+/** Every module specifier a compiled file imports: static imports and re-exports, and dynamic imports apart. */
+function specifiersOf(file: string): { static: string[]; dynamic: string[] } {
   const text = readFileSync(file, "utf8");
   const found = new Set<string>();
+  const dynamic = new Set<string>();
   for (const match of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']/gm)) found.add(match[1] as string);
   for (const match of text.matchAll(/(?:^|[\s;])import\s*["']([^"']+)["']/gm)) found.add(match[1] as string);
-  for (const match of text.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) found.add(match[1] as string);
-  return [...found];
+  for (const match of text.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) dynamic.add(match[1] as string);
+  return { static: [...found], dynamic: [...dynamic] };
 }
 
 function jsFilesUnder(dir: string): string[] {
@@ -131,12 +148,13 @@ function jsFilesUnder(dir: string): string[] {
 }
 
 describe("the built import graph", () => {
-  const packages = {
-    client: { dirs: ["client/dist"], allowed: [/^node:/, /^@grpc\/grpc-js$/, /^@queues\/protocol$/] },
+  const packages: Record<string, { dirs: string[]; allowed: RegExp[]; dynamicOnly?: RegExp[] }> = {
+    // @opentelemetry/api: the client's optional peer dependency, loaded lazily (a dynamic import in a try), never statically.
+    client: { dirs: ["client/dist"], allowed: [/^node:/, /^@grpc\/grpc-js$/, /^@queues\/protocol$/], dynamicOnly: [/^@opentelemetry\/api$/] },
     cli: { dirs: ["cli/dist", "cli/bin"], allowed: [/^node:/, /^@queues\/client$/, /^commander$/, /^tsx\/esm\/api$/] },
   };
 
-  for (const [name, { dirs, allowed }] of Object.entries(packages)) {
+  for (const [name, { dirs, allowed, dynamicOnly = [] }] of Object.entries(packages)) {
     it(`${name}: imports only its own files, ${allowed.map(String).join(", ")}`, () => {
       requireBuild("the import graph test");
       const root = resolve(ROOT, name);
@@ -145,12 +163,14 @@ describe("the built import graph", () => {
       for (const dir of dirs) {
         for (const file of jsFilesUnder(resolve(ROOT, dir))) {
           files += 1;
-          for (const specifier of specifiersOf(file)) {
+          const specifiers = specifiersOf(file);
+          for (const specifier of [...specifiers.static, ...specifiers.dynamic]) {
             const where = `${relative(ROOT, file)} imports ${specifier}`;
             if (specifier.startsWith(".")) {
               // A relative import stays inside the package (never into service/, proto/ or another package).
               if (relative(root, resolve(dirname(file), specifier)).startsWith("..")) wrong.push(where);
-            } else if (!allowed.some((pattern) => pattern.test(specifier))) wrong.push(where);
+            } else if (allowed.some((pattern) => pattern.test(specifier))) continue;
+            else if (!dynamicOnly.some((pattern) => pattern.test(specifier)) || specifiers.static.includes(specifier)) wrong.push(where);
           }
         }
       }

@@ -23,7 +23,7 @@ export interface GlobalOptions {
 
 export function buildProgram(): Command {
   const program = new Command("queues")
-    .description("Create, inspect and cancel Queues tasks, and run a worker from the terminal.")
+    .description("Create, inspect, cancel and rerun Queues tasks, and run a worker from the terminal.")
     .addOption(new Option("--address <host:port>", "the Queues server or its load balancer").env("QUEUES_ADDRESS").default(DEFAULT_ADDRESS))
     .option("--json", "print JSON instead of tables", false)
     .option("--tls", "connect with TLS (system root certificates)", false)

@@ -1,7 +1,7 @@
-// create, get, list, cancel, length and watch: one unary call each (watch polls).
+// create, get, list, cancel, rerun, length and watch: one unary call each (watch polls).
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import { isFinal, type Task } from "@queues/client";
+import { isFinal, type QueuesClient, type Task } from "@queues/client";
 import { ExitCode, exitCodeOf } from "./exit-codes.js";
 import { printJson, printTask, printTaskTable } from "./output.js";
 import { clientOf, durationArgument, positiveInteger, priorityArgument, uint64Argument, withClient } from "./program.js";
@@ -35,15 +35,7 @@ export function registerTaskCommands(program: Command): void {
           priority: flags.priority,
           concurrencyKey: flags.concurrencyKey,
         });
-        // The task exists now: whatever happens to the lookup, say its HashCode and succeed,
-        // so that a script does not create it a second time.
-        const task = await client.getTaskByHashCode(hashCode).catch((error: unknown) => {
-          process.stderr.write(`queues: created, but could not read it back: ${(error as Error).message}\n`);
-          return undefined;
-        });
-        if (options.json) printJson(task ? { hashCode, task } : { hashCode });
-        else if (task) process.stdout.write(`Created task ${task.ID} (HashCode ${hashCode}) on channel ${task.Channel}, ${task.State}\n`);
-        else process.stdout.write(`Created task with HashCode ${hashCode}\n`);
+        await printCreated(client, hashCode, options.json);
       });
     });
 
@@ -90,6 +82,17 @@ export function registerTaskCommands(program: Command): void {
           process.stdout.write(`Cancelled ${cancelled.length} task(s)\n`);
           printTaskTable(cancelled);
         }
+      });
+    });
+
+  program
+    .command("rerun")
+    .description("run a final task again as a new task (same Channel, Input, Owner, RetryMaxLimit, Priority, ConcurrencyKey); prints the new task like create (exit 4 if the task is not final, 3 if absent)")
+    .argument("<id>", "the final task's ID", uint64Argument)
+    .action(async function (this: Command, id: string) {
+      await withClient(this, async (client, options) => {
+        const hashCode = await client.rerunTask(id);
+        await printCreated(client, hashCode, options.json, ` from task ${id}`);
       });
     });
 
@@ -141,6 +144,21 @@ export function registerTaskCommands(program: Command): void {
       process.exitCode =
         task.State === "SUCCESS" ? ExitCode.OK : task.State === "FAILURE" ? ExitCode.TASK_FAILED : task.State === "CANCEL" ? ExitCode.TASK_CANCELLED : ExitCode.TIMEOUT;
     });
+}
+
+/**
+ * What create and rerun print: the new task, read back by its HashCode. The task exists
+ * now: whatever happens to the lookup, say its HashCode and succeed, so that a script
+ * does not create it a second time.
+ */
+async function printCreated(client: QueuesClient, hashCode: string, json: boolean, from = ""): Promise<void> {
+  const task = await client.getTaskByHashCode(hashCode).catch((error: unknown) => {
+    process.stderr.write(`queues: created, but could not read it back: ${(error as Error).message}\n`);
+    return undefined;
+  });
+  if (json) printJson(task ? { hashCode, task } : { hashCode });
+  else if (task) process.stdout.write(`Created task ${task.ID}${from} (HashCode ${hashCode}) on channel ${task.Channel}, ${task.State}\n`);
+  else process.stdout.write(`Created task${from} with HashCode ${hashCode}\n`);
 }
 
 interface CreateFlags {

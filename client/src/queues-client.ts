@@ -5,6 +5,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { isUint64, parseUint64, type QueuesServiceClient as GeneratedQueuesClient, type Schedule__Output, type Task__Output } from "@queues/protocol";
 import { checkDeadlineMs, compileConnectionOptions, type CompiledConnectionOptions, connect, type ConnectionOptions } from "./connection.js";
 import { DuplicateTaskError, errorForState, type QueuesError } from "./errors.js";
+import { traceMetadata } from "./tracing.js";
 
 /** A task as the server returns it (uint64 fields as decimal strings). */
 export type Task = Task__Output;
@@ -170,6 +171,17 @@ export class QueuesClient {
     return this.ok(answer, answer.Data).Data;
   }
 
+  /**
+   * Runs a final task (SUCCESS, FAILURE or CANCEL) again: creates a new task with its Channel, Input, Owner,
+   * RetryMaxLimit, Priority and ConcurrencyKey (no Prior, no RunAt, a new generated HashCode); resolves with the
+   * new task's HashCode, as createTask does. A task not final rejects with ConflictError (409), an absent one
+   * with NotFoundError (404), ID 0 with InvalidArgumentError (400).
+   */
+  async rerunTask(id: Uint64, options?: CallOptions): Promise<string> {
+    const answer = await this.call<{ Data: string } & Answer>("RerunTaskByID", { ID: uint64(id, "id") }, options);
+    return this.ok(answer).Data;
+  }
+
   /** Tasks of the channel waiting to be delivered (approximate, as SQS counts them). */
   async queueLength(channel: string, options?: CallOptions): Promise<string> {
     const answer = await this.call<{ Data: string } & Answer>("QueryLengthByChannel", { Channel: channel }, options);
@@ -185,7 +197,8 @@ export class QueuesClient {
     return answer;
   }
 
-  private call<T>(method: string, request: object, options?: CallOptions): Promise<T> {
+  /** One unary call, with the connection's metadata and, when an OpenTelemetry span is active, its trace context (tracing.ts). */
+  private async call<T>(method: string, request: object, options?: CallOptions): Promise<T> {
     const invoke = (this.raw as unknown as Record<string, Function>)[method] as (
       request: object,
       metadata: grpc.Metadata,
@@ -193,8 +206,9 @@ export class QueuesClient {
       callback: (error: grpc.ServiceError | null, response?: T) => void,
     ) => void;
     const deadlineMs = checkDeadlineMs("deadlineMs", options?.deadlineMs, this.connection.deadlineMs);
+    const metadata = await traceMetadata(this.connection.metadata);
     return new Promise<T>((resolve, reject) => {
-      invoke.call(this.raw, request, this.connection.metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
+      invoke.call(this.raw, request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
         error ? reject(error) : resolve(response as T),
       );
     });

@@ -15,6 +15,9 @@
 //   LeaseToken, so a repeat is answered "Already recorded" and a stale one is refused.
 // - close() drains: no new tasks, running handlers finish (bounded), results are
 //   acknowledged, then the streams close.
+// - With @opentelemetry/api installed (an optional peer dependency) and an SDK
+//   registered, each handler runs in a CONSUMER span, `queues.task <channel>`, child of
+//   the producer's context the task carries (Task.TraceParent): tracing.ts.
 import { EventEmitter } from "node:events";
 import { MAX_PAYLOAD_BYTES, payloadOverLimit, REPORT_CODES, type QueuesServiceClient as GeneratedQueuesClient, type ReportKind } from "@queues/protocol";
 import { connect } from "./connection.js";
@@ -22,6 +25,7 @@ import { CreditStream } from "./credit-stream.js";
 import { LeaseLostError, NonRetryableError } from "./errors.js";
 import type { Task } from "./queues-client.js";
 import { type ReportAnswer, ReportChannel } from "./report-channel.js";
+import { prepareTracing, startTaskSpan, type TaskSpan } from "./tracing.js";
 import { type CompiledWorkerOptions, compileWorkerOptions, type TaskContext, type WorkerOptions } from "./worker-options.js";
 
 /** The lease a task is assumed to have when the server does not say (a server without the lease fields). */
@@ -102,6 +106,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   run(): Promise<void> {
     if (!this.started) {
       this.started = true;
+      prepareTracing();
       this.credits.request(this.concurrency);
     }
     return this.finished.promise;
@@ -181,8 +186,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let kind: ReportKind;
     let output: string;
     let failure: unknown;
+    // Synchronous once @opentelemetry/api has been looked for (run() starts that); a no-op span without it.
+    let span: TaskSpan | undefined;
     try {
-      output = (await this.options.handler(task, context)) ?? "";
+      const started = startTaskSpan(task, this.options.channel);
+      span = started instanceof Promise ? await started : started;
+      output = (await span.run(() => this.options.handler(task, context))) ?? "";
       kind = "SUCCESS";
       // The server's limit on an Output: a bigger result fails its attempt here rather than block the stream.
       const bytes = payloadOverLimit(output);
@@ -196,6 +205,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       output = messageOf(error);
       kind = error instanceof NonRetryableError ? "CANCEL" : "FAILURE";
     }
+    span?.end(kind === "SUCCESS" ? { kind } : { kind, error: failure, message: output });
     const leaseLost = running.finished && abort.signal.reason instanceof LeaseLostError;
     this.finish(running);
     // The slot is free: ask for the next task while this result is being reported.
