@@ -19,6 +19,22 @@ import {
 } from "./fuzz-values.js";
 import { fixed32Field, fixed64Field, grpcFrame, lenField, MAX_UINT64, tag, varint, varintField, WireType } from "./fuzz-wire.js";
 
+/** A valid W3C traceparent, and ones the server must ignore (all zeros, version ff, too short, not hex, too long). */
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const TRACEPARENTS = [
+  TRACEPARENT,
+  TRACEPARENT,
+  `00-${"0".repeat(32)}-00f067aa0ba902b7-01`,
+  `00-4bf92f3577b34da6a3ce929d0e0e4736-${"0".repeat(16)}-01`,
+  "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+  "00-XYZ92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  `${TRACEPARENT}-extra`,
+  "nonsense",
+  "",
+  "x".repeat(4096),
+];
+
 /** Schedule names the fuzzer reuses: puts replace and deletes find them, and valid per-second crons stay a few. */
 const SCHEDULE_NAMES = ["fuzz-a", "fuzz-b", "fuzz:c.1"];
 
@@ -153,6 +169,7 @@ export class CaseGenerator {
         return rng.chance(0.04) ? {} : { Task: this.extremeTask() };
       case "QueryTaskByID":
       case "CancelTaskByID":
+      case "RerunTaskByID":
         return { ID: pickUint64(rng, known) };
       case "QueryTaskByOwner":
         return { Owner: this.owner(), Limit: pickUint64(rng), Offset: pickUint64(rng) };
@@ -225,6 +242,8 @@ export class CaseGenerator {
         UpdateTime: pickString(rng),
         LeaseToken: pickUint64(rng),
         LeaseExpireTime: pickString(rng),
+        // Set by the server from the call's traceparent metadata, never from the message.
+        TraceParent: rng.pick([TRACEPARENT, "nonsense", "", pickString(rng)]),
       });
     }
     return task;
@@ -419,6 +438,11 @@ export class CaseGenerator {
   private unaryCase(category: UnaryCase["category"], method: UnaryMethod, payload: Buffer, note: string): UnaryCase {
     const headers: Record<string, string> = {};
     if (this.rng.chance(0.1)) headers["x-request-id"] = pickRequestId(this.rng);
+    // W3C trace context (SPEC §7.3): a valid one continues the caller's trace, anything else is ignored, never refused.
+    if (this.rng.chance(0.05)) {
+      headers.traceparent = this.rng.pick(TRACEPARENTS);
+      if (this.rng.chance(0.3)) headers.tracestate = this.rng.pick(["vendor=value", "a=1,b=2", "=", "x".repeat(600)]);
+    }
     // Long but valid deadlines (at most 8 digits and a unit, as the gRPC spec allows): the
     // call must be answered as if it had none. Some are beyond 2^31 ms (24.8 days).
     if (this.rng.chance(0.01)) headers["grpc-timeout"] = this.rng.pick(["24H", "500H", "600H", "3000000S", "9999999H", "99999999H", "99999999M"]);

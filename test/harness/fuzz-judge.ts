@@ -7,7 +7,9 @@
 // - flow control (SPEC §7.2), by what the server decoded: a task (CreateTask, each of
 //   CreateTasks, PutSchedule's Template) whose Priority is above its channel's levels
 //   or whose ConcurrencyKey breaks the rule is answered 400; a 400 never blames a valid
-//   one; a stored schedule shows the level it resolved and the key as given.
+//   one; a stored schedule shows the level it resolved and the key as given;
+// - RerunTaskByID (SPEC §7.3): 200 (Data the new task's HashCode), 404 for an absent
+//   task, 409 for one not final, 400 for ID 0 and only for it.
 import type { CallOutcome } from "./fuzz-h2.js";
 import { decodeResponse, type Method } from "./fuzz-proto.js";
 import { CONCURRENCY_KEY_PATTERN, priorityLevels, type Known } from "./fuzz-values.js";
@@ -62,6 +64,10 @@ export class Tally {
   flowControlAccepted = 0;
   /** Of those: 400 for a task with a Priority above its channel's levels or a bad ConcurrencyKey. */
   flowControlRefused = 0;
+  /** RerunTaskByID answers judged (ID 0: 400; else 200 with a HashCode, 404 or 409). */
+  rerunsJudged = 0;
+  /** Of those: 200, a new task created from a final one. */
+  rerunsCreated = 0;
   readonly malformedExamples: Example[] = [];
   readonly status5xxExamples: Example[] = [];
 
@@ -203,6 +209,7 @@ export function judgeUnary(
     const state = judgeState(tally, method, read.response, request);
     if (state) learn(known, method, state, read.response);
     if (state && decoded && decodable) judgeFlowControl(tally, method, decoded, state, read.response, request);
+    if (state && decoded && decodable && method === "RerunTaskByID") judgeRerun(tally, decoded, state, read.response, request);
     return;
   }
   if (outcome.grpcStatus !== undefined) {
@@ -302,6 +309,21 @@ function judgeFlowFields(
   }
 }
 
+/** RerunTaskByID's answer by the ID the server decoded: 400 for ID 0 (and for no other); a 200 carries the new task's HashCode. */
+function judgeRerun(tally: Tally, decoded: Record<string, unknown>, state: string, response: Record<string, unknown>, request: string): void {
+  const id = String(decoded.ID ?? "0");
+  tally.rerunsJudged += 1;
+  if (id === "0") {
+    if (state !== "400") tally.malformed(`RerunTaskByID of ID 0 answered State ${state}: must be 400`, request, JSON.stringify(response).slice(0, 300));
+    return;
+  }
+  if (state === "400") return tally.malformed(`RerunTaskByID of ID ${id} answered 400 (only ID 0 is a bad request; absent: 404, not final: 409)`, request, JSON.stringify(response).slice(0, 300));
+  if (state === "200") {
+    if (typeof response.Data !== "string" || response.Data === "") return tally.malformed("RerunTaskByID 200 without the new task's HashCode in Data", request, JSON.stringify(response).slice(0, 300));
+    tally.rerunsCreated += 1;
+  }
+}
+
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };
 
 /**
@@ -322,7 +344,7 @@ function learn(known: Known, method: Method, state: string, response: Record<str
     if (t?.ID && t.ID !== "0") known.ids.add(t.ID);
     if (t?.HashCode) known.hashCodes.add(t.HashCode);
   };
-  if (method === "CreateTask" && (state === "200" || state === "409") && typeof response.Data === "string" && response.Data) {
+  if ((method === "CreateTask" || method === "RerunTaskByID") && (state === "200" || state === "409") && typeof response.Data === "string" && response.Data) {
     known.hashCodes.add(response.Data);
   } else if (Array.isArray(response.Data)) {
     for (const item of response.Data.slice(0, 5)) task(item);

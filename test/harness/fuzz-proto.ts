@@ -15,6 +15,7 @@ export const UNARY_METHODS = [
   "PutSchedule",
   "DeleteSchedule",
   "QuerySchedules",
+  "RerunTaskByID",
 ] as const;
 export const STREAM_METHODS = ["ReceiveQueueByChannel", "ReportTaskResult"] as const;
 export const ALL_METHODS = [...UNARY_METHODS, ...STREAM_METHODS] as const;
@@ -48,6 +49,7 @@ export const TASK_FIELDS: FieldSchema = [
   [16, "string", "RunAt"],
   [17, "string", "ConcurrencyKey"],
   [18, "uint64", "Priority"],
+  [19, "string", "TraceParent"],
 ];
 
 /** standard.Schedule (its bool Paused is a varint on the wire: written as a uint64). */
@@ -79,6 +81,7 @@ export const REQUEST_FIELDS: Record<Method, FieldSchema> = {
   PutSchedule: [[1, "Schedule", "Schedule"]],
   DeleteSchedule: [[1, "string", "Name"]],
   QuerySchedules: [[1, "string", "Channel"]],
+  RerunTaskByID: [[1, "uint64", "ID"]],
   ReceiveQueueByChannel: [[1, "string", "Channel"]],
   ReportTaskResult: [
     [1, "uint64", "ID"],

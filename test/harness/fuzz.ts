@@ -82,6 +82,8 @@ export interface FuzzSummary {
   reportsAnswered: number;
   /** Creates and schedule puts judged against the Priority / ConcurrencyKey rules (SPEC §7.2; fuzz-judge.ts). */
   flowControl: { judged: number; accepted: number; refused: number };
+  /** RerunTaskByID answers judged against SPEC §7.3 (fuzz-judge.ts), and of those the 200s. */
+  reruns: { judged: number; created: number };
   serverErrorLogs: number;
   rssMiB: { warm: number | null; end: number | null };
   seed: number;
@@ -278,6 +280,7 @@ class Run {
         tasksDelivered: t.tasksDelivered,
         reportsAnswered: t.reportsAnswered,
         flowControl: { judged: t.flowControlJudged, accepted: t.flowControlAccepted, refused: t.flowControlRefused },
+        reruns: { judged: t.rerunsJudged, created: t.rerunsCreated },
         serverErrorLogs: this.server.errorLogCount,
         rssMiB: { warm: warm ? round1(warm.mib) : null, end: rssEnd === undefined ? null : round1(rssEnd) },
         seed: this.setup.seed,
@@ -300,6 +303,11 @@ class Run {
 }
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
+
+/** One method's answer States, from the "Method State" counts. */
+function statesOf(statesByMethod: Record<string, number>, method: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(statesByMethod).filter(([key]) => key.startsWith(`${method} `)).map(([key, count]) => [key.slice(method.length + 1), count]));
+}
 
 /** Every call has its own timeout; this catches a harness bug that would otherwise stall the run (and its cleanup). */
 async function withWatchdog<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -343,6 +351,7 @@ export function formatReport(result: FuzzResult): string[] {
     `  transport limits (grpc-js / Node HTTP/2, not the service): ${s.transportLimits}: ${formatCounts(s.transportLimitReasons)}`,
     `  streams: ${s.creditCapHits} credit-cap ends (RESOURCE_EXHAUSTED), ${s.invalidChannelEnds} unknown-channel ends, ${s.tasksDelivered} tasks delivered, ${s.reportsAnswered} reports answered, ${s.abandoned} calls abandoned`,
     `  flow control (Priority, ConcurrencyKey): ${s.flowControl.judged} answers judged, ${s.flowControl.accepted} valid ones created, ${s.flowControl.refused} invalid ones refused (400)`,
+    `  RerunTaskByID: ${s.reruns.judged} answers judged, ${s.reruns.created} new tasks created; States ${formatCounts(statesOf(d.statesByMethod, "RerunTaskByID"))}`,
     `  server RSS: ${s.rssMiB.warm ?? "?"} MiB after warm-up, ${s.rssMiB.end ?? "?"} MiB at the end (growth ${s.rssGrowthMiB ?? "?"} MiB)`,
     `  crashes ${s.crashes}, malformed answers ${s.malformedAnswers}, 5xx ${s.status5xx}, health failures ${s.healthFailures}, harness errors ${s.harnessErrors}, server error logs ${s.serverErrorLogs}`,
   ];
