@@ -2,7 +2,7 @@
 // `npx cdk deploy -c key=value`). Every option, its default and its rule is here;
 // the README lists them. Values given with -c arrive as strings, so numbers and
 // lists are accepted in either form.
-import { type ChannelConfig, parseChannels } from "@queues/server/definitions";
+import { type ChannelConfig, DEFAULT_METRICS_NAMESPACE, metricsNamespaceProblem, parseChannels } from "@queues/server/definitions";
 
 export interface DeploymentConfig {
   channels: ChannelConfig[];
@@ -65,6 +65,8 @@ export interface DeploymentConfig {
   reflection: boolean;
   /** Keep the owner index of earlier versions beside the new one while `npm run migrate` backfills (README "Upgrading"). */
   legacyOwnerIndex: boolean;
+  /** The CloudWatch namespace of the servers' metrics (EMF log lines, QUEUES_EMF_NAMESPACE), of the dashboard and of the State-500 metric filter. */
+  metricsNamespace: string;
 }
 
 /** The names of a channel's adopted queue and dead-letter queue (and, with `priorities`, of its other levels' queues). */
@@ -83,6 +85,7 @@ export const CONFIG_DEFAULTS = {
   vpcCidr: "10.0.0.0/16",
   oldestMessageAlarmSeconds: 3_600,
   logRetentionDays: 30,
+  metricsNamespace: DEFAULT_METRICS_NAMESPACE,
 } as const;
 
 /** Fargate's valid CPU units and, for each, the memory sizes (MiB) it allows. */
@@ -184,6 +187,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     auth: boolean(get("auth"), "auth", true),
     reflection: boolean(get("reflection"), "reflection", false),
     legacyOwnerIndex: boolean(get("legacyOwnerIndex"), "legacyOwnerIndex", false),
+    metricsNamespace: metricsNamespace(get("metricsNamespace")),
   };
 }
 
@@ -194,6 +198,13 @@ function logRetention(value: unknown): number {
   const days = integer(value, "logRetentionDays", CONFIG_DEFAULTS.logRetentionDays, 1, 3_653);
   if (!LOG_RETENTION_DAYS.includes(days)) throw new ConfigError(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(", ")}, got ${days}`);
   return days;
+}
+
+function metricsNamespace(value: unknown): string {
+  if (isUnset(value)) return CONFIG_DEFAULTS.metricsNamespace;
+  const problem = typeof value === "string" ? metricsNamespaceProblem(value) : "must be a string";
+  if (problem) throw new ConfigError(`metricsNamespace ${problem}`);
+  return value as string;
 }
 
 function isUnset(value: unknown): boolean {

@@ -1,14 +1,18 @@
 // The whole service in one stack: the tasks table, per channel a queue per priority
 // level and a dead-letter queue, the gRPC servers behind an internal load balancer,
-// the table stream function (owners' Totals, expired tasks) and alarms; optionally
+// the table stream function (owners' Totals, expired tasks), alarms and a dashboard of
+// the servers' metrics (EMF log lines, see constructs/dashboard.ts); optionally
 // the service's DNS name with its certificate, and a PrivateLink endpoint service.
 // Each concern is its own construct in infra/constructs/.
 import { Annotations, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type { Construct } from "constructs";
+import { EMF_DIMENSION, EMF_METRICS } from "@queues/server/definitions";
 import type { DeploymentConfig } from "./config.js";
 import { Alarms } from "./constructs/alarms.js";
 import { ChannelQueues, levelQueuesByKey } from "./constructs/channel-queues.js";
+import { backlogPerWaitingCredit, QueuesDashboard } from "./constructs/dashboard.js";
 import { Domain } from "./constructs/domain.js";
 import { EndpointService } from "./constructs/endpoint-service.js";
 import { GrpcService } from "./constructs/grpc-service.js";
@@ -28,6 +32,10 @@ export class QueuesStack extends Stack {
   readonly server: GrpcService;
   readonly streamFunction: TableStreamFunction;
   readonly alarms: Alarms;
+  /** The CloudWatch dashboard of the servers' metrics (EMF), a row per channel. */
+  readonly dashboard: QueuesDashboard;
+  /** The CloudWatch namespace of the servers' metrics. */
+  readonly metricsNamespace: string;
   /** With domainName: the alias record and the certificate. */
   readonly domain: Domain | undefined;
   /** With endpointService: the PrivateLink endpoint service. */
@@ -36,6 +44,7 @@ export class QueuesStack extends Stack {
   constructor(scope: Construct, id: string, props: QueuesStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.metricsNamespace = config.metricsNamespace;
     this.network = new Network(this, "Network", {
       vpcId: config.vpcId,
       subnetGroupName: config.subnetGroupName,
@@ -81,6 +90,11 @@ export class QueuesStack extends Stack {
       streamFunction: this.streamFunction,
       servers: { targetGroup: this.server.targetGroup, logGroup: this.server.logGroup, desiredCount: config.desiredCount },
       topicArn: config.alarmTopicArn,
+      metricsNamespace: config.metricsNamespace,
+    });
+    this.dashboard = new QueuesDashboard(this, "Dashboard", {
+      channels: config.channels.map((channel) => channel.name),
+      namespace: config.metricsNamespace,
     });
     if (config.auth && !certificate) {
       Annotations.of(this).addWarningV2(
@@ -112,6 +126,15 @@ export class QueuesStack extends Stack {
         description: "The PrivateLink endpoint service: aws ec2 create-vpc-endpoint --vpc-endpoint-type Interface --service-name <this> (allowedPrincipals only)",
       });
     }
+    new CfnOutput(this, "MetricsNamespace", {
+      value: config.metricsNamespace,
+      description:
+        `The servers' CloudWatch metrics (dimension ${EMF_DIMENSION}): ${Object.values(EMF_METRICS).join(", ")}`,
+    });
+    new CfnOutput(this, "DashboardName", {
+      value: this.dashboard.dashboard.dashboardName,
+      description: "The CloudWatch dashboard of the channels: backlog, in flight, tasks, queue wait, backlog per waiting credit",
+    });
     new CfnOutput(this, "TableName", {
       value: this.tasks.table.tableName,
       description: "The DynamoDB table of tasks (kept by cdk destroy; -c existingTableName adopts it)",
@@ -145,6 +168,17 @@ export class QueuesStack extends Stack {
         description: `Dead-letter queue of channel ${channel.name} (kept by cdk destroy)`,
       });
     }
+  }
+
+  /**
+   * A channel's tasks waiting per waiting worker credit (a MathExpression of the
+   * servers' Backlog and CreditsWaiting metrics, one-minute period): for an alarm, or
+   * the step scaling of a worker fleet in this app (README "CloudWatch").
+   */
+  backlogPerWaitingCredit(channel: string): cloudwatch.IMetric {
+    const names = this.queues.channels.map((each) => each.channel.name);
+    if (!names.includes(channel)) throw new Error(`backlogPerWaitingCredit: no channel ${JSON.stringify(channel)} in this stack (${names.join(", ")})`);
+    return backlogPerWaitingCredit(channel, { namespace: this.metricsNamespace });
   }
 }
 

@@ -40,6 +40,11 @@ export interface AlarmsProps {
    * @default - the alarms notify nobody (they still show in the CloudWatch console)
    */
   readonly topicArn?: string;
+  /**
+   * The namespace of the State-500 count (the servers' other metrics are there too).
+   * @default "Queues"
+   */
+  readonly metricsNamespace?: string;
 }
 
 /** What one alarm watches: "above `threshold` for `evaluationPeriods` periods", missing data not breaching. */
@@ -103,7 +108,7 @@ export class Alarms extends Construct {
       const serverErrors = new logs.MetricFilter(this, "ServerErrorLines", {
         logGroup,
         filterPattern: logs.FilterPattern.stringValue("$.msg", "=", UNEXPECTED_ERROR_LOG_MESSAGE),
-        metricNamespace: "Queues",
+        metricNamespace: props.metricsNamespace ?? CONFIG_DEFAULTS.metricsNamespace,
         metricName: "ServerErrors",
         metricValue: "1",
       });

@@ -116,6 +116,9 @@ export class GrpcService extends Construct {
       ),
       QUEUES_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_SECONDS * 1000),
       QUEUES_REFLECTION: String(config.reflection),
+      // The metrics as Embedded Metric Format lines on stdout: the awslogs driver takes them to the log group, where
+      // CloudWatch extracts them (no PutMetricData, so no IAM right); the stack's dashboard reads them.
+      QUEUES_EMF_NAMESPACE: config.metricsNamespace,
     };
     if (config.taskRetentionDays !== undefined) environment.QUEUES_TASK_RETENTION_DAYS = String(config.taskRetentionDays);
     Validations.of(taskDefinition).acknowledge({
