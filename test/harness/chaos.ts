@@ -39,7 +39,6 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { Metadata } from "@grpc/grpc-js";
 import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "@queues/client";
 import { parseChannels } from "../../service/src/config/channels.js";
@@ -288,16 +287,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         for (let attempt = 0; ; attempt++) {
           const producer = producers[(index + attempt) % producers.length] as QueuesClient;
           try {
-            await createTask(producer, {
-              Channel: route.channel,
-              Input: String(index),
-              HashCode: hashCode,
+            await producer.createTask({
+              channel: route.channel,
+              input: String(index),
+              hashCode,
               // Owners differ on the flow channel (fairness sends the Owner as MessageGroupId); the
               // harness reads tasks back by owner, so there are only two.
-              Owner: String(route.channel === FLOW_CHANNEL.name && index % 2 === 0 ? flowOwner : owner),
-              RetryMaxLimit: plan.expect === "FAILURE" ? "1" : "20",
-              Priority: String(route.priority),
-              ConcurrencyKey: route.concurrencyKey,
+              owner: route.channel === FLOW_CHANNEL.name && index % 2 === 0 ? flowOwner : owner,
+              retryMaxLimit: plan.expect === "FAILURE" ? 1 : 20,
+              priority: route.priority,
+              concurrencyKey: route.concurrencyKey || undefined,
             });
             break;
           } catch (error) {
@@ -390,7 +389,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         lost += 1;
         counts.lost += 1;
         if (examples.length < 10) {
-          examples.push(`lost: #${entry.index} ${entry.channel} ${hashCode} ${task ? `ID ${task.ID} ${task.State} retries ${task.RetryCount}` : "not stored"}`);
+          examples.push(`lost: #${entry.index} ${entry.channel} ${hashCode} ${task ? `ID ${task.ID} ${task.State} retries ${task.RetryCount}` : "not stored"}; ${runsOf(entry)}`);
         }
         continue;
       }
@@ -403,14 +402,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         doubleFinal += 1;
         counts.doubleFinal += 1;
         if (examples.length < 10) {
-          examples.push(`doubleFinal: #${entry.index} ${entry.channel} ID ${task.ID} stored ${task.State} "${task.Output}", acknowledged ${JSON.stringify(acked)}`);
+          examples.push(`doubleFinal: #${entry.index} ${entry.channel} ID ${task.ID} stored ${task.State} "${task.Output}", acknowledged ${JSON.stringify(acked)}; ${runsOf(entry)}`);
         }
       }
       if (task.State !== planOf(entry.index).expect) {
         unexpected += 1;
         counts.unexpected += 1;
         if (examples.length < 10) {
-          examples.push(`unexpected: #${entry.index} ${entry.channel} ID ${task.ID} ${task.State} (planned ${planOf(entry.index).expect}), retries ${task.RetryCount}`);
+          examples.push(
+            `unexpected: #${entry.index} ${entry.channel} ID ${task.ID} ${task.State} (planned ${planOf(entry.index).expect}), retries ${task.RetryCount}; ` +
+              `${runsOf(entry)}; created ${task.CreateTime}, final ${task.UpdateTime}`,
+          );
         }
       }
     }
@@ -457,20 +459,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-/** CreateTask with a wire Task (the SDK's createTask has no Priority nor ConcurrencyKey); 409 rejects with DuplicateTaskError. */
-function createTask(client: QueuesClient, task: Record<string, string>, deadlineMs = 5_000): Promise<void> {
-  type Answer = { State: string; Message: string; Data: string };
-  const raw = client.raw as unknown as {
-    CreateTask(request: object, metadata: Metadata, options: { deadline: number }, callback: (error: Error | null, answer?: Answer) => void): void;
-  };
-  return new Promise((resolve, reject) =>
-    raw.CreateTask({ Task: task }, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, answer) => {
-      if (error) reject(error);
-      else if (answer?.State === "409") reject(new DuplicateTaskError(answer.Message, answer.Data));
-      else if (answer?.State !== "200") reject(new Error(`CreateTask answered ${answer?.State}: ${answer?.Message}`));
-      else resolve();
-    }),
-  );
+/** What the workers saw of a task: how often its handler ran, threw, and had its report acknowledged. */
+function runsOf(entry: Ledger): string {
+  return `handler runs ${entry.handlerRuns} (${entry.failedRuns} threw, ${entry.acknowledgedRuns} acknowledged)`;
 }
 
 /**
