@@ -31,6 +31,13 @@ const FIELDS = [
   "createTasksPerSecond",
   "createTaskSqsRequestsPerTask",
   "createTasksSqsRequestsPerTask",
+  // The lifecycle on a channel with every flow-control option on, beside the plain one.
+  "flowTasksPerSecond",
+  "flowWruPerTask",
+  "flowRruPerTask",
+  "flowSqsRequestsPerTask",
+  "flowCpuMicrosPerTask",
+  "flowUsdPerMillionTasks",
   // The partition-load model (bench-partitions.ts) and the CPU comparison.
   "ceilingTasksPerSecondOneOwner",
   "ceilingTasksPerSecondManyOwners",

@@ -1,7 +1,7 @@
 // The benchmark's service side: task lifecycles through gRPC (producers call
 // CreateTask, workers built with the SDK's Worker report SUCCESS), dispatch latency
 // with idle workers, and the SQS cost of idle workers.
-import { QueuesClient, Worker } from "@queues/client";
+import { QueuesClient, Worker, type NewTask } from "@queues/client";
 import type { LifecycleRun } from "./bench-baseline.js";
 import { sleep } from "./processes.js";
 
@@ -12,6 +12,8 @@ export interface ServiceTarget {
   address: string;
   channel: string;
   owner: bigint;
+  /** More fields of task i (e.g. priority, concurrencyKey). */
+  fields?: (index: number) => Partial<NewTask>;
 }
 
 /** `tasks` lifecycles with `credits` credits outstanding over the workers and as many creates in flight. */
@@ -42,8 +44,8 @@ export async function serviceRun(target: ServiceTarget, tasks: number, credits: 
     let created = 0;
     const produce = async () => {
       while (created < tasks) {
-        created += 1;
-        await producer.createTask({ channel: target.channel, input: "bench", owner: target.owner });
+        const index = created++;
+        await producer.createTask({ channel: target.channel, input: "bench", owner: target.owner, ...target.fields?.(index) });
       }
     };
     await Promise.all([...Array.from({ length: credits }, produce), finished]);

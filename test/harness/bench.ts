@@ -9,6 +9,11 @@
 //             (create → receive → report SUCCESS through gRPC), with the DynamoDB
 //             capacity units, SQS requests and server CPU time each task cost;
 //   latency   one task at a time to an idle worker: create p50/p99, dispatch p50/p99;
+//   flow      the headline's lifecycle again on a channel with every flow-control option on
+//             (SPEC §7.2: rateLimitPerSecond far above the run's rate, maxInFlight and
+//             concurrencyPerKey above what the credits can take, 3 priorities, fairness),
+//             tasks with Priority 0-3 and ConcurrencyKeys (some none): the same figures
+//             per task beside the plain channel's, i.e. what the mechanisms cost;
 //   partitions one more service run at the headline's credits with the server's (and the
 //             stream reader's) partition-load counting on: the units each partition key
 //             of the table and of its indexes took, and the task rate at which the
@@ -52,6 +57,7 @@ import {
   type UsageDelta,
 } from "./bench-report.js";
 import { createRun, idleWorkers, latencyRun, serviceRun, type ServiceTarget } from "./bench-service.js";
+import type { LifecycleRun } from "./bench-baseline.js";
 import { requireBuild, serverEnv, sleep, startServer, stopServer, useBackends, waitServing } from "./processes.js";
 
 export interface BenchOptions {
@@ -104,6 +110,28 @@ export const QUICK: Omit<BenchOptions, "out" | "log"> = {
   batchTasks: 400,
 };
 
+/**
+ * The flow-control channel: every option on, none of them the bottleneck. The rate limit
+ * is far above what this machine reaches (the bench reports when a run came within 90 %
+ * of it); maxInFlight is twice the headline's credits, and concurrencyPerKey is 16 with
+ * the tasks spread over 8 keys (and none), so no lease is held back: the figures are the
+ * mechanisms' own cost (rate budget writes, the read before a lease, the slot counts in
+ * the lease's and the result's transactions, the polls of 3 levels).
+ */
+export const FLOW_CHANNEL = {
+  name: "bench-flow",
+  rateLimitPerSecond: 1_000,
+  maxInFlight: 64,
+  concurrencyPerKey: 16,
+  priorities: 3,
+  fairness: "owner",
+} as const;
+const FLOW_KEYS = ["", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"] as const;
+/** Task i of the flow run: priority 0 (the middle level) to 3, a concurrencyKey or none. */
+export function flowFields(index: number): { priority: number; concurrencyKey: string | undefined } {
+  return { priority: index % 4, concurrencyKey: FLOW_KEYS[Math.floor(index / 4) % FLOW_KEYS.length] || undefined };
+}
+
 export const TARGETS = {
   ratio: { min: 0.8 },
   usdPerMillionTasks: { max: 4.5 },
@@ -128,6 +156,17 @@ interface PointResult extends SweepPoint {
   streamCalls: Pick<UsageDelta, "dynamodbByOperation">;
 }
 
+/** One service run's figures: per task (stream units included), the calls behind them, tasks/s. */
+interface ServicePoint {
+  credits: number;
+  tasks: number;
+  tasksPerSecond: number;
+  service: PerTask;
+  streamService: PerTask;
+  serviceCalls: Pick<UsageDelta, "sqsByAction" | "dynamodbByOperation">;
+  streamCalls: Pick<UsageDelta, "dynamodbByOperation">;
+}
+
 /** A task's units with the stream reader's for it added (CPU and SQS: the task's side only). */
 function withStream(own: PerTask, stream: PerTask): PerTask {
   return { ...own, wru: own.wru + stream.wru, rru: own.rru + stream.rru };
@@ -137,7 +176,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   requireBuild("npm run bench");
   const { log } = options;
   const run = randomBytes(3).toString("hex");
-  const channels = parseChannels(["bench", "bench-idle", "bench-batch"], "bench");
+  const channels = parseChannels(["bench", "bench-idle", "bench-batch", FLOW_CHANNEL], "bench");
   const backends = await startBenchBackends(`bench-${run}`, `bench${run}`, channels, log);
   let server: ChildProcess | undefined;
   useBackends(backends);
@@ -203,6 +242,28 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     }
 
     const headline = points.find((point) => point.credits === options.headlineCredits) ?? (points.at(-1) as PointResult);
+
+    // The headline's lifecycle on the flow-control channel, measured the same way.
+    log(`flow: ${headline.tasks} tasks at ${headline.credits} credits on ${FLOW_CHANNEL.name} (${JSON.stringify(FLOW_CHANNEL)})`);
+    const flowBefore = await usage();
+    const flowRun: LifecycleRun = await serviceRun({ ...target, channel: FLOW_CHANNEL.name, fields: flowFields }, headline.tasks, headline.credits);
+    const flowDelta = usageDelta(flowBefore, await usage());
+    created += headline.tasks;
+    const streamAfterFlow = await streamCaughtUp();
+    const flowStreamDelta = usageDelta(streamBefore, streamAfterFlow);
+    streamBefore = streamAfterFlow;
+    const flowStream = perTask(flowStreamDelta, headline.tasks);
+    const flow: ServicePoint = {
+      credits: headline.credits,
+      tasks: headline.tasks,
+      tasksPerSecond: flowRun.tasks / flowRun.seconds,
+      service: withStream(perTask(flowDelta, headline.tasks), flowStream),
+      streamService: flowStream,
+      serviceCalls: flowDelta,
+      streamCalls: flowStreamDelta,
+    };
+    log(`flow: ${round(flow.tasksPerSecond, 1)}/s (plain ${round(headline.serviceTasksPerSecond, 1)}/s)`);
+
     log(`partitions: ${options.partitionTasks} tasks at ${headline.credits} credits with partition-load counting on`);
     const windows = [serverUsageUrl, backends.usageUrl];
     await Promise.all(windows.map((url) => partitionWindow(url, "POST")));
@@ -267,6 +328,15 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       createTasksCpuMicrosPerTask: round(batchCreates.perTask.cpuMicros, 0),
       createTaskWruPerTask: round(singleCreates.perTask.wru, 2),
       createTasksWruPerTask: round(batchCreates.perTask.wru, 2),
+      flowTasksPerSecond: round(flow.tasksPerSecond, 1),
+      flowWruPerTask: round(flow.service.wru, 2),
+      flowRruPerTask: round(flow.service.rru, 2),
+      flowStreamWruPerTask: round(flow.streamService.wru, 3),
+      flowSqsRequestsPerTask: round(flow.service.sqsRequests, 2),
+      flowCpuMicrosPerTask: round(flow.service.cpuMicros, 0),
+      flowUsdPerMillionTasks: round(usdPerMillionTasks(flow.service), 2),
+      /** true when the flow run came within 90 % of its rate limit: the limit, not the service, set its pace. */
+      flowRateLimited: flow.tasksPerSecond >= 0.9 * FLOW_CHANNEL.rateLimitPerSecond,
       // JSON has no Infinity: a ceiling no family sets would print as null.
       ceilingTasksPerSecondOneOwner: Math.round(partitions.ceilingTasksPerSecondOneOwner),
       ceilingTasksPerSecondManyOwners: Math.round(partitions.ceilingTasksPerSecondManyOwners),
@@ -292,8 +362,9 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     mkdirSync(options.out, { recursive: true });
     const chart = resolve(options.out, "concurrency.svg");
     writeFileSync(chart, concurrencyChartSvg(points, "Queues vs. raw AWS SDK on the emulators"));
-    writeFileSync(resolve(options.out, "report.json"), `${JSON.stringify({ ...withTargets, headline, partitions: roundModel(partitions) }, null, 2)}\n`);
-    log(`\n${humanReport(points, headline, result, targets, partitions)}\nchart: ${chart}`);
+    const flowReport = { channel: FLOW_CHANNEL, ...flow };
+    writeFileSync(resolve(options.out, "report.json"), `${JSON.stringify({ ...withTargets, headline, flow: flowReport, partitions: roundModel(partitions) }, null, 2)}\n`);
+    log(`\n${humanReport(points, headline, flow, result, targets, partitions)}\nchart: ${chart}`);
     return withTargets;
   } finally {
     baseline.close();
@@ -305,6 +376,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
 function humanReport(
   points: PointResult[],
   headline: PointResult,
+  flow: ServicePoint,
   result: Record<string, unknown>,
   targets: Record<string, { value: unknown; met: boolean }>,
   partitions: PartitionModel,
@@ -352,6 +424,19 @@ function humanReport(
   const sqs = Object.entries(headline.serviceCalls.sqsByAction)
     .map(([action, count]) => `${action} ${round(count / headline.tasks, 2)}`)
     .join(", ");
+  const channels = table(
+    ["channel", "tasks/s", "WRU/task", "of which stream", "RRU/task", "SQS req/task", "CPU µs/task", "$/M tasks"],
+    [
+      ["plain (bench)", headline.serviceTasksPerSecond, headline.service.wru, headline.streamService.wru, headline.service.rru, headline.service.sqsRequests, Math.round(headline.service.cpuMicros), usdPerMillionTasks(headline.service)],
+      [`flow (${FLOW_CHANNEL.name})`, flow.tasksPerSecond, flow.service.wru, flow.streamService.wru, flow.service.rru, flow.service.sqsRequests, Math.round(flow.service.cpuMicros), usdPerMillionTasks(flow.service)],
+    ],
+  );
+  const flowCalls = Object.entries(flow.serviceCalls.dynamodbByOperation)
+    .map(([operation, entry]) => `${operation} ${round(entry.calls / flow.tasks, 2)} calls ${round(entry.units / flow.tasks, 2)} units`)
+    .join(", ");
+  const flowSqs = Object.entries(flow.serviceCalls.sqsByAction)
+    .map(([action, count]) => `${action} ${round(count / flow.tasks, 2)}`)
+    .join(", ");
   const goals = table(
     ["target", "measured", "goal", "met"],
     Object.entries(targets).map(([name, entry]) => {
@@ -370,6 +455,12 @@ function humanReport(
     `Idle: ${String(result.idleReceivesPerMinute)} ReceiveMessage calls a minute`,
     `Creates only: CreateTask ${String(result.createTaskPerSecond)} tasks/s, ${String(result.createTaskSqsRequestsPerTask)} SendMessageBatch calls, ${String(result.createTaskCpuMicrosPerTask)} µs server CPU and ${String(result.createTaskWruPerTask)} WRU per task; ` +
       `CreateTasks of 100: ${String(result.createTasksPerSecond)} tasks/s, ${String(result.createTasksSqsRequestsPerTask)} SendMessageBatch calls, ${String(result.createTasksCpuMicrosPerTask)} µs and ${String(result.createTasksWruPerTask)} WRU per task`,
+    "",
+    `Plain channel against the flow-control channel (${JSON.stringify(FLOW_CHANNEL)}; Priority 0-3, 8 ConcurrencyKeys and none), ${flow.tasks} tasks each at ${flow.credits} credits:`,
+    channels,
+    `Per task on ${FLOW_CHANNEL.name} — DynamoDB: ${flowCalls}`,
+    `Per task on ${FLOW_CHANNEL.name} — SQS: ${flowSqs}` +
+      (result.flowRateLimited ? ` (the run came within 90 % of its rate limit, ${FLOW_CHANNEL.rateLimitPerSecond}/s: the limit set its pace)` : ""),
     `One AWS SDK call costs ${String(result.sdkCallCpuMicros)} µs of CPU here (the baseline's CPU time over its calls); the baseline spends ${String(result.baselineCpuMicrosPerTask)} µs per task (service ÷ baseline: ${String(result.cpuRatioToBaseline)})`,
     "",
     `Partition load (${partitions.tasks} tasks of one owner on one channel; per-key limit 1,000 WRU/s, 3,000 RRU/s; shares as measured and, in parentheses, less sampling noise):`,
