@@ -106,6 +106,7 @@ export class QueuesApp {
       ids: new IdGenerator(),
       retry: { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs },
       sweepAfterMs: settings.sweepAfterMs,
+      holdBackMaxSeconds: settings.holdBackMaxSeconds,
       log: this.log,
       now,
       events: this.metrics,

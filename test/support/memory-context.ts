@@ -59,6 +59,7 @@ export class MemoryCore {
       ids: new IdGenerator(1n, this.now),
       retry: options.retry ?? RETRY,
       sweepAfterMs: options.sweepAfterMs ?? SWEEP_AFTER_MS,
+      holdBackMaxSeconds: 10,
       log: createLogger("debug", { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) }),
       now: this.now,
       events: NO_TASK_EVENTS,

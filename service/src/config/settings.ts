@@ -20,6 +20,8 @@ export interface Settings {
   sweepIntervalMs: number;
   /** A task still marked "not yet sent" this long after it was queued is re-sent. */
   sweepAfterMs: number;
+  /** QUEUES_HOLD_BACK_MAX_SECONDS: the longest a task held back by a full flow-control slot waits before it is tried again. */
+  holdBackMaxSeconds: number;
   /** How often the parking shards are read for tasks scheduled more than 15 minutes ahead whose RunAt is near. */
   parkedScanIntervalMs: number;
   /** How often each replica looks for due schedule ticks. */
@@ -61,6 +63,7 @@ export const DEFAULTS = {
   retryMaxMs: 15 * 60_000,
   sweepIntervalMs: 10_000,
   sweepAfterMs: 60_000,
+  holdBackMaxSeconds: 10,
   parkedScanIntervalMs: 30_000,
   scheduleIntervalMs: 1_000,
   drainTimeoutMs: 25_000,
@@ -107,6 +110,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     retryMaxMs: intFromEnv(env, "QUEUES_RETRY_MAX_MS", DEFAULTS.retryMaxMs, 0, 43_200_000),
     sweepIntervalMs: intFromEnv(env, "QUEUES_SWEEP_INTERVAL_MS", DEFAULTS.sweepIntervalMs, 50, 3_600_000),
     sweepAfterMs: intFromEnv(env, "QUEUES_SWEEP_AFTER_MS", DEFAULTS.sweepAfterMs, 0, 86_400_000),
+    holdBackMaxSeconds: intFromEnv(env, "QUEUES_HOLD_BACK_MAX_SECONDS", DEFAULTS.holdBackMaxSeconds, 1, 900),
     parkedScanIntervalMs: intFromEnv(env, "QUEUES_PARKED_SCAN_INTERVAL_MS", DEFAULTS.parkedScanIntervalMs, 50, 300_000),
     scheduleIntervalMs: intFromEnv(env, "QUEUES_SCHEDULE_INTERVAL_MS", DEFAULTS.scheduleIntervalMs, 50, 60_000),
     drainTimeoutMs: intFromEnv(env, "QUEUES_DRAIN_TIMEOUT_MS", DEFAULTS.drainTimeoutMs, 0, 600_000),

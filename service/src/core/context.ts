@@ -14,6 +14,8 @@ export interface CoreContext {
   channels: TaskQueues;
   ids: IdGenerator;
   retry: RetryPolicy;
+  /** The longest a task held back by a full flow-control slot waits before it is tried again. */
+  holdBackMaxSeconds: number;
   /** Delay before the sweeper looks at a task whose outbox marker is still set. */
   sweepAfterMs: number;
   log: Logger;

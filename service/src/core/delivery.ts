@@ -177,7 +177,7 @@ export class Delivery implements DeliveryHandler {
     const now = ctx.now();
     const held = (message.held ?? 0) + 1;
     // Never back before the task's own RunAt / retry backoff: such a message would be dropped as early.
-    const delaySeconds = Math.min(MAX_SQS_DELAY_SECONDS, Math.max(holdBackSeconds(held - 1), Math.ceil((task.notBeforeMs - now) / 1000)));
+    const delaySeconds = Math.min(MAX_SQS_DELAY_SECONDS, Math.max(holdBackSeconds(held - 1, ctx.holdBackMaxSeconds), Math.ceil((task.notBeforeMs - now) / 1000)));
     await queue.send(task, { delaySeconds, held, copy: message.copy ?? false });
     ctx.log.debug({ taskId: String(task.id), slot: slotId, delaySeconds }, "held back by a full flow-control slot");
     await bestEffort(ctx.log, "delete of a held-back task's message", { taskId: String(task.id) }, () => queue.delete(message.receiptHandle));

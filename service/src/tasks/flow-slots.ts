@@ -33,9 +33,11 @@ export function limitsSlots(limits: SlotLimits): boolean {
 
 /**
  * How long a task held back by a full slot waits before it is tried again: 1 s, then
- * twice as long each time it is held back again, at most HOLD_BACK_MAX_SECONDS.
+ * twice as long each time it is held back again, at most `maxSeconds`
+ * (QUEUES_HOLD_BACK_MAX_SECONDS: a waiting task's start after a slot frees, against
+ * what its tries cost).
  */
-export const HOLD_BACK_MAX_SECONDS = 10;
-export function holdBackSeconds(timesHeld: number): number {
-  return Math.min(HOLD_BACK_MAX_SECONDS, 2 ** Math.max(0, timesHeld));
+export const DEFAULT_HOLD_BACK_MAX_SECONDS = 10;
+export function holdBackSeconds(timesHeld: number, maxSeconds = DEFAULT_HOLD_BACK_MAX_SECONDS): number {
+  return Math.min(maxSeconds, 2 ** Math.max(0, timesHeld));
 }
