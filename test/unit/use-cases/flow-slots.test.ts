@@ -14,7 +14,8 @@ describe("flow-control slots", () => {
     expect(slotsFor({ channel: "c", concurrencyKey: "" }, { maxInFlight: 3, concurrencyPerKey: 1 })).toEqual([{ id: "IF#c", max: 3 }]);
     expect(slotsFor({ channel: "c", concurrencyKey: "k" }, { concurrencyPerKey: 2 })).toEqual([{ id: "CK#c#k", max: 2 }]);
     expect(slotsFor({ channel: "c", concurrencyKey: "k" }, {})).toEqual([]);
-    expect([0, 1, 2, 3, 4, 5, 20].map(holdBackSeconds)).toEqual([1, 2, 4, 8, 10, 10, 10]);
+    expect([0, 1, 2, 3, 4, 5, 20].map((times) => holdBackSeconds(times))).toEqual([1, 2, 4, 8, 10, 10, 10]);
+    expect(holdBackSeconds(5, 2)).toBe(2);
   });
 
   it("maxInFlight 2: the third lease is held back, no attempt counted; a result frees a slot", async () => {
