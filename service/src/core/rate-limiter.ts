@@ -9,6 +9,9 @@
 import { randomUUID } from "node:crypto";
 import { msToNextWindow, rateWindowOf, windowBudget } from "../tasks/rate-windows.js";
 
+/** Too late in a second to take its permits: the poll waits for the next second. */
+const LATE_IN_WINDOW_MS = 250;
+
 /** The table's side: the permits taken in one window of one channel. */
 export interface RateBudgets {
   /** Takes up to `wanted` permits of the window if `budget` allows; returns how many it took (0: the window is spent). */
@@ -34,6 +37,9 @@ export class RateLimiter {
 
   async take(wanted: number): Promise<Grant> {
     const now = this.now();
+    // Permits are for this second only: taken in its last moments, a poll would spend
+    // them in the next one, where they can no longer be given back (and are lost).
+    if (msToNextWindow(now) < LATE_IN_WINDOW_MS) return { granted: 0, window: rateWindowOf(now), waitMs: msToNextWindow(now) + Math.floor(Math.random() * 20) };
     const window = rateWindowOf(now);
     const budget = windowBudget(this.ratePerSecond, window);
     const granted = budget === 0 ? 0 : await this.budgets.take(this.channel, window, budget, wanted);
