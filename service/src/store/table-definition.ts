@@ -15,7 +15,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `C#<owner>#<shard>`   | one shard of the owner's task counter (Total), counted from the table's stream |
  * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
  * | `LA#<shard>`          | which replica's look-ahead sends a parking shard's messages (a lease), and how far it has read |
- * | `RL#<channel>#<second>` | the deliveries a rate-limited channel started in that second (expires a minute later) |
+ * | `RL#<channel>`        | a rate-limited channel's token bucket: `tat`, when it would be full again (tasks/rate-allowance.ts) |
  * | `IF#<channel>` / `CK#<channel>#<key>` | `running`: the PROCEEDING tasks of a channel with maxInFlight / of one ConcurrencyKey (tasks/flow-slots.ts) |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
@@ -42,8 +42,8 @@ export const itemKey = {
   ownerCounter: (owner: bigint, shard: number) => `C#${owner}#${shard}`,
   /** The look-ahead's lease on one parking shard, with its cursor (store/look-ahead-lease-store.ts). */
   lookAheadLease: (shard: number) => `LA#${shard}`,
-  /** The permits taken in one second of a rate-limited channel (store/rate-budget-store.ts). */
-  rateWindow: (channel: string, window: number) => `RL#${channel}#${window}`,
+  /** The token bucket of a rate-limited channel (store/rate-budget-store.ts). */
+  rateBucket: (channel: string) => `RL#${channel}`,
 };
 
 export const INLINE_PAYLOAD_MAX_BYTES = 1024;
