@@ -89,10 +89,16 @@ describe("npm run dev", () => {
 
   it("starts the emulators, serves all RPCs with health SERVING, and Ctrl-C stops everything", async () => {
     const port = await freePort();
-    const run = startDev(cleanEnv({ PORT: String(port) }));
+    const httpPort = await freePort();
+    const run = startDev(cleanEnv({ PORT: String(port), HTTP_PORT: String(httpPort) }));
     await eventually(() => run.output().includes("Queues is serving on"), 90_000, 200);
     const address = `127.0.0.1:${port}`;
     expect(await healthStatus(address)).toBe("SERVING");
+    // The HTTP port (HTTP_PORT; 8080 by default) is printed and serves the console.
+    expect(run.output()).toContain(`Console:  http://127.0.0.1:${httpPort}/`);
+    const consolePage = await fetch(`http://127.0.0.1:${httpPort}/`);
+    expect(consolePage.status).toBe(200);
+    expect(await consolePage.text()).toContain("Channels");
 
     const api = new Api(address);
     const created = await api.createTask({ Channel: "default", Input: "from the dev runner", Owner: "77" });
@@ -112,7 +118,7 @@ describe("npm run dev", () => {
 
   it("leaves no Java process behind even when it is killed with SIGKILL", async () => {
     const port = await freePort();
-    const run = startDev(cleanEnv({ PORT: String(port) }));
+    const run = startDev(cleanEnv({ PORT: String(port), HTTP_PORT: String(await freePort()) }));
     await eventually(() => run.output().includes("Queues is serving on"), 90_000, 200);
     const dynamoPort = dynamoPortOf(run.output());
     expect(javaProcessesOnPort(dynamoPort)).toBe(1);
@@ -129,6 +135,7 @@ describe("npm run dev", () => {
     const run = startDev(
       cleanEnv({
         PORT: String(port),
+        HTTP_PORT: String(await freePort()),
         AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB ?? "",
         AWS_ENDPOINT_URL_SQS: process.env.AWS_ENDPOINT_URL_SQS ?? "",
         QUEUES_TABLE: table,
@@ -143,7 +150,7 @@ describe("npm run dev", () => {
     const db = new DynamoDBClient({});
     const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
     const description = await db.send(new DescribeTableCommand({ TableName: table }));
-    expect(description.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(["byOutboxDue", "byOwnerShard"]);
+    expect(description.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(["byChannelFailures", "byOutboxDue", "byOwnerShard"]);
     expect(description.Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" });
     expect((await sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-jobs` }))).QueueUrl).toBeTruthy();
     expect((await sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-jobs-dlq` }))).QueueUrl).toBeTruthy();

@@ -65,6 +65,8 @@ export interface DeploymentConfig {
   reflection: boolean;
   /** Keep the owner index of earlier versions beside the new one while `npm run migrate` backfills (README "Upgrading"). */
   legacyOwnerIndex: boolean;
+  /** The sparse index of channels' recent failures (default on, off with legacyOwnerIndex: one index change per update). */
+  failuresIndex: boolean;
   /** The CloudWatch namespace of the servers' metrics (EMF log lines, QUEUES_EMF_NAMESPACE), of the dashboard and of the State-500 metric filter. */
   metricsNamespace: string;
 }
@@ -187,6 +189,7 @@ export function readConfig(get: (key: string) => unknown): DeploymentConfig {
     auth: boolean(get("auth"), "auth", true),
     reflection: boolean(get("reflection"), "reflection", false),
     legacyOwnerIndex: boolean(get("legacyOwnerIndex"), "legacyOwnerIndex", false),
+    failuresIndex: boolean(get("failuresIndex"), "failuresIndex", !boolean(get("legacyOwnerIndex"), "legacyOwnerIndex", false)),
     metricsNamespace: metricsNamespace(get("metricsNamespace")),
   };
 }

@@ -55,6 +55,7 @@ export class QueuesStack extends Stack {
     this.tasks = new TaskTable(this, "Tasks", {
       destroyOnDelete: config.destroyTableOnDelete,
       legacyOwnerIndex: config.legacyOwnerIndex,
+      failuresIndex: config.failuresIndex,
       existing:
         config.existingTableName && config.existingTableStreamArn
           ? { tableName: config.existingTableName, streamArn: config.existingTableStreamArn }

@@ -21,6 +21,9 @@ import { TaskService } from "./core/task-service.js";
 import type { QueuesHandlers } from "@queues/protocol";
 import { BackendHealth } from "./health/backend-health.js";
 import { HttpEndpoint } from "./http/http-endpoint.js";
+import { WebConsole } from "./console/console.js";
+import { ConsoleAccess } from "./console/session.js";
+import { DeadLetters } from "./core/dead-letters.js";
 import { receiveHandler } from "./grpc/receive-stream.js";
 import { reportHandler } from "./grpc/report-stream.js";
 import { bind, createGrpcServer } from "./grpc/server.js";
@@ -59,6 +62,8 @@ export class QueuesApp {
   /** Fires the ticks of recurring schedules. */
   readonly scheduler: Scheduler;
   readonly health: BackendHealth;
+  /** The channels' dead-letter queues: depth, a peek, the redrive (the console's). */
+  readonly deadLetters: DeadLetters;
   readonly streams = new StreamRegistry();
   /** DynamoDB capacity and SQS requests used since start (GET /usage on the health HTTP port). */
   readonly usage = new BackendUsage();
@@ -114,15 +119,17 @@ export class QueuesApp {
     const channels = new ChannelRegistry(queues, new Delivery(this.ctx), this.log, { budgets: new RateBudgetStore(dynamo, settings.tableName), now });
     this.channels = channels;
     this.tasks = new TaskService(this.ctx);
+    this.deadLetters = new DeadLetters(this.ctx, (channel) => queues.get(channel).deadLetters);
     this.sweeper = new Sweeper(this.ctx, settings.sweepIntervalMs);
     this.parked = new ParkedTasks(this.ctx, new LookAheadLeaseStore(dynamo, settings.tableName), randomUUID(), settings.parkedScanIntervalMs);
     const schedules = new ScheduleStore(dynamo, settings.tableName);
+    const scheduleService = new ScheduleService(this.ctx, schedules);
     this.scheduler = new Scheduler(this.ctx, schedules, this.tasks, settings.scheduleIntervalMs);
     // Both backends answer: the table exists, and the channel queues exist.
     this.health = new BackendHealth([store, queues], settings.healthIntervalMs, this.log);
     const handlers: QueuesHandlers = {
       ...unaryHandlers(this.tasks, channels, now),
-      ...scheduleHandlers(new ScheduleService(this.ctx, schedules), channels),
+      ...scheduleHandlers(scheduleService, channels),
       ReceiveQueueByChannel: receiveHandler(channels, this.streams, settings.maxCreditsPerStream),
       ReportTaskResult: reportHandler(this.ctx, this.streams),
     };
@@ -140,7 +147,20 @@ export class QueuesApp {
       connectionIdleMs: settings.connectionIdleMs,
       connectionAgeGraceMs: settings.connectionAgeGraceMs,
     });
-    if (settings.httpPort !== undefined) this.http = new HttpEndpoint(this.health, this.usage, this.metrics, policy.authorizer);
+    if (settings.httpPort !== undefined) {
+      const webConsole = new WebConsole({
+        channels: settings.channels,
+        tasks: this.tasks,
+        schedules: scheduleService,
+        queueCounts: (channel) => queues.get(channel).counts(),
+        deadLetters: this.deadLetters,
+        recent: this.metrics.recent,
+        access: new ConsoleAccess(policy.authorizer),
+        log: this.log.child({ component: "console" }),
+        now,
+      });
+      this.http = new HttpEndpoint(this.health, this.usage, this.metrics, policy.authorizer, webConsole);
+    }
   }
 
   /** Binds the port and starts health checks and the sweeper; returns the bound port. */

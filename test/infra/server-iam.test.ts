@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { CfnResource } from "aws-cdk-lib";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { GetQueueUrlCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChannelEntry } from "../../service/src/config/channels.js";
 import { channelLevels, levelQueueKey, queueNames } from "../../service/src/queue/queue-definition.js";
@@ -353,6 +354,16 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
     expect((await server.api.querySchedules("")).Data.map((found) => found.Name)).toContain("iam-yearly");
     expect((await server.api.deleteSchedule("iam-yearly")).State).toBe("200");
 
+    // The console's dead letters: a peek, a redrive (the emulator has no move task: the server moves them
+    // itself), and a channel's recent failures. The dead letter is put there by the test's own client.
+    const poisoned = await server.api.create({ Channel: "reports", Input: "dead letter" });
+    const { QueueUrl: deadLetterUrl } = await server.sqs.send(new GetQueueUrlCommand({ QueueName: queueNames(server.settings.queuePrefix, "reports").deadLetter }));
+    await server.sqs.send(new SendMessageCommand({ QueueUrl: deadLetterUrl, MessageBody: poisoned.ID }));
+    await eventually(async () => (await server.app.deadLetters.summary("reports")).sample.some((letter) => String(letter.taskId) === poisoned.ID), 15_000);
+    expect((await server.app.deadLetters.redrive("reports")).moved).toBeGreaterThanOrEqual(1);
+    expect(recorder.of("StartMessageMoveTask")).toHaveLength(1);
+    expect((await server.app.tasks.recentFailures("reports", 20)).every((task) => task.state === "FAILURE")).toBe(true);
+
     // Health probes (the server probes on its own, every healthIntervalMs).
     await eventually(() => recorder.of("DescribeTable").length > 0 && recorder.of("GetQueueAttributes").some((call) => String(call.input.AttributeNames) === "QueueArn"));
 
@@ -428,7 +439,7 @@ describe("every AWS call the server makes is allowed by the synthesized task rol
 
     // Least privilege the other way round: the role grants nothing the server was not seen to use.
     const used = new Set([...requests.values()].map((request) => request.action));
-    const unused = [...TASK_ROLE_ACTIONS.dynamodb, ...TASK_ROLE_ACTIONS.sqs].filter((action) => !used.has(action));
+    const unused = [...TASK_ROLE_ACTIONS.dynamodb, ...TASK_ROLE_ACTIONS.sqs, ...TASK_ROLE_ACTIONS.deadLetters].filter((action) => !used.has(action));
     expect(unused, "granted to the task role but never called").toEqual([]);
   });
 });

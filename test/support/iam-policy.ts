@@ -318,6 +318,8 @@ export function iamRequestsOf(call: RecordedCall, arns: ArnMapper): IamRequest[]
   } else {
     const action = QUEUE_ACTIONS[command];
     if (action) return [{ action, resource: arns.queueOfUrl(need(input.QueueUrl, "QueueUrl")), call: command }];
+    // The source is named by its ARN (the emulator's account and region): mapped by the queue's name, like the others.
+    if (command === "StartMessageMoveTask") return [{ action: "sqs:StartMessageMoveTask", resource: arns.queueOfName(need(input.SourceArn, "SourceArn").split(":").at(-1) as string), call: command }];
     if (command === "GetQueueUrl") return [{ action: "sqs:GetQueueUrl", resource: arns.queueOfName(need(input.QueueName, "QueueName")), call: command }];
   }
   throw new UnmappedCall(`no IAM mapping for ${call.service} ${command}`);

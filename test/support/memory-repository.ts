@@ -148,6 +148,12 @@ export class MemoryRepository implements TaskRepository {
     return this.ownerIds(owner).slice(Number(offset), Number(offset + limit));
   }
 
+  async recentFailures(channel: string, limit: number): Promise<StoredTask[]> {
+    await this.enter({ method: "recentFailures" });
+    const ids = [...this.tasks.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    return ids.flatMap((id) => this.view(id, false) ?? []).filter((task) => task.state === "FAILURE" && task.channel === channel).slice(0, limit);
+  }
+
   async getTasks(ids: bigint[]): Promise<StoredTask[]> {
     await this.enter({ method: "getTasks" });
     return ids.flatMap((id) => this.view(id, true) ?? []);

@@ -28,9 +28,13 @@ describe("createTableInput", () => {
     expect(input.ProvisionedThroughput).toBeUndefined();
   });
 
-  it("has the GSIs byOwnerShard (ownerKey S, id N) and byOutboxDue, both KEYS_ONLY; the legacy byOwner is not created", () => {
+  it("has the GSIs byOwnerShard (ownerKey S, id N), byOutboxDue and the sparse byChannelFailures (failedKey S, id N), all KEYS_ONLY; the legacy byOwner is not created", () => {
     const indexes = input.GlobalSecondaryIndexes ?? [];
-    expect(indexes.map((index) => index.IndexName).sort()).toEqual(["byOutboxDue", "byOwnerShard"]);
+    expect(indexes.map((index) => index.IndexName).sort()).toEqual(["byChannelFailures", "byOutboxDue", "byOwnerShard"]);
+    expect(indexes.find((index) => index.IndexName === "byChannelFailures")?.KeySchema).toEqual([
+      { AttributeName: "failedKey", KeyType: "HASH" },
+      { AttributeName: "id", KeyType: "RANGE" },
+    ]);
     const byOwnerShard = indexes.find((index) => index.IndexName === "byOwnerShard");
     expect(byOwnerShard?.KeySchema).toEqual([
       { AttributeName: "ownerKey", KeyType: "HASH" },

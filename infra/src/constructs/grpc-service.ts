@@ -43,6 +43,8 @@ export const TASK_ROLE_ACTIONS = {
     "dynamodb:DescribeTable",
   ],
   sqs: ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+  /** The console's dead letters: depth and a peek, and the redrive (SQS's move task; where it has none, receive and delete). Never SendMessage: SQS moves messages there itself. */
+  deadLetters: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:StartMessageMoveTask"],
 };
 
 export interface GrpcServiceProps {
@@ -85,12 +87,16 @@ export class GrpcService extends Construct {
       description: "Queues server: this table and its indexes, these channel queues, nothing else",
     });
     this.taskRole.addToPolicy(new iam.PolicyStatement({ actions: TASK_ROLE_ACTIONS.dynamodb, resources: table.arns }));
-    // Every priority level's queue of every channel; not the dead-letter queues (SQS moves messages there itself).
+    // Every priority level's queue of every channel.
     this.taskRole.addToPolicy(
       new iam.PolicyStatement({
         actions: TASK_ROLE_ACTIONS.sqs,
         resources: channels.flatMap((channel) => channel.levelQueues.map((queue) => queue.queueArn)),
       }),
+    );
+    // The dead-letter queues: read and redriven from the console, never sent to (SQS moves messages there itself).
+    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({ actions: TASK_ROLE_ACTIONS.deadLetters, resources: channels.map((channel) => channel.deadLetterQueue.queueArn) }),
     );
 
     const logGroup = (this.logGroup = new logs.LogGroup(this, "Logs", {

@@ -21,6 +21,13 @@ export interface TaskTableProps {
    */
   readonly legacyOwnerIndex?: boolean;
   /**
+   * Create the sparse index of channels' recent failures (`byChannelFailures`). Off for
+   * the owner-shard upgrade's first deploys, since CloudFormation creates or drops one
+   * index per update (README "Upgrading").
+   * @default true - unless legacyOwnerIndex
+   */
+  readonly failuresIndex?: boolean;
+  /**
    * Adopt this existing table (one a destroyed stack kept) instead of creating one:
    * the stack then neither changes nor deletes it.
    * @default - a new table
@@ -46,7 +53,11 @@ export class TaskTable extends Construct {
 
   constructor(scope: Construct, id: string, props: TaskTableProps = {}) {
     super(scope, id);
-    this.indexes = [...Object.values(INDEXES), ...(props.legacyOwnerIndex ? [LEGACY_INDEXES.byOwner] : [])];
+    const failuresIndex = props.failuresIndex ?? !props.legacyOwnerIndex;
+    this.indexes = [
+      ...Object.values(INDEXES).filter((index) => failuresIndex || index.name !== INDEXES.byChannelFailures.name),
+      ...(props.legacyOwnerIndex ? [LEGACY_INDEXES.byOwner] : []),
+    ];
     this.adopted = props.existing !== undefined;
     if (props.existing) {
       // The stream ARN names the table's region and account: the table's ARN is its prefix.

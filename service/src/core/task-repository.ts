@@ -81,6 +81,8 @@ export interface TaskRepository {
   countOwnerTasks(owner: bigint): Promise<bigint>;
   /** IDs of the owner's tasks, newest first, skipping `offset`; stops (rejects) once `signal` is aborted. */
   ownerTaskIds(owner: bigint, offset: bigint, limit: bigint, signal?: AbortSignal): Promise<bigint[]>;
+  /** The channel's newest FAILURE tasks, newest first (up to `limit`; large payloads not read). */
+  recentFailures(channel: string, limit: number): Promise<StoredTask[]>;
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
   getTasks(ids: bigint[]): Promise<StoredTask[]>;
   /**

@@ -216,6 +216,12 @@ export class TaskService {
     return hashCode;
   }
 
+  /** The channel's newest FAILURE tasks (the console's recent failures); 400 for a channel not configured. */
+  async recentFailures(channel: string, limit: number): Promise<StoredTask[]> {
+    this.ctx.channels.get(channel);
+    return this.ctx.store.recentFailures(channel, limit);
+  }
+
   async length(channel: string): Promise<bigint> {
     return this.ctx.channels.get(channel).length();
   }

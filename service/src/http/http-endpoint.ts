@@ -10,11 +10,13 @@
 // `npm run bench`): POST starts a counting window (204), GET answers its counts,
 // DELETE ends the window and frees them (204). Counting changes no data; it costs
 // the server some CPU per DynamoDB call while a window is open (at most 15 minutes).
+// Everything else the web console answers (console/console.ts): `/` and its pages.
 import { createServer, type Server } from "node:http";
 import type { BackendHealth } from "../health/backend-health.js";
 import type { BackendUsage } from "../metrics/backend-usage.js";
 import type { TaskMetrics } from "../metrics/task-metrics.js";
 import type { Authorizer } from "../auth/authorizer.js";
+import type { WebConsole } from "../console/console.js";
 
 export const HEALTH_HTTP_PATH = "/healthz";
 export const USAGE_HTTP_PATH = "/usage";
@@ -24,8 +26,13 @@ export const METRICS_HTTP_PATH = "/metrics";
 export class HttpEndpoint {
   private readonly server: Server;
 
-  constructor(health: BackendHealth, usage?: BackendUsage, metrics?: TaskMetrics, authorizer?: Authorizer) {
+  constructor(health: BackendHealth, usage?: BackendUsage, metrics?: TaskMetrics, authorizer?: Authorizer, webConsole?: WebConsole) {
     this.server = createServer((request, response) => {
+      const pathname = (request.url ?? "/").split("?")[0] as string;
+      if (webConsole?.serves(pathname)) {
+        webConsole.handle(request, response).catch(() => response.destroy());
+        return;
+      }
       // With authentication on, /usage (and what comes under it) needs an admin token; /healthz and /metrics carry no task data.
       if (authorizer && request.url?.startsWith(USAGE_HTTP_PATH) && !authorizer.isAdmin(request.headers.authorization)) {
         request.resume();

@@ -2,8 +2,9 @@
 // DynamoDB Local and the SQS emulator on free ports (or, when AWS_ENDPOINT_URL*
 // is set, uses that endpoint, e.g. LocalStack), creates the table and the channel
 // queues of cdk.json, reads the table's stream (the table stream function that the
-// Lambda is on AWS: owners' Totals, expired tasks), and serves on 127.0.0.1:50051
-// (PORT overrides). Ctrl-C stops everything.
+// Lambda is on AWS: owners' Totals, expired tasks), and serves gRPC on
+// 127.0.0.1:50051 (PORT overrides) and the HTTP port (the console at `/`, /healthz,
+// /metrics, /usage) on 127.0.0.1:8080 (HTTP_PORT overrides). Ctrl-C stops everything.
 import { QueuesApp } from "../app.js";
 import { DEFAULTS, settingsFromEnv, SettingsError } from "../config/settings.js";
 import { ChannelConfigError, parseChannelsJson, type ChannelConfig } from "../config/channels.js";
@@ -12,6 +13,9 @@ import { JavaMissingError } from "./dynamodb-local.js";
 import { provision, startLocalBackends, useLocalCredentials, useLocalEndpoints, type LocalBackends } from "./backends.js";
 import { channelsFromCdkJson } from "./cdk-channels.js";
 import { StreamRunner } from "./stream-runner.js";
+
+/** The HTTP port of `npm run dev` (the console), unless HTTP_PORT says otherwise. */
+const DEV_HTTP_PORT = 8080;
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -46,6 +50,8 @@ async function main(): Promise<void> {
       QUEUES_CHANNELS: JSON.stringify(channels),
       QUEUES_QUEUE_URLS: JSON.stringify(queueUrls),
       QUEUES_DRAIN_TIMEOUT_MS: env.QUEUES_DRAIN_TIMEOUT_MS || "5000",
+      // The HTTP port: HTTP_PORT, unless QUEUES_HTTP_PORT (or its old name) sets it.
+      ...(env.QUEUES_HTTP_PORT || env.QUEUES_HEALTH_HTTP_PORT ? {} : { QUEUES_HTTP_PORT: env.HTTP_PORT || String(DEV_HTTP_PORT) }),
     });
     const logger = createLogger(settings.logLevel);
     stream = await StreamRunner.start({ tableName, onError: (error) => logger.warn({ err: error }, "table stream: a batch failed; trying again") });
@@ -58,6 +64,7 @@ async function main(): Promise<void> {
         `Queues is serving on ${settings.host}:${port} (health: ${app.health.serving ? "SERVING" : "NOT_SERVING"})`,
         `  DynamoDB: ${env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL}  table ${tableName} (its stream is read here: owners' Totals)`,
         `  SQS:      ${env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL}  channels ${channels.map((c) => c.name).join(", ")}`,
+        `  Console:  http://${settings.host}:${app.httpPort}/  (also /healthz, /metrics, /usage)`,
         `  Try: grpcurl -plaintext ${settings.host}:${port} list`,
         "Ctrl-C stops the server and the emulators.",
         "",

@@ -8,6 +8,7 @@ import type { ChannelConfig } from "../config/channels.js";
 import type { QueuedTask, ReceivedMessage, SendOptions, TaskQueue } from "../core/task-queues.js";
 import type { SlotLimits } from "../tasks/flow-slots.js";
 import { LevelQueue } from "./level-queue.js";
+import { DeadLetterQueue } from "./dead-letter-queue.js";
 import type { SqsClients } from "./sqs-client.js";
 import { channelLevels, levelQueueKey, queueNames } from "./queue-definition.js";
 
@@ -16,6 +17,8 @@ const HANDLE_PREFIX = /^p([2-9])\|/;
 export class ChannelQueue implements TaskQueue {
   /** Index 0: level 1, the highest. */
   readonly levels: LevelQueue[];
+  /** The channel's dead-letter queue (every level's redrive policy points to it). */
+  readonly deadLetters: DeadLetterQueue;
 
   constructor(
     clients: SqsClients,
@@ -28,6 +31,7 @@ export class ChannelQueue implements TaskQueue {
       const url = queueUrls[levelQueueKey(config.name, level)];
       return new LevelQueue(clients, config, url ? { url } : { name: queueNames(queuePrefix, config.name, level).queue });
     });
+    this.deadLetters = new DeadLetterQueue(clients, this.levels[0] as LevelQueue);
   }
 
   get name(): string {

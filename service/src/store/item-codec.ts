@@ -15,6 +15,8 @@ export const A = {
   owner: "owner",
   /** `<owner>#<shard>`: the partition key of the index byOwnerShard (table-definition.ts, ownerKeyOf). */
   ownerKey: "ownerKey",
+  /** `<channel>#<shard>`, on FAILURE tasks only: the partition key of the sparse index byChannelFailures (table-definition.ts, failedKeyOf). */
+  failedKey: "failedKey",
   channel: "channel",
   state: "state",
   hashCode: "hashCode",

@@ -91,7 +91,29 @@ export const OWNER_SHARDS = 16;
  * items computes the same key.
  */
 export function ownerShardOf(id: bigint): number {
-  return Number((((id * FIBONACCI_MULTIPLIER) & UINT64_MASK) * BigInt(OWNER_SHARDS)) >> 64n);
+  return hashShardOf(id, OWNER_SHARDS);
+}
+
+/** One of `shards` partitions for an ID, by Fibonacci hashing (see ownerShardOf). */
+export function hashShardOf(id: bigint, shards: number): number {
+  return Number((((id * FIBONACCI_MULTIPLIER) & UINT64_MASK) * BigInt(shards)) >> 64n);
+}
+
+/**
+ * A channel's failed tasks are spread over this many `failedKey` partitions of the
+ * sparse index `byChannelFailures`, so a channel whose tasks fail 10,000 times a
+ * second writes about 625 index entries a second to each (a partition key takes
+ * 1,000). The console's "recent failures" reads them with 16 small queries.
+ */
+export const FAILURE_SHARDS = 16;
+
+/** The `failedKey` of a failed task (index byChannelFailures): `<channel>#<shard>`. */
+export function failedKeyOf(channel: string, id: bigint): string {
+  return failedKeyOfShard(channel, hashShardOf(id, FAILURE_SHARDS));
+}
+
+export function failedKeyOfShard(channel: string, shard: number): string {
+  return `${channel}#${shard}`;
 }
 
 /** ⌊2^64 / φ⌋, odd. */
@@ -174,6 +196,14 @@ export const INDEXES = {
     projection: "KEYS_ONLY",
     purpose:
       "the sweeper: tasks whose outbox marker is due (a possibly unsent message or chain follow-up); the look-ahead: parked tasks near their RunAt; the scheduler: schedules' next ticks",
+  },
+  byChannelFailures: {
+    name: "byChannelFailures",
+    partitionKey: { name: "failedKey", type: "S" },
+    sortKey: { name: "id", type: "N" },
+    projection: "KEYS_ONLY",
+    purpose:
+      "the console's recent failures of a channel: only FAILURE tasks carry `failedKey` (`<channel>#<shard>`, FAILURE_SHARDS partitions), so it costs nothing for tasks that succeed and one index write per failed task; read newest first and merged",
   },
 } as const satisfies Record<string, IndexDefinition>;
 

@@ -35,6 +35,9 @@ import {
   PARKED_SHARD_NUMBERS,
   OWNER_COUNTER_SHARDS,
   OWNER_SHARDS,
+  FAILURE_SHARDS,
+  failedKeyOf,
+  failedKeyOfShard,
   ownerKeyOfShard,
   PARTITION_KEY,
   TASK_KEY_PREFIX,
@@ -172,6 +175,36 @@ export class TaskStore implements TaskRepository {
       shard.startKey = page.LastEvaluatedKey;
       shard.done = shard.startKey === undefined;
     }
+  }
+
+  /**
+   * The channel's newest FAILURE tasks (up to `limit`), from the sparse index
+   * byChannelFailures: FAILURE_SHARDS queries of `limit` keys each, merged newest
+   * first, then the tasks (without their large payloads).
+   */
+  async recentFailures(channel: string, limit: number): Promise<StoredTask[]> {
+    const shards = await Promise.all(
+      Array.from({ length: FAILURE_SHARDS }, async (_, shard) => {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: INDEXES.byChannelFailures.name,
+            KeyConditionExpression: "#key = :key",
+            ExpressionAttributeNames: { "#key": A.failedKey },
+            ExpressionAttributeValues: { ":key": failedKeyOfShard(channel, shard) },
+            ScanIndexForward: false,
+            Limit: limit,
+          }),
+        );
+        return (page.Items ?? []).map((item) => item[A.id] as bigint);
+      }),
+    );
+    const ids = shards.flat().sort(descending).slice(0, limit);
+    const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
+    return ids.flatMap((id) => {
+      const item = items.get(itemKey.task(id));
+      return item ? [decodeTask(item)] : [];
+    });
   }
 
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
@@ -400,6 +433,8 @@ export class TaskStore implements TaskRepository {
         outputExternal = true;
       }
     }
+    // The sparse index of a channel's recent failures: one index write per failed task, none for the others.
+    if (written.state === "FAILURE") update.set(A.failedKey, failedKeyOf(written.channel, written.id));
     if (this.retentionSeconds !== undefined && isFinal(written.state)) {
       update.set(A.expiresAt, Math.floor(this.now() / 1000) + this.retentionSeconds);
     }
