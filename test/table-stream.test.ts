@@ -12,7 +12,8 @@ import { itemKey, OWNER_COUNTER_SHARDS } from "../service/src/store/table-defini
 import { MAX_OWNERS_PER_PART, processStreamBatch } from "../service/src/stream/table-stream.js";
 import type { StreamRecord } from "../service/src/stream/stream-records.js";
 import { eventually, Faults, startTestServer, type TestServer } from "./support/harness.js";
-import { created, deletedByUser, expired, modified, otherItem, taskItem } from "./support/stream-records.js";
+import { created, deletedByUser, expired, finished, modified, otherItem, rewritten, taskItem } from "./support/stream-records.js";
+import { ActivityStore, totalsOf } from "../service/src/store/activity-store.js";
 
 let server: TestServer;
 /** The function's own client (the Lambda's), apart from the server's. */
@@ -58,6 +59,33 @@ async function item(pk: string): Promise<Record<string, unknown> | undefined> {
   const { Item } = await db.send(new GetCommand({ TableName: table(), Key: { pk }, ConsistentRead: true }));
   return Item;
 }
+
+describe("channels' activity (the console's last hour)", () => {
+  it("counts creates and final SUCCESS / FAILURE writes per channel and minute, exactly once, over every shard", async () => {
+    const channel = `activity-${randomBytes(4).toString("hex")}`;
+    const now = Date.now();
+    const at = (msAgo: number) => new Date(now - msAgo).toISOString();
+    const tasks = Array.from({ length: 4 }, () => ({ ...taskItem(freshOwner()), channel, createTime: at(3 * 60_000) }));
+    const batch = [
+      ...tasks.map(created),
+      finished(tasks[0] as Record<string, unknown>, "SUCCESS", at(60_000)),
+      finished(tasks[1] as Record<string, unknown>, "FAILURE", at(0)),
+      finished(tasks[2] as Record<string, unknown>, "CANCEL", at(0)), // counted nowhere
+      // A final task written again (its Next link): no second count.
+      rewritten(tasks[0] as Record<string, unknown>, "SUCCESS", at(0)),
+    ];
+    expect(await processStreamBatch(db, table(), batch)).toMatchObject({ counted: 6, batchItemFailures: [] });
+    // Delivered again: nothing counted twice.
+    expect(await processStreamBatch(db, table(), batch)).toMatchObject({ counted: 0, alreadyCounted: 6 });
+    const series = (await new ActivityStore(db, table()).lastHour([channel], now)).get(channel);
+    if (!series) throw new Error("no series");
+    expect(totalsOf(series, 60)).toEqual({ created: 4, succeeded: 1, failed: 1 });
+    expect(series.created.at(-4)).toBe(4); // 3 minutes ago
+    expect(series.succeeded.at(-2)).toBe(1);
+    expect(series.failed.at(-1)).toBe(1);
+    expect(totalsOf(series, 2)).toEqual({ created: 0, succeeded: 1, failed: 1 });
+  });
+});
 
 describe("counting exactly once", () => {
   it("counts a batch delivered again, longer, shorter or from a later part exactly once", async () => {

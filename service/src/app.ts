@@ -22,6 +22,7 @@ import type { QueuesHandlers } from "@queues/protocol";
 import { BackendHealth } from "./health/backend-health.js";
 import { HttpEndpoint } from "./http/http-endpoint.js";
 import { WebConsole } from "./console/console.js";
+import { ActivityStore } from "./store/activity-store.js";
 import { ConsoleAccess } from "./console/session.js";
 import { DeadLetters } from "./core/dead-letters.js";
 import { receiveHandler } from "./grpc/receive-stream.js";
@@ -148,13 +149,14 @@ export class QueuesApp {
       connectionAgeGraceMs: settings.connectionAgeGraceMs,
     });
     if (settings.httpPort !== undefined) {
+      const activity = new ActivityStore(dynamo, settings.tableName);
       const webConsole = new WebConsole({
         channels: settings.channels,
         tasks: this.tasks,
         schedules: scheduleService,
         queueCounts: (channel) => queues.get(channel).counts(),
         deadLetters: this.deadLetters,
-        recent: this.metrics.recent,
+        activity: (channels, nowMs) => activity.lastHour(channels, nowMs),
         access: new ConsoleAccess(policy.authorizer),
         log: this.log.child({ component: "console" }),
         now,

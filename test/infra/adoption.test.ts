@@ -131,9 +131,12 @@ describe("adopting a kept table and kept queues (existingTableName, existingTabl
     expect(dynamo).toHaveLength(1);
     expect(dynamo[0]?.Resource).toEqual([TABLE_ARN, ...Object.values(INDEXES).map((index) => `${TABLE_ARN}/index/${index.name}`)].sort());
     const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
-    expect(sqs).toHaveLength(1);
+    // The channel queues, and (the console's: no send) the dead-letter queues.
+    expect(sqs).toHaveLength(2);
+    const channelQueues = sqs.find((s) => s.Action.includes("sqs:SendMessage"));
+    expect(JSON.stringify(sqs.find((s) => s !== channelQueues)?.Resource)).toContain(KEPT.default.deadLetterQueue);
     const reports = logicalIdOf(adopted, "reports");
-    expect(sqs[0]?.Resource).toEqual(
+    expect(channelQueues?.Resource).toEqual(
       sortedStatement({ Action: [], Resource: [{ "Fn::GetAtt": [reports, "Arn"] }, sqsArn(KEPT.default.queue), sqsArn(KEPT.emails.queue)] }).Resource,
     );
     // With the legacy owner index, its grant on the adopted table too.

@@ -42,6 +42,7 @@ describe("readConfig", () => {
       auth: true,
       reflection: false,
       legacyOwnerIndex: false,
+      failuresIndex: true,
       metricsNamespace: "Queues",
     });
     expect(CONFIG_DEFAULTS.desiredCount).toBe(2);

@@ -180,11 +180,12 @@ describe("a channel with priorities 3 (created)", () => {
     expect(JSON.parse(env.QUEUES_CHANNELS as string)).toContainEqual({ name: "jobs", visibilityTimeoutSeconds: 120, maxReceiveCount: 50, priorities: 3 });
   });
 
-  it("lets the task role use every level queue of every channel, with the server's actions, and no dead-letter queue", () => {
+  it("lets the task role use every level queue of every channel, with the server's actions; on the dead-letter queue no send", () => {
     const statements = sqsStatements(levels);
-    expect(statements).toHaveLength(1);
-    expect(statements[0]?.Action).toEqual([...TASK_ROLE_ACTIONS.sqs].sort());
-    expect(statements[0]?.Resource).toEqual(
+    expect(statements).toHaveLength(2);
+    const channelQueues = statements.find((statement) => JSON.stringify(statement.Action).includes("sqs:SendMessage"));
+    expect(channelQueues?.Action).toEqual([...TASK_ROLE_ACTIONS.sqs].sort());
+    expect(channelQueues?.Resource).toEqual(
       sortedStatement({
         Action: [],
         Resource: [
@@ -195,7 +196,11 @@ describe("a channel with priorities 3 (created)", () => {
         ],
       }).Resource,
     );
-    expect(JSON.stringify(statements)).not.toContain(ids(levels, "jobs").deadLetter);
+    expect(JSON.stringify(channelQueues)).not.toContain(ids(levels, "jobs").deadLetter);
+    // The console's dead letters: one DLQ per channel, whatever its levels; read, delete and move back only.
+    const deadLetters = statements.find((statement) => statement !== channelQueues);
+    expect(deadLetters?.Action).toEqual([...TASK_ROLE_ACTIONS.deadLetters].sort());
+    expect(JSON.stringify(deadLetters?.Resource)).toContain(ids(levels, "jobs").deadLetter);
   });
 
   it("alarms on the oldest message of each level's queue, and on the one dead-letter queue once", () => {

@@ -318,7 +318,7 @@ describe("per channel", () => {
       VisibilityTimeout: 120,
       RedrivePolicy: { deadLetterTargetArn: arnOf(ids.deadLetter), maxReceiveCount: 50 },
     });
-    const sqsStatement = policyStatements(more, "ServerTaskRole").find((s) => s.Action.includes("sqs:ReceiveMessage"));
+    const sqsStatement = policyStatements(more, "ServerTaskRole").find((s) => s.Action.includes("sqs:SendMessage"));
     expect(sqsStatement?.Resource).toContainEqual(arnOf(ids.queue));
     const env = containerEnvironment(more);
     expect(JSON.parse(env.QUEUES_CHANNELS as string)).toContainEqual({ name: "thumbnails", visibilityTimeoutSeconds: 120, maxReceiveCount: 50, priorities: 1 });
@@ -608,6 +608,7 @@ describe("the table stream function (always deployed)", () => {
     const patterns = (mapping.FilterCriteria as { Filters: { Pattern: string }[] }).Filters.map((filter) => JSON.parse(filter.Pattern));
     expect(patterns).toEqual([
       { eventName: ["INSERT"], dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } }, NewImage: { ownerKey: { S: [{ exists: true }] } } } },
+      { eventName: ["MODIFY"], dynamodb: { Keys: { pk: { S: [{ prefix: "T#" }] } }, NewImage: { state: { S: ["SUCCESS", "FAILURE"] } } } },
       {
         eventName: ["REMOVE"],
         userIdentity: { type: ["Service"], principalId: ["dynamodb.amazonaws.com"] },

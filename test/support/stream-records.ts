@@ -55,6 +55,16 @@ export function modified(item: Record<string, unknown>): StreamRecord {
   return record("MODIFY", { pk: item.pk }, { OldImage: item, NewImage: { ...item, state: "PROCEEDING" } });
 }
 
+/** A task item written into a final state from PROCEEDING (its channel's succeeded or failed). */
+export function finished(item: Record<string, unknown>, state: "SUCCESS" | "FAILURE" | "CANCEL", updateTime: string): StreamRecord {
+  return record("MODIFY", { pk: item.pk }, { OldImage: { ...item, state: "PROCEEDING" }, NewImage: { ...item, state, updateTime } });
+}
+
+/** A final task item written again in the same state (its Next link): nothing for the counts. */
+export function rewritten(item: Record<string, unknown>, state: "SUCCESS" | "FAILURE", updateTime: string): StreamRecord {
+  return record("MODIFY", { pk: item.pk }, { OldImage: { ...item, state }, NewImage: { ...item, state, updateTime, next: 1n } });
+}
+
 /** A delete by a user, not by TTL (nothing for the counts). */
 export function deletedByUser(item: Record<string, unknown>): StreamRecord {
   return record("REMOVE", { pk: item.pk }, { OldImage: item });

@@ -1,9 +1,11 @@
-// The console's pure pieces: escaping, the CSRF check, the per-minute activity counts.
+// The console's pure pieces: escaping, the CSRF check, what the stream counts in a channel's activity.
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
 import { html } from "../../service/src/console/html.js";
 import { sameOrigin, cookiesOf } from "../../service/src/console/session.js";
-import { RecentActivity } from "../../service/src/metrics/recent-activity.js";
+import { marshall } from "@aws-sdk/util-dynamodb";
+import { totalsOf } from "../../service/src/store/activity-store.js";
+import { streamEventOf } from "../../service/src/stream/stream-records.js";
 
 const request = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
 
@@ -31,21 +33,30 @@ describe("the CSRF check", () => {
   });
 });
 
-describe("recent activity", () => {
-  it("counts per minute over the last hour, forgetting what is older", () => {
-    let now = Date.UTC(2026, 10, 30, 12, 0, 30);
-    const activity = new RecentActivity(() => now);
-    activity.record("emails", "created");
-    activity.record("emails", "created");
-    now += 4 * 60_000;
-    activity.record("emails", "failed");
-    activity.record("emails", "succeeded");
-    expect(activity.totals("emails", 5)).toEqual({ created: 2, succeeded: 1, failed: 1 });
-    expect(activity.totals("emails", 1)).toEqual({ created: 0, succeeded: 1, failed: 1 });
-    expect(activity.series("emails", 5).created).toEqual([2, 0, 0, 0, 0]);
-    now += 60 * 60_000;
-    activity.record("emails", "created");
-    expect(activity.totals("emails", 60)).toEqual({ created: 1, succeeded: 0, failed: 0 });
-    expect(activity.totals("other", 60)).toEqual({ created: 0, succeeded: 0, failed: 0 });
+describe("a channel's activity", () => {
+  it("counts created, succeeded and failed from the stream: a create, a change into SUCCESS or FAILURE, never a later write of a final task", () => {
+    const image = (state: string, extra: Record<string, unknown> = {}) =>
+      marshall({ pk: "T#7", id: 7n, owner: 42n, ownerKey: "42#3", channel: "emails", state, createTime: "2026-11-30T12:00:30.000Z", updateTime: "2026-11-30T12:04:10.000Z", ...extra });
+    const minute = (iso: string) => Math.floor(Date.parse(iso) / 60_000);
+    expect(streamEventOf({ eventName: "INSERT", dynamodb: { NewImage: image("WAITING") } })).toEqual({
+      kind: "created",
+      owner: 42n,
+      activity: { channel: "emails", minute: minute("2026-11-30T12:00:30.000Z"), kind: "created" },
+    });
+    expect(streamEventOf({ eventName: "MODIFY", dynamodb: { OldImage: image("PROCEEDING"), NewImage: image("FAILURE") } })).toEqual({
+      kind: "finished",
+      activity: { channel: "emails", minute: minute("2026-11-30T12:04:10.000Z"), kind: "failed" },
+    });
+    expect(streamEventOf({ eventName: "MODIFY", dynamodb: { OldImage: image("PROCEEDING"), NewImage: image("SUCCESS") } })).toMatchObject({ activity: { kind: "succeeded" } });
+    // A final task's Next link written later; a lease; a cancel.
+    expect(streamEventOf({ eventName: "MODIFY", dynamodb: { OldImage: image("SUCCESS"), NewImage: image("SUCCESS", { next: 9n }) } })).toBeUndefined();
+    expect(streamEventOf({ eventName: "MODIFY", dynamodb: { OldImage: image("WAITING"), NewImage: image("PROCEEDING") } })).toBeUndefined();
+    expect(streamEventOf({ eventName: "MODIFY", dynamodb: { OldImage: image("WAITING"), NewImage: image("CANCEL") } })).toBeUndefined();
+  });
+
+  it("sums the last minutes of a series", () => {
+    const series = { created: [5, 0, 1, 2, 3, 4, 5], succeeded: [0, 0, 0, 0, 0, 0, 1], failed: [9, 0, 0, 0, 0, 0, 0] };
+    expect(totalsOf(series, 5)).toEqual({ created: 15, succeeded: 1, failed: 0 });
+    expect(totalsOf(series, 60)).toEqual({ created: 20, succeeded: 1, failed: 9 });
   });
 });

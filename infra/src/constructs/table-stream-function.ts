@@ -133,6 +133,12 @@ export class TableStreamFunction extends Construct {
           eventName: lambda.FilterRule.isEqual("INSERT"),
           dynamodb: { Keys: taskKey, NewImage: { [TASK_ATTRIBUTES.ownerKey]: { S: lambda.FilterRule.exists() } } },
         }),
+        // A task written in a final state it counts in its channel's activity (the function
+        // drops the later writes of a task already in that state: its Next link).
+        lambda.FilterCriteria.filter({
+          eventName: lambda.FilterRule.isEqual("MODIFY"),
+          dynamodb: { Keys: taskKey, NewImage: { [TASK_ATTRIBUTES.state]: { S: lambda.FilterRule.or("SUCCESS", "FAILURE") } } },
+        }),
         // A task deleted by DynamoDB's TTL.
         lambda.FilterCriteria.filter({
           eventName: lambda.FilterRule.isEqual("REMOVE"),

@@ -12,7 +12,7 @@ import type { ScheduleService } from "../core/schedule-service.js";
 import type { TaskService } from "../core/task-service.js";
 import { backendFailure } from "../core/backend-errors.js";
 import { toWireTask } from "../grpc/wire.js";
-import type { RecentActivity } from "../metrics/recent-activity.js";
+import { totalsOf, type ActivitySeries } from "../store/activity-store.js";
 import { Rejection, invalid, notFound } from "../tasks/status.js";
 import type { StoredTask } from "../core/task-repository.js";
 import { encode, html, type Html } from "./html.js";
@@ -29,7 +29,8 @@ export interface ConsoleSources {
   /** A channel's SQS counts over its levels: waiting (what QueryLengthByChannel answers) and in flight. */
   queueCounts(channel: string): Promise<{ waiting: number; inFlight: number }>;
   deadLetters: DeadLetters;
-  recent: RecentActivity;
+  /** The channels' tasks created / succeeded / failed per minute over the last hour (counted from the table's stream). */
+  activity(channels: readonly string[], nowMs: number): Promise<Map<string, ActivitySeries>>;
   access: ConsoleAccess;
   log: Logger;
   now: () => number;
@@ -163,7 +164,10 @@ export class WebConsole {
 
   private async view(url: URL, csrf: string): Promise<{ title: string; content: Html }> {
     const path = url.pathname;
-    if (path === "/") return { title: "Channels", content: channelsPage(await Promise.all(this.sources.channels.map((channel) => this.row(channel)))) };
+    if (path === "/") {
+      const activity = await this.activity(this.sources.channels.map((channel) => channel.name));
+      return { title: "Channels", content: channelsPage(await Promise.all(this.sources.channels.map((channel) => this.row(channel, activity)))) };
+    }
     if (path === "/schedules") return { title: "Schedules", content: schedulesPage(await this.sources.schedules.list(""), csrf) };
     if (path === "/tasks") return { title: "Tasks", content: await this.tasksView(url.searchParams) };
     const task = /^\/tasks\/(\d{1,20})$/.exec(path);
@@ -174,8 +178,9 @@ export class WebConsole {
     const channel = /^\/channels\/([^/]+)$/.exec(path);
     if (channel) {
       const config = this.channel(decodeURIComponent(channel[1] as string));
+      const activity = await this.activity([config.name]);
       const [row, failures, deadLetters, schedules] = await Promise.all([
-        this.row(config),
+        this.row(config, activity),
         this.sources.tasks.recentFailures(config.name, RECENT_FAILURES).then(
           (tasks) => tasks.map(wire),
           (error: unknown) => {
@@ -269,8 +274,14 @@ export class WebConsole {
     return config;
   }
 
-  private async row(config: ChannelConfig): Promise<ChannelRow> {
-    const { recent } = this.sources;
+  private async activity(channels: string[]): Promise<Map<string, ActivitySeries> | undefined> {
+    return this.sources.activity(channels, this.sources.now()).catch((error: unknown) => {
+      this.sources.log.warn({ err: error }, "console: the channels' activity could not be read");
+      return undefined;
+    });
+  }
+
+  private async row(config: ChannelConfig, activity: Map<string, ActivitySeries> | undefined): Promise<ChannelRow> {
     const [counts, deadLetters] = await Promise.all([
       this.sources.queueCounts(config.name).catch(() => undefined),
       this.sources.deadLetters
@@ -278,14 +289,15 @@ export class WebConsole {
         .then((summary) => summary.count)
         .catch(() => undefined),
     ]);
+    const series = activity?.get(config.name);
     return {
       config,
       backlog: counts === undefined ? undefined : BigInt(counts.waiting),
       inFlight: counts?.inFlight,
       deadLetters,
-      last5: recent.totals(config.name, 5),
-      lastHour: recent.totals(config.name, 60),
-      series: recent.series(config.name),
+      last5: series ? totalsOf(series, 5) : undefined,
+      lastHour: series ? totalsOf(series, 60) : undefined,
+      series,
     };
   }
 

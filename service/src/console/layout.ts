@@ -1,6 +1,6 @@
 // The console's page frame and small shared pieces (state badges, the activity chart).
 import { html, type Html } from "./html.js";
-import { ACTIVITY_KINDS, type ActivityKind } from "../metrics/recent-activity.js";
+import { ACTIVITY_KINDS, type ActivityKind } from "../store/activity-store.js";
 
 export interface PageOptions {
   title: string;

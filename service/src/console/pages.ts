@@ -3,7 +3,7 @@
 // with a download of the whole.
 import type { ChannelConfig } from "../config/channels.js";
 import type { DeadLetterSummary } from "../core/dead-letters.js";
-import type { ActivityKind } from "../metrics/recent-activity.js";
+import type { ActivityKind } from "../store/activity-store.js";
 import type { ScheduleRecord } from "../tasks/schedule-rules.js";
 import { encode, html, type Html } from "./html.js";
 import { actionButton, activityChart, ageOf, legend, stateBadge } from "./layout.js";
@@ -23,12 +23,18 @@ export interface ChannelRow {
   backlog: bigint | undefined;
   inFlight: number | undefined;
   deadLetters: number | undefined;
-  last5: Record<ActivityKind, number>;
-  lastHour: Record<ActivityKind, number>;
-  series: Record<ActivityKind, number[]>;
+  /** undefined: the activity could not be read. */
+  last5: Record<ActivityKind, number> | undefined;
+  lastHour: Record<ActivityKind, number> | undefined;
+  series: Record<ActivityKind, number[]> | undefined;
 }
 
-const unknown = (value: bigint | number | undefined) => (value === undefined ? html`<span class="muted" title="the queue did not answer">?</span>` : String(value));
+const unknown = (value: bigint | number | undefined): Html | string => (value === undefined ? html`<span class="muted" title="the backend did not answer">?</span>` : String(value));
+
+/** "5 min / 1 h" counts of one kind. */
+function pair(row: ChannelRow, kind: ActivityKind): Html | string {
+  return row.last5 && row.lastHour ? `${row.last5[kind]} / ${row.lastHour[kind]}` : unknown(undefined);
+}
 
 export function optionsOf(config: ChannelConfig): string {
   const options: string[] = [`lease ${config.visibilityTimeoutSeconds} s`, `maxReceiveCount ${config.maxReceiveCount}`];
@@ -51,17 +57,17 @@ ${rows.map(
 <td class="num" data-field="backlog">${unknown(row.backlog)}</td>
 <td class="num" data-field="inFlight">${unknown(row.inFlight)}</td>
 <td class="num" data-field="deadLetters">${row.deadLetters ? html`<a href="/channels/${encode(row.config.name)}#dead-letters">${row.deadLetters}</a>` : unknown(row.deadLetters)}</td>
-<td class="num">${row.last5.created} / ${row.lastHour.created}</td>
-<td class="num">${row.last5.succeeded} / ${row.lastHour.succeeded}</td>
-<td class="num">${row.last5.failed} / ${row.lastHour.failed}</td>
-<td>${activityChart(row.series, `${row.config.name}: tasks per minute over the last hour`)}</td>
+<td class="num" data-field="created">${pair(row, "created")}</td>
+<td class="num" data-field="succeeded">${pair(row, "succeeded")}</td>
+<td class="num" data-field="failed">${pair(row, "failed")}</td>
+<td>${row.series ? activityChart(row.series, `${row.config.name}: tasks per minute over the last hour`) : ""}</td>
 <td class="muted">${optionsOf(row.config)}</td>
 </tr>`,
 )}
 </tbody>
 </table>
 ${legend()}
-<p class="muted">Backlog and in flight are SQS's approximate counts over the channel's priority levels (QueryLengthByChannel answers the backlog). The 5-minute and hour counts are this server's; with several replicas the CloudWatch dashboard sums them.</p>`;
+<p class="muted">Backlog and in flight are SQS's approximate counts over the channel's priority levels (QueryLengthByChannel answers the backlog). Created, succeeded and failed are counted from the table's stream (every replica's tasks, a second or so behind).</p>`;
 }
 
 export function channelPage(row: ChannelRow, failures: Task[] | string, deadLetters: DeadLetterSummary | undefined, schedules: ScheduleRecord[], csrf: string, now: number): Html {
@@ -71,8 +77,8 @@ export function channelPage(row: ChannelRow, failures: Task[] | string, deadLett
 <dt>Backlog</dt><dd data-field="backlog">${unknown(row.backlog)}</dd>
 <dt>In flight</dt><dd data-field="inFlight">${unknown(row.inFlight)}</dd>
 <dt>Options</dt><dd>${optionsOf(row.config)}</dd>
-<dt>Last 5 min</dt><dd>${row.last5.created} created, ${row.last5.succeeded} succeeded, ${row.last5.failed} failed</dd>
-<dt>Last hour</dt><dd>${row.lastHour.created} created, ${row.lastHour.succeeded} succeeded, ${row.lastHour.failed} failed ${activityChart(row.series, `${name}: tasks per minute over the last hour`)}</dd>
+<dt>Last 5 min</dt><dd>${row.last5 ? `${row.last5.created} created, ${row.last5.succeeded} succeeded, ${row.last5.failed} failed` : unknown(undefined)}</dd>
+<dt>Last hour</dt><dd>${row.lastHour ? `${row.lastHour.created} created, ${row.lastHour.succeeded} succeeded, ${row.lastHour.failed} failed` : unknown(undefined)} ${row.series ? activityChart(row.series, `${name}: tasks per minute over the last hour`) : ""}</dd>
 </dl>
 <h2 id="failures">Recent failures</h2>
 ${typeof failures === "string" ? html`<p class="error">${failures}</p>` : taskTable(failures, "failures")}

@@ -9,7 +9,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TaskEvents } from "../core/task-events.js";
 import type { TaskRecord } from "../tasks/task.js";
-import { RecentActivity } from "./recent-activity.js";
 
 /** What the gauges read: the channels' SQS counts, and this replica's streams and credits. */
 export interface GaugeSources {
@@ -27,15 +26,12 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 export class TaskMetrics implements TaskEvents {
   readonly registry = new Registry();
-  /** The console's per-minute counts of the last hour (this server's). */
-  readonly recent: RecentActivity;
   private readonly counters: Record<"created" | "delivered" | "succeeded" | "failed" | "cancelled" | "retried" | "leasesExpired", Counter<"channel">>;
   private readonly queueWait: Histogram<"channel">;
   private readonly runTime: Histogram<"channel" | "state">;
   private readonly counts = new Map<string, { at: number; value: Promise<{ waiting: number; inFlight: number }> }>();
 
   constructor(sources: GaugeSources, now: () => number = Date.now) {
-    this.recent = new RecentActivity(now);
     const registers = [this.registry];
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["channel"] as const, registers });
     this.counters = {
@@ -109,7 +105,6 @@ export class TaskMetrics implements TaskEvents {
 
   created(task: TaskRecord): void {
     this.counters.created.inc({ channel: task.channel });
-    this.recent.record(task.channel, "created");
   }
 
   delivered(task: TaskRecord, waitMs: number): void {
@@ -120,8 +115,6 @@ export class TaskMetrics implements TaskEvents {
   finished(task: TaskRecord, runMs: number | undefined): void {
     const counter = task.state === "SUCCESS" ? this.counters.succeeded : task.state === "FAILURE" ? this.counters.failed : this.counters.cancelled;
     counter.inc({ channel: task.channel });
-    if (task.state === "SUCCESS") this.recent.record(task.channel, "succeeded");
-    else if (task.state === "FAILURE") this.recent.record(task.channel, "failed");
     if (runMs !== undefined) this.runTime.observe({ channel: task.channel, state: task.state }, runMs / 1000);
   }
 

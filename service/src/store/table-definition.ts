@@ -16,6 +16,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
  * | `LA#<shard>`          | which replica's look-ahead sends a parking shard's messages (a lease), and how far it has read |
  * | `RL#<channel>`        | a rate-limited channel's token bucket: `tat`, when it would be full again (tasks/rate-allowance.ts) |
+ * | `AC#<channel>#<hour>#<shard>` | a channel's tasks created / succeeded / failed per minute of one hour (`created_<m>`, `succeeded_<m>`, `failed_<m>`), counted from the stream; expires 2 hours after its hour |
  * | `IF#<channel>` / `CK#<channel>#<key>` | `running`: the PROCEEDING tasks of a channel with maxInFlight / of one ConcurrencyKey (tasks/flow-slots.ts) |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so
@@ -42,6 +43,8 @@ export const itemKey = {
   ownerCounter: (owner: bigint, shard: number) => `C#${owner}#${shard}`,
   /** The look-ahead's lease on one parking shard, with its cursor (store/look-ahead-lease-store.ts). */
   lookAheadLease: (shard: number) => `LA#${shard}`,
+  /** One shard of a channel's per-minute activity in one epoch hour (stream/table-stream.ts counts, store/activity-store.ts reads). */
+  activity: (channel: string, hour: number, shard: number) => `AC#${channel}#${hour}#${shard}`,
   /** The token bucket of a rate-limited channel (store/rate-budget-store.ts). */
   rateBucket: (channel: string) => `RL#${channel}`,
 };
@@ -72,6 +75,13 @@ export const STREAM_MARKER_TTL_SECONDS = 86_400;
  * the owner's number of tasks.
  */
 export const OWNER_COUNTER_SHARDS = 8;
+
+/**
+ * A channel's per-minute activity items are sharded like the owner counters: parts of
+ * different stream shards (concurrent Lambdas) write different items, and the console
+ * reads 2 hours x ACTIVITY_SHARDS small items per channel for its last hour.
+ */
+export const ACTIVITY_SHARDS = 4;
 
 /**
  * An owner's tasks are spread over this many `ownerKey` partitions of the index

@@ -29,8 +29,23 @@ export interface ExpiredTask {
   hashCode: string;
 }
 
-/** What a record means for the owner counts: a task created (+1), a task expired (-1), or nothing. */
-export type StreamEvent = { kind: "created"; owner: bigint } | { kind: "expired"; owner: bigint; task: ExpiredTask };
+/** Where a record counts in a channel's per-minute activity (the console's last hour). */
+export interface ActivityCount {
+  channel: string;
+  /** The epoch minute of the create or the final write. */
+  minute: number;
+  kind: "created" | "succeeded" | "failed";
+}
+
+/**
+ * What a record means for the counts: a task created (its owner's Total +1, its
+ * channel's created), a task expired (Total -1), a task that reached SUCCESS or
+ * FAILURE (its channel's succeeded or failed), or nothing.
+ */
+export type StreamEvent =
+  | { kind: "created"; owner: bigint; activity?: ActivityCount }
+  | { kind: "expired"; owner: bigint; task: ExpiredTask }
+  | { kind: "finished"; activity: ActivityCount };
 
 const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
 
@@ -39,13 +54,24 @@ const unmarshallOptions = { wrapNumbers: (value: string) => BigInt(value) };
  *   counts in its create; a task item without it was counted by its create): created.
  * - REMOVE of a task item by DynamoDB's TTL (the service principal, not a user): expired,
  *   whatever its layout (every task was counted once, one way or the other).
- * - Anything else (updates, deletes by a user, other items): undefined.
+ * - MODIFY of a task item into SUCCESS or FAILURE from another state: finished (a later
+ *   write of a final task, its Next link, changes no state and counts nothing).
+ * - Anything else (other updates, deletes by a user, other items): undefined.
  */
 export function streamEventOf(record: StreamRecord): StreamEvent | undefined {
   if (record.eventName === "INSERT") {
     const item = taskItemOf(record.dynamodb?.NewImage);
     if (!item || typeof item[A.ownerKey] !== "string") return undefined;
-    return { kind: "created", owner: item[A.owner] as bigint };
+    const activity = activityOf(item, A.createTime, "created");
+    return { kind: "created", owner: item[A.owner] as bigint, ...(activity ? { activity } : {}) };
+  }
+  if (record.eventName === "MODIFY") {
+    const after = taskItemOf(record.dynamodb?.NewImage);
+    const state = after?.[A.state];
+    if (!after || (state !== "SUCCESS" && state !== "FAILURE")) return undefined;
+    if (taskItemOf(record.dynamodb?.OldImage)?.[A.state] === state) return undefined;
+    const activity = activityOf(after, A.updateTime, state === "SUCCESS" ? "succeeded" : "failed");
+    return activity ? { kind: "finished", activity } : undefined;
   }
   if (record.eventName === "REMOVE" && removedByTtl(record)) {
     const item = taskItemOf(record.dynamodb?.OldImage);
@@ -59,6 +85,13 @@ export function streamEventOf(record: StreamRecord): StreamEvent | undefined {
 /** DynamoDB's TTL deletes items as the service principal; a user's DeleteItem has no such identity. */
 export function removedByTtl(record: StreamRecord): boolean {
   return record.userIdentity?.type === "Service" && record.userIdentity.principalId === "dynamodb.amazonaws.com";
+}
+
+function activityOf(item: Record<string, unknown>, timeAttribute: string, kind: ActivityCount["kind"]): ActivityCount | undefined {
+  const at = Date.parse(String(item[timeAttribute] ?? ""));
+  const channel = item[A.channel];
+  if (!Number.isFinite(at) || typeof channel !== "string") return undefined;
+  return { channel, minute: Math.floor(at / 60_000), kind };
 }
 
 function taskItemOf(image: Record<string, AttributeValue> | undefined): Record<string, unknown> | undefined {

@@ -6,6 +6,11 @@
 //   owner's Total, a task removed by TTL subtracts 1. QueryTaskByOwner's Total is the
 //   sum of the owner's OWNER_COUNTER_SHARDS counter items, so it includes a task once
 //   the stream has delivered its record here (a second or so later).
+// - Channel activity. A task created, and a task written into SUCCESS or FAILURE, add
+//   1 to its channel's count of that kind in that minute (`AC#<channel>#<hour>#<shard>`
+//   items, one attribute per kind and minute): the console's "last 5 minutes / hour",
+//   over every replica. They are written in the same transactions as the owner counts,
+//   so they are exactly once too.
 // - Expired tasks. When TTL removes a task item (only with a task retention), the
 //   task's other items go too: a caller's HashCode guard (if it still names this task)
 //   and the payload items. Deleting is idempotent; nothing else marks it done.
@@ -17,8 +22,8 @@
 // and expires by TTL after a day) and ADDs each owner's delta to one counter item.
 // When a marker exists already, its part was counted: its records are skipped up to
 // the last sequence number it names, and counting goes on after them. A part holds at
-// most MAX_OWNERS_PER_PART owners (a transaction has at most 100 items), so a batch
-// with more owners is counted in several parts, one marker each.
+// most MAX_OWNERS_PER_PART owners and channel-hours together (a transaction has at
+// most 100 items), so a batch with more is counted in several parts, one marker each.
 //
 // This holds as long as every delivery of records starts at the first record of a
 // part or at a record never counted, which is what both deliverers do: Lambda retries
@@ -34,12 +39,15 @@ import { BatchWriteCommand, DeleteCommand, TransactWriteCommand } from "@aws-sdk
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { forEachBounded } from "../core/for-each-bounded.js";
 import { A } from "../store/item-codec.js";
-import { itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY, STREAM_MARKER_TTL_SECONDS, TTL_ATTRIBUTE } from "../store/table-definition.js";
+import { ACTIVITY_SHARDS, itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY, STREAM_MARKER_TTL_SECONDS, TTL_ATTRIBUTE } from "../store/table-definition.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { streamEventOf, type ExpiredTask, type StreamEvent, type StreamRecord } from "./stream-records.js";
 
-/** A transaction has at most 100 items: the marker and one counter item per owner. */
+/** A transaction has at most 100 items: the marker, one counter item per owner and one activity item per channel and hour. */
 export const MAX_OWNERS_PER_PART = 99;
+
+/** How long a channel's activity item is kept after its hour (the console shows the last one). */
+const ACTIVITY_TTL_SECONDS = 3 * 3600;
 
 /** The marker's attribute that names the last record its part counted. */
 export const MARKER_LAST_SEQUENCE = "lastSequence";
@@ -79,6 +87,8 @@ interface Part {
   end: number;
   deltas: Map<bigint, bigint>;
   expired: ExpiredTask[];
+  /** Per channel and hour (`<channel>\u0000<hour>`): the counts to add, by attribute (`created_<minute of the hour>`...). */
+  activity: Map<string, { channel: string; hour: number; adds: Map<string, bigint> }>;
 }
 
 /**
@@ -137,13 +147,23 @@ function nextPart(entries: readonly Entry[], from: number): Part | undefined {
   let start = from;
   while (start < entries.length && !(entries[start] as Entry).event) start += 1;
   if (start >= entries.length) return undefined;
-  const part: Part = { start, end: start, deltas: new Map(), expired: [] };
+  const part: Part = { start, end: start, deltas: new Map(), expired: [], activity: new Map() };
   for (let index = start; index < entries.length; index++) {
     const event = (entries[index] as Entry).event;
     if (!event) continue;
-    if (!part.deltas.has(event.owner) && part.deltas.size >= MAX_OWNERS_PER_PART) break;
-    part.deltas.set(event.owner, (part.deltas.get(event.owner) ?? 0n) + (event.kind === "created" ? 1n : -1n));
+    const owner = event.kind === "finished" ? undefined : event.owner;
+    const activity = event.kind === "expired" ? undefined : event.activity;
+    const activityKey = activity ? `${activity.channel}\u0000${Math.floor(activity.minute / 60)}` : undefined;
+    const newItems = (owner !== undefined && !part.deltas.has(owner) ? 1 : 0) + (activityKey !== undefined && !part.activity.has(activityKey) ? 1 : 0);
+    if (newItems > 0 && part.deltas.size + part.activity.size + newItems > MAX_OWNERS_PER_PART) break;
+    if (event.kind !== "finished") part.deltas.set(event.owner, (part.deltas.get(event.owner) ?? 0n) + (event.kind === "created" ? 1n : -1n));
     if (event.kind === "expired") part.expired.push(event.task);
+    if (activity && activityKey) {
+      let item = part.activity.get(activityKey);
+      if (!item) part.activity.set(activityKey, (item = { channel: activity.channel, hour: Math.floor(activity.minute / 60), adds: new Map() }));
+      const attribute = `${activity.kind}_${activity.minute % 60}`;
+      item.adds.set(attribute, (item.adds.get(attribute) ?? 0n) + 1n);
+    }
     // A part ends at its last event: the records after it belong to whatever comes next.
     part.end = index;
   }
@@ -187,6 +207,25 @@ async function commitPart(
         ExpressionAttributeValues: { ":delta": delta },
       },
     })),
+    // The channels' per-minute activity (the console's last hour), one item per channel and hour in this part.
+    ...[...part.activity.values()].map(({ channel, hour, adds }) => {
+      const names: Record<string, string> = { "#ttl": TTL_ATTRIBUTE };
+      const values: Record<string, unknown> = { ":ttl": (hour + 1) * 3600 + ACTIVITY_TTL_SECONDS };
+      const terms = [...adds].map(([attribute, count], index) => {
+        names[`#a${index}`] = attribute;
+        values[`:a${index}`] = count;
+        return `#a${index} :a${index}`;
+      });
+      return {
+        Update: {
+          TableName: tableName,
+          Key: { [PARTITION_KEY]: itemKey.activity(channel, hour, counterShard % ACTIVITY_SHARDS) },
+          UpdateExpression: `SET #ttl = :ttl ADD ${terms.join(", ")}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        },
+      };
+    }),
   ];
   for (let attempt = 1; ; attempt++) {
     try {
