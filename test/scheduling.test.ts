@@ -365,6 +365,23 @@ describe("recurring schedules", () => {
     for (const done of [name, utc.Data?.Name as string]) expect((await server.api.deleteSchedule(done)).State).toBe("200");
   });
 
+  it("puts of one name at once: each answers the schedule as it wrote it, not as another put left it (found by the fuzz harness)", async () => {
+    const name = uniqueName("racing");
+    const puts = Array.from({ length: 8 }, (_, i) => schedule(name, { Paused: true, Cron: `${i} 3 * * *` }, { Input: `put ${i}`, Owner: String(100 + i), ConcurrencyKey: i % 2 ? `tenant-${i}` : "" }));
+    const answers = await Promise.all(puts.map((put) => server.api.putSchedule(put)));
+    answers.forEach((answer, i) => {
+      expect(answer.State).toBe("200");
+      expect(answer.Data).toMatchObject({ Name: name, Cron: `${i} 3 * * *`, Paused: true });
+      expect(answer.Data?.Template).toMatchObject({ Input: `put ${i}`, Owner: String(100 + i), ConcurrencyKey: i % 2 ? `tenant-${i}` : "" });
+    });
+    // What is stored is one of them, whole.
+    const stored = (await server.api.querySchedules("ticks")).Data.find((each) => each.Name === name);
+    const winner = answers.findIndex((answer) => answer.Data?.Cron === stored?.Cron);
+    expect(winner).toBeGreaterThanOrEqual(0);
+    expect(stored?.Template).toMatchObject({ Input: `put ${winner}`, Owner: String(100 + winner) });
+    expect((await server.api.deleteSchedule(name)).State).toBe("200");
+  });
+
   it("400 on a bad name, cron, time zone or template; QuerySchedules filters by channel", async () => {
     const bad: [Schedule | null, string][] = [
       [null, "Schedule"],

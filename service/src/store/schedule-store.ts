@@ -93,9 +93,11 @@ export class ScheduleStore implements ScheduleRepository {
       if (conditionFailedFirst(error)) throw new StaleSchedule("the schedule name belongs to another owner");
       throw error;
     }
-    const written = await this.get(spec.name);
-    if (!written) throw new StaleSchedule("the schedule was deleted while it was being written");
-    return written;
+    // The fields this put does not set (createTime, the last run, the incarnation) are read back; what it set is
+    // answered as it wrote it, even if a concurrent put of the same name has replaced it since (its own answer says so).
+    const read = await this.get(spec.name);
+    if (!read) throw new StaleSchedule("the schedule was deleted while it was being written");
+    return { ...read, name: spec.name, cron: spec.cron, timeZone: spec.timeZone, template: { ...spec.template }, paused: spec.paused, nextRunAtMs };
   }
 
   /** Deletes the schedule and its large Input in one write; false when there was none. */
