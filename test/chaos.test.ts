@@ -22,7 +22,9 @@ describe("chaos (SPEC §4)", () => {
       killEverySeconds: 3,
       workers: 2,
       concurrency: 16,
-      settleTimeoutSeconds: 150,
+      // Chaos goes on while tasks settle (a kill every 3 s): on a machine slowed down by other work a
+      // replica may spend most of that restarting. A lost task never settles, however long the wait.
+      settleTimeoutSeconds: 300,
       log: (line) => lines.push(line),
     });
     const report = `${JSON.stringify(result)}\n${lines.join("\n")}`;
@@ -34,5 +36,5 @@ describe("chaos (SPEC §4)", () => {
     expect(result.succeeded + result.failed + result.cancelled, report).toBe(300);
     expect(result.kills, report).toBeGreaterThan(0);
     expect(result.interrupted, report).toBeGreaterThan(0);
-  }, 300_000);
+  }, 540_000);
 });
