@@ -39,10 +39,11 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DuplicateTaskError, NonRetryableError, QueuesClient, Worker, type Task } from "@queues/client";
 import { parseChannels } from "../../service/src/config/channels.js";
 import { freePort } from "../../service/src/local/free-port.js";
+import { itemKey } from "../../service/src/store/table-definition.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { requireBuild, serverEnv, sleep, standaloneBackends, startServer, waitServing } from "./processes.js";
 
@@ -389,7 +390,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         lost += 1;
         counts.lost += 1;
         if (examples.length < 10) {
-          examples.push(`lost: #${entry.index} ${entry.channel} ${hashCode} ${task ? `ID ${task.ID} ${task.State} retries ${task.RetryCount}` : "not stored"}; ${runsOf(entry)}`);
+          // What the table holds for it (its outbox marker: due time and sweeps; its lease and slots) tells a task
+          // the sweeper would still re-send (a slow settle) from one nothing will ever move again (a loss).
+          const held = task ? await storedTaskState(backends, BigInt(task.ID)) : "";
+          examples.push(`lost: #${entry.index} ${entry.channel} ${hashCode} ${task ? `ID ${task.ID} ${task.State} retries ${task.RetryCount}` : "not stored"}; ${runsOf(entry)}${held}`);
         }
         continue;
       }
@@ -490,6 +494,32 @@ async function slotCounts(backends: { dynamodbEndpoint: string; table: string },
     db.destroy();
   }
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * The bookkeeping attributes of a task item as the table holds them (read directly, consistently): the
+ * outbox marker's due time (relative to now) and sweep count, the lease's expiry and the slots held.
+ * Never Input or Output.
+ */
+async function storedTaskState(backends: { dynamodbEndpoint: string; table: string }, id: bigint): Promise<string> {
+  const db = new DynamoDBClient({ endpoint: backends.dynamodbEndpoint, region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+  try {
+    const { Item: item } = await db.send(new GetItemCommand({ TableName: backends.table, Key: { pk: { S: itemKey.task(id) } }, ConsistentRead: true }));
+    if (!item) return "; no task item";
+    const now = Date.now();
+    const inSeconds = (name: string) => (item[name]?.N ? `${((Number(item[name].N) - now) / 1000).toFixed(1)} s from now` : "none");
+    const parts = [
+      `outbox due ${inSeconds("outboxDueAt")} (shard ${item.outboxShard?.N ?? "-"}, sweeps ${item.outboxSweeps?.N ?? "-"})`,
+      `lease expires ${inSeconds("leaseExpiresAt")}`,
+      `slots ${item.heldSlots ? JSON.stringify(item.heldSlots.L?.map((slot) => slot.S) ?? item.heldSlots) : "none"}`,
+      `version ${item.version?.N ?? "?"}`,
+    ];
+    return `; table: ${parts.join(", ")}`;
+  } catch (error) {
+    return `; table not read: ${(error as Error).message}`;
+  } finally {
+    db.destroy();
+  }
 }
 
 /** Calls again (`attempt` counts up) until it answers; gives up after a minute of failures. */

@@ -61,8 +61,8 @@ export class RateLimiter {
     return grant;
   }
 
-  /** Permits of `grant` that were not used go back to the bucket. */
-  async giveBack(_grant: Grant, unused: number): Promise<void> {
+  /** Permits taken and not used go back to the bucket. */
+  async giveBack(unused: number): Promise<void> {
     if (unused <= 0) return;
     const us = unused * this.allowance.intervalUs;
     if (this.known !== undefined) this.known -= us;

@@ -226,7 +226,7 @@ export class ChannelPoller {
       if (kind !== "watch") this.backlogPolls -= 1;
       this.levelPolls[index] = (this.levelPolls[index] ?? 1) - 1;
     }
-    if (grant) this.giveBack(grant, grant.granted - messages.length);
+    if (grant) this.giveBack(grant.granted - messages.length);
     for (const message of messages) {
       const consumer = this.stopped ? undefined : this.takeCredit();
       this.track(consumer ? this.dispatch(message, consumer, grant) : this.release(message, grant));
@@ -250,11 +250,11 @@ export class ChannelPoller {
     });
   }
 
-  /** Permits not used (fewer messages than asked for, a message that was no delivery) go back to the second's budget. */
-  private giveBack(grant: Grant, unused: number): void {
+  /** Permits not used (fewer messages than asked for, a message that was no delivery) go back to the channel's bucket. */
+  private giveBack(unused: number): void {
     if (!this.limiter || unused <= 0) return;
-    this.limiter.giveBack(grant, unused).catch((error: unknown) => {
-      this.log.debug({ err: error, channel: this.queue.name }, "could not give back unused rate permits (they lapse with their second)");
+    this.limiter.giveBack(unused).catch((error: unknown) => {
+      this.log.debug({ err: error, channel: this.queue.name }, "could not give back unused rate permits (the bucket refills at its rate anyway)");
     });
   }
 
@@ -296,7 +296,7 @@ export class ChannelPoller {
         this.backOffAfter(error, `could not lease the task of message ${message.messageId}`);
       }
       if (!task) {
-        if (grant) this.giveBack(grant, 1);
+        if (grant) this.giveBack(1);
         if (consumer.open && !this.stopped) this.waiting.unshift(consumer);
         this.pump();
         return;
@@ -312,7 +312,7 @@ export class ChannelPoller {
 
   /** A message nobody is waiting for any more: make it visible again at once. */
   private async release(message: ReceivedMessage, grant?: Grant): Promise<void> {
-    if (grant) this.giveBack(grant, 1);
+    if (grant) this.giveBack(1);
     try {
       await this.queue.changeVisibility(message.receiptHandle, 0);
     } catch (error) {

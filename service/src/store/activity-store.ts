@@ -4,8 +4,9 @@
 // Items `AC#<channel>#<hour>#<shard>` hold one attribute per kind and minute of the
 // hour; the last 60 minutes span two hours, so a channel's read is 2 x ACTIVITY_SHARDS
 // small items (eventually consistent: 0.5 read unit each), whatever the task rate.
-import { BatchGetCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { ACTIVITY_SHARDS, itemKey, PARTITION_KEY } from "./table-definition.js";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { batchGetItems } from "./batch-get.js";
+import { ACTIVITY_SHARDS, itemKey } from "./table-definition.js";
 
 export type ActivityKind = "created" | "succeeded" | "failed";
 export const ACTIVITY_KINDS: readonly ActivityKind[] = ["created", "succeeded", "failed"];
@@ -42,19 +43,9 @@ export class ActivityStore {
     return series;
   }
 
-  private async read(keys: string[]): Promise<Map<string, Record<string, unknown>>> {
-    const found = new Map<string, Record<string, unknown>>();
-    for (let start = 0; start < keys.length; start += 100) {
-      let pending: Record<string, unknown>[] = keys.slice(start, start + 100).map((key) => ({ [PARTITION_KEY]: key }));
-      for (let round = 0; pending.length > 0; round++) {
-        if (round > 10) throw new Error("BatchGetItem left keys unprocessed after 10 rounds");
-        if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * 2 ** round)));
-        const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
-        for (const item of result.Responses?.[this.tableName] ?? []) found.set(item[PARTITION_KEY] as string, item);
-        pending = (result.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-      }
-    }
-    return found;
+  /** Eventually consistent: the console's numbers may lag the stream by a moment anyway. */
+  private read(keys: string[]): Promise<Map<string, Record<string, unknown>>> {
+    return batchGetItems(this.db, this.tableName, keys, { consistent: false });
   }
 }
 

@@ -5,7 +5,7 @@
 // `from` states. A create is one conditional PutItem, or one TransactWriteItems when
 // it writes more than the task item (a HashCode guard, a chain link, a large Input).
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DescribeTableCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { randomBytes, randomInt } from "node:crypto";
@@ -43,6 +43,7 @@ import {
   TASK_KEY_PREFIX,
 } from "./table-definition.js";
 import { UpdateBuilder } from "./update-builder.js";
+import { batchGetItems } from "./batch-get.js";
 import { newLeaseToken, taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { AnswerBudget } from "../tasks/rules.js";
 
@@ -159,20 +160,9 @@ export class TaskStore implements TaskRepository {
     while (!shard.done && shard.ids.length < target) {
       // A deep Offset reads for a while: not past the call's deadline (its answer is gone by then).
       signal?.throwIfAborted();
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: INDEXES.byOwnerShard.name,
-          KeyConditionExpression: "#key = :key",
-          ExpressionAttributeNames: { "#key": A.ownerKey },
-          ExpressionAttributeValues: { ":key": shard.key },
-          ScanIndexForward: false,
-          Limit: Math.min(target - shard.ids.length, 1000),
-          ExclusiveStartKey: shard.startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) shard.ids.push(item[A.id] as bigint);
-      shard.startKey = page.LastEvaluatedKey;
+      const page = await this.indexPageNewestFirst(INDEXES.byOwnerShard.name, A.ownerKey, shard.key, Math.min(target - shard.ids.length, 1000), shard.startKey);
+      shard.ids.push(...page.ids);
+      shard.startKey = page.startKey;
       shard.done = shard.startKey === undefined;
     }
   }
@@ -184,22 +174,38 @@ export class TaskStore implements TaskRepository {
    */
   async recentFailures(channel: string, limit: number): Promise<StoredTask[]> {
     const shards = await Promise.all(
-      Array.from({ length: FAILURE_SHARDS }, async (_, shard) => {
-        const page = await this.db.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: INDEXES.byChannelFailures.name,
-            KeyConditionExpression: "#key = :key",
-            ExpressionAttributeNames: { "#key": A.failedKey },
-            ExpressionAttributeValues: { ":key": failedKeyOfShard(channel, shard) },
-            ScanIndexForward: false,
-            Limit: limit,
-          }),
-        );
-        return (page.Items ?? []).map((item) => item[A.id] as bigint);
+      Array.from({ length: FAILURE_SHARDS }, async (_, shard) =>
+        (await this.indexPageNewestFirst(INDEXES.byChannelFailures.name, A.failedKey, failedKeyOfShard(channel, shard), limit)).ids,
+      ),
+    );
+    return this.readTasks(shards.flat().sort(descending).slice(0, limit));
+  }
+
+  /** One page of task IDs from an index partition (`keyName` = `key`), newest first. */
+  private async indexPageNewestFirst(
+    indexName: string,
+    keyName: string,
+    key: string,
+    limit: number,
+    startKey?: Record<string, unknown>,
+  ): Promise<{ ids: bigint[]; startKey: Record<string, unknown> | undefined }> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: indexName,
+        KeyConditionExpression: "#key = :key",
+        ExpressionAttributeNames: { "#key": keyName },
+        ExpressionAttributeValues: { ":key": key },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: startKey,
       }),
     );
-    const ids = shards.flat().sort(descending).slice(0, limit);
+    return { ids: (page.Items ?? []).map((item) => item[A.id] as bigint), startKey: page.LastEvaluatedKey };
+  }
+
+  /** Task items by ID (consistent, without their external payloads), in the order asked; missing ones are skipped. */
+  private async readTasks(ids: bigint[]): Promise<StoredTask[]> {
     const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
     return ids.flatMap((id) => {
       const item = items.get(itemKey.task(id));
@@ -209,20 +215,11 @@ export class TaskStore implements TaskRepository {
 
   /** Tasks by ID with payloads, in the order asked; missing ones are skipped. */
   async getTasks(ids: bigint[]): Promise<StoredTask[]> {
-    const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
-    const tasks = ids.flatMap((id) => {
-      const item = items.get(itemKey.task(id));
-      return item ? [decodeTask(item)] : [];
-    });
-    return this.withPayloadsOf(tasks);
+    return this.withPayloadsOf(await this.readTasks(ids));
   }
 
   async getTasksUpTo(ids: bigint[], maxBytes: number): Promise<{ tasks: StoredTask[]; cut: boolean }> {
-    const items = await this.batchGet(ids.map((id) => itemKey.task(id)));
-    const found = ids.flatMap((id) => {
-      const item = items.get(itemKey.task(id));
-      return item ? [decodeTask(item)] : [];
-    });
+    const found = await this.readTasks(ids);
     const tasks: StoredTask[] = [];
     const budget = new AnswerBudget(maxBytes);
     // A few tasks at a time: their payload items (up to 2 x 256 KiB each) are read only while the answer has room.
@@ -657,21 +654,8 @@ export class TaskStore implements TaskRepository {
   }
 
   /** Consistent BatchGetItem of up to any number of keys, retrying unprocessed ones. */
-  private async batchGet(keys: string[]): Promise<Map<string, Item>> {
-    const found = new Map<string, Item>();
-    for (let start = 0; start < keys.length; start += 100) {
-      let pending: Record<string, unknown>[] = keys.slice(start, start + 100).map((key) => ({ [PARTITION_KEY]: key }));
-      for (let round = 0; pending.length > 0; round++) {
-        if (round > 0) await sleep(Math.min(1000, 20 * 2 ** round));
-        const result = await this.db.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
-        );
-        for (const item of result.Responses?.[this.tableName] ?? []) found.set(item[PARTITION_KEY] as string, item);
-        pending = (result.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-        if (round > 10 && pending.length > 0) throw new Error("BatchGetItem left keys unprocessed after 10 rounds");
-      }
-    }
-    return found;
+  private batchGet(keys: string[]): Promise<Map<string, Item>> {
+    return batchGetItems(this.db, this.tableName, keys, { consistent: true });
   }
 
   /** DynamoDB cancels writes that collide with a concurrent transaction on the same item; retry those. */
