@@ -230,10 +230,11 @@ describe("the local stream reader", () => {
     const lags: number[] = [];
     const owners: bigint[] = [];
     let next = 0;
-    // Four creators at a time, each watching its own task's owner. The first creates warm
+    // Ten creators at a time, each watching its own task's owner (each waits out its task's lag, about
+    // a stream poll: one at a time that is most of the test's time). The first creates warm
     // up a fresh emulator (a cold JVM takes seconds over its first transactions): not measured.
     await Promise.all(
-      Array.from({ length: 4 }, async () => {
+      Array.from({ length: 10 }, async () => {
         while (next < WARM_UP + CREATES) {
           const measured = next++ >= WARM_UP;
           const owner = freshOwner();

@@ -317,7 +317,9 @@ describe("Worker across a server restart", () => {
     // The deadlines are about 3x what a loaded 2-core machine needs (~15 s and ~30 s).
     await eventually(() => acknowledged.size >= TASKS / 3, 120_000);
     const port = Number(server.address.split(":")[1]);
-    await server.stop();
+    // As SIGTERM drains it: the long polls in flight are waited for and what they bring back is
+    // released (abandoned, those messages would stay hidden for the 30 s visibility timeout).
+    await server.stop({ waitForLongPolls: true });
     await sleep(500);
     server = await startTestServer({ replicaOf: server, settings: { port } });
     await eventually(() => acknowledged.size === TASKS, 240_000, 250);

@@ -168,7 +168,12 @@ export interface TestServer {
   sqs: SQSClient;
   /** The reader of the table's stream: one per table, shared by its servers, stopped with the last of them. */
   stream: StreamRunner | undefined;
-  stop(): Promise<void>;
+  /**
+   * Shuts the server down. By default its long polls in flight are abandoned (the test's queues
+   * go with it); `waitForLongPolls` drains as SIGTERM does on ECS, releasing what they bring back,
+   * for a test whose next server goes on with the same queues.
+   */
+  stop(options?: { waitForLongPolls?: boolean }): Promise<void>;
 }
 
 export const TEST_SETTINGS: Partial<Settings> = {
@@ -241,13 +246,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     sqsClients,
     sqs,
     stream,
-    stop: async () => {
+    stop: async (options = {}) => {
       if (stopped) return;
       stopped = true;
       api.close();
       faults.clear();
-      // The test's queues go with it: no need to wait out a long poll in flight (up to 5 s here).
-      await app.shutdown({ abandonLongPolls: true });
+      // Unless a next server takes over the queues, they go with the test: no need to wait out a long poll in flight (up to 5 s here).
+      await app.shutdown({ abandonLongPolls: options.waitForLongPolls !== true });
       sqs.destroy();
       dynamo.destroy();
       sqsClients.sqs.destroy();
