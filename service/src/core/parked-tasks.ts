@@ -27,7 +27,17 @@ import { forEachBounded } from "./for-each-bounded.js";
 export const LOOK_AHEAD_MS = 10 * 60_000;
 /** A lease lasts this many passes after its renewal (and at least LEASE_MIN_MS): a late pass or two does not lose it. */
 const LEASE_PASSES = 3;
-const LEASE_MIN_MS = 1_000;
+/**
+ * Short intervals (tests, a busy development setup) still get a lease that outlasts a stalled
+ * pass: a holder whose pass runs past its lease lets another replica send the same tasks again
+ * (harmless copies, but a message each). A 1 s minimum did that on a loaded 2-core machine.
+ */
+const LEASE_MIN_MS = 10_000;
+
+/** How long a look-ahead lease lasts after its renewal, for passes every `intervalMs`. */
+export function lookAheadLeaseMs(intervalMs: number): number {
+  return Math.max(LEASE_PASSES * intervalMs, LEASE_MIN_MS);
+}
 /** A saved cursor this far beyond the claimer's look-ahead came from a clock far ahead: it is not trusted. */
 const CURSOR_SKEW_MS = 60_000;
 /** Markers read per query; a shard with more due in the window is read on until it is done. */
@@ -51,7 +61,7 @@ export class ParkedTasks {
     intervalMs: number,
   ) {
     if (LOOK_AHEAD_MS >= MAX_SQS_DELAY_MS) throw new Error("the look-ahead must stay within SQS's delay");
-    this.leaseMs = Math.max(LEASE_PASSES * intervalMs, LEASE_MIN_MS);
+    this.leaseMs = lookAheadLeaseMs(intervalMs);
     this.loop = new RepeatingPass(() => this.sendDueOnce(), intervalMs, ctx.log, "sending scheduled tasks failed; will try again");
   }
 
