@@ -36,12 +36,15 @@ interface Run {
   stderr: string;
 }
 
-function queues(args: string[], options: { input?: string; address?: string } = {}): Promise<Run> {
+function queues(args: string[], options: { input?: string; address?: string; onStdout?: (stdout: string) => void } = {}): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, "--address", options.address ?? server.address, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      options.onStdout?.(stdout);
+    });
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? "");
@@ -271,9 +274,13 @@ describe("queues create / schedule put --priority / --concurrency-key", () => {
 describe("queues watch", () => {
   it("exits 0 when the task succeeds, 8 when it is cancelled, 10 on --timeout", async () => {
     const done = await json<{ task: Task }>(["create", "-c", "watched", "-i", "watch me"]);
-    const watching = queues(["watch", done.task.ID, "--interval", "100"]);
+    let sawWaiting: () => void = () => {};
+    const waitingShown = new Promise<void>((resolve) => (sawWaiting = resolve));
+    const watching = queues(["watch", done.task.ID, "--interval", "100"], { onStdout: (stdout) => /WAITING|PROCEEDING/.test(stdout) && sawWaiting() });
     await client.cancelTask((await json<{ task: Task }>(["create", "-c", "watched"])).task.ID);
-    // Finish the first task with a one-off worker on the raw API.
+    // Finish the first task with a one-off worker on the raw API, once the watch has shown it not final yet
+    // (a worker started at once could finish it before the watch's process has read it once).
+    await Promise.race([waitingShown, watching]);
     const { Worker } = await import("@queues/client");
     const worker = new Worker({ address: server.address, channel: "watched", handler: () => "watched it" });
     void worker.run();

@@ -180,9 +180,10 @@ export const TEST_SETTINGS: Partial<Settings> = {
   retryBaseMs: 200,
   retryMaxMs: 2_000,
   // A pass reads 16 outbox shards (core/sweeper.ts), each an index Query that costs DynamoDB Local
-  // about 2-3 ms of CPU: every 500 ms, six idle servers kept half a core busy. Tests that wait for
-  // the sweeper set their own interval.
-  sweepIntervalMs: 1_000,
+  // about 2-3 ms of CPU: at one pass a second an idle test server cost DynamoDB Local 4 % of a core
+  // and itself 1 %, and the suite has 4 to 6 of them up at any time on 2 cores. With sweepAfterMs
+  // 30 s nothing is due during most tests anyway; tests that wait for the sweeper set their own interval.
+  sweepIntervalMs: 5_000,
   sweepAfterMs: 30_000,
   drainTimeoutMs: 5_000,
   healthIntervalMs: 250,
