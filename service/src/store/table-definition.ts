@@ -16,7 +16,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
  * | `SC#<name>` / `SI#<name>` | a recurring schedule (its next tick in `outboxDueAt`, index partition SCHEDULE_INDEX_SHARD) / its Template Input above 1 KiB |
  * | `LA#<shard>`          | which replica's look-ahead sends a parking shard's messages (a lease), and how far it has read |
  * | `RL#<channel>`        | a rate-limited channel's token bucket: `tat`, when it would be full again (tasks/rate-allowance.ts) |
- * | `AC#<channel>#<hour>#<shard>` | a channel's tasks created / succeeded / failed per minute of one hour (`created_<m>`, `succeeded_<m>`, `failed_<m>`), counted from the stream; expires 2 hours after its hour |
+ * | `AC#<channel>#<hour>#<shard>` | a channel's tasks created / succeeded / failed per minute of one hour (`created_<m>`, `succeeded_<m>`, `failed_<m>`), counted from the stream; expires 3 hours after its hour ends |
  * | `IF#<channel>` / `CK#<channel>#<key>` | `running`: the PROCEEDING tasks of a channel with maxInFlight / of one ConcurrencyKey (tasks/flow-slots.ts) |
  *
  * DynamoDB bills every write, UpdateItem included, by the whole item's size, so

@@ -39,6 +39,7 @@ import { BatchWriteCommand, DeleteCommand, TransactWriteCommand } from "@aws-sdk
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { forEachBounded } from "../core/for-each-bounded.js";
 import { A } from "../store/item-codec.js";
+import { UpdateBuilder } from "../store/update-builder.js";
 import { ACTIVITY_SHARDS, itemKey, OWNER_COUNTER_SHARDS, PARTITION_KEY, STREAM_MARKER_TTL_SECONDS, TTL_ATTRIBUTE } from "../store/table-definition.js";
 import { taskIdOfGeneratedHashCode } from "../tasks/ids.js";
 import { streamEventOf, type ExpiredTask, type StreamEvent, type StreamRecord } from "./stream-records.js";
@@ -153,14 +154,15 @@ function nextPart(entries: readonly Entry[], from: number): Part | undefined {
     if (!event) continue;
     const owner = event.kind === "finished" ? undefined : event.owner;
     const activity = event.kind === "expired" ? undefined : event.activity;
-    const activityKey = activity ? `${activity.channel}\u0000${Math.floor(activity.minute / 60)}` : undefined;
+    const hour = activity ? Math.floor(activity.minute / 60) : 0;
+    const activityKey = activity ? `${activity.channel}\u0000${hour}` : undefined;
     const newItems = (owner !== undefined && !part.deltas.has(owner) ? 1 : 0) + (activityKey !== undefined && !part.activity.has(activityKey) ? 1 : 0);
     if (newItems > 0 && part.deltas.size + part.activity.size + newItems > MAX_OWNERS_PER_PART) break;
     if (event.kind !== "finished") part.deltas.set(event.owner, (part.deltas.get(event.owner) ?? 0n) + (event.kind === "created" ? 1n : -1n));
     if (event.kind === "expired") part.expired.push(event.task);
     if (activity && activityKey) {
       let item = part.activity.get(activityKey);
-      if (!item) part.activity.set(activityKey, (item = { channel: activity.channel, hour: Math.floor(activity.minute / 60), adds: new Map() }));
+      if (!item) part.activity.set(activityKey, (item = { channel: activity.channel, hour, adds: new Map() }));
       const attribute = `${activity.kind}_${activity.minute % 60}`;
       item.adds.set(attribute, (item.adds.get(attribute) ?? 0n) + 1n);
     }
@@ -209,22 +211,9 @@ async function commitPart(
     })),
     // The channels' per-minute activity (the console's last hour), one item per channel and hour in this part.
     ...[...part.activity.values()].map(({ channel, hour, adds }) => {
-      const names: Record<string, string> = { "#ttl": TTL_ATTRIBUTE };
-      const values: Record<string, unknown> = { ":ttl": (hour + 1) * 3600 + ACTIVITY_TTL_SECONDS };
-      const terms = [...adds].map(([attribute, count], index) => {
-        names[`#a${index}`] = attribute;
-        values[`:a${index}`] = count;
-        return `#a${index} :a${index}`;
-      });
-      return {
-        Update: {
-          TableName: tableName,
-          Key: { [PARTITION_KEY]: itemKey.activity(channel, hour, counterShard % ACTIVITY_SHARDS) },
-          UpdateExpression: `SET #ttl = :ttl ADD ${terms.join(", ")}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        },
-      };
+      const update = new UpdateBuilder().set(TTL_ATTRIBUTE, (hour + 1) * 3600 + ACTIVITY_TTL_SECONDS);
+      for (const [attribute, count] of adds) update.add(attribute, count);
+      return { Update: { TableName: tableName, Key: { [PARTITION_KEY]: itemKey.activity(channel, hour, counterShard % ACTIVITY_SHARDS) }, ...update.expression() } };
     }),
   ];
   for (let attempt = 1; ; attempt++) {
